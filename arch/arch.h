@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arch.h - the architecture contract. One header per architecture knows
+ * instruction bytes and nothing else; native/ never names an opcode.
+ *
+ * Rules shared by every hook:
+ *  - a site is ARCH_JUMP_SIZE bytes, naturally placed by the emitter;
+ *  - `code` and `target` are run-time addresses of the site and of its jump
+ *    target; `out` has room for ARCH_JUMP_SIZE bytes;
+ *  - hooks are static inline, allocate nothing and call no libc.
+ *
+ * Each architecture header provides:
+ *
+ *   ARCH_NAME                  "x86_64", "aarch64", ...
+ *   ARCH_JUMP_SIZE             bytes of one site (the nop and the jmp alike)
+ *   ARCH_STATIC_BRANCH(key, branch)
+ *   ARCH_STATIC_BRANCH_JUMP(key, branch)
+ *       expression emitters: place a NOP (resp. JMP) site with `asm goto`,
+ *       record a jump entry {site, target, key | branch} in the entry section
+ *       (STATIC_KEYS_ENTRY_PUSHSECTION from os/os_sections.h), and evaluate to
+ *       0 on the fall-through path and 1 at the target. `key` must be the
+ *       address of a key with static storage; `branch` a constant 0 or 1.
+ *   arch_jump_nop(out, code)           write the nop bytes for a site
+ *   arch_jump_jmp(out, code, target)   write the jmp bytes; pre: in reach
+ *   arch_jump_in_reach(code, target)   1 when a jmp from code can reach target
+ *   arch_sync_icache(start, end)       make new bytes in [start, end) visible
+ *                                      to instruction fetch on every core
+ *
+ * Optional (a generic default is given below when absent):
+ *
+ *   ARCH_HAS_JUMP_CHECK / arch_jump_check(code, target)
+ *       extra validation at init, 0 or a STATIC_KEYS_E* code
+ */
+#ifndef STATIC_KEYS_ARCH_H
+#define STATIC_KEYS_ARCH_H
+
+#if defined(__x86_64__) || defined(__i386__)
+#include "x86.h" /* 5-byte nop / jmp rel32 */
+#elif defined(__aarch64__)
+#include "aarch64.h" /* nop / b imm26 */
+#elif defined(__riscv) && __riscv_xlen == 64
+#include "riscv64.h" /* nop / jal x0 */
+#elif defined(__loongarch64)
+#include "loongarch64.h" /* nop / b offs26 */
+#else
+#error "static-keys: no arch/ header for this architecture; see arch/arch.h"
+#endif
+
+#ifndef ARCH_HAS_JUMP_CHECK
+static inline int arch_jump_check(uintptr_t code, uintptr_t target)
+{
+	return arch_jump_in_reach(code, target) ? 0 : -5 /* ERANGE */;
+}
+#endif
+
+#endif /* STATIC_KEYS_ARCH_H */

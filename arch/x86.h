@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86.h - x86_64 and i686. A site is a 5-byte nop (0f 1f 44 00 00) or a
+ * 5-byte jmp rel32 (e9 + disp32); both ends of the rel32 fit any module.
+ * Instruction fetch snoops stores on x86, and every strategy ends in a
+ * syscall that serialises, so the icache hook has nothing to do.
+ */
+#ifndef STATIC_KEYS_ARCH_X86_H
+#define STATIC_KEYS_ARCH_X86_H
+
+#include <stdint.h>
+
+#ifdef __x86_64__
+#define ARCH_NAME "x86_64"
+#define ARCH_X86_PTR ".quad"
+#define ARCH_X86_ALIGN "8"
+#else
+#define ARCH_NAME "x86"
+#define ARCH_X86_PTR ".long"
+#define ARCH_X86_ALIGN "4"
+#endif
+
+#define ARCH_JUMP_SIZE 5
+
+/* The entry: {site - ., target - ., key + branch - .}. */
+#define ARCH_X86_ENTRY                                                         \
+	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
+	".balign " ARCH_X86_ALIGN "\n\t"                                       \
+	".long 1b - .\n\t"                                                     \
+	".long %l[l_yes] - .\n\t" ARCH_X86_PTR " %c0 + %c1 - .\n\t"            \
+	".popsection\n\t"
+
+#define ARCH_X86_BRANCH(key, branch, insn)                                     \
+	__extension__({                                                        \
+		__label__ l_yes, l_out;                                        \
+		int r_;                                                        \
+		__asm__ goto("1: " insn "\n\t" ARCH_X86_ENTRY                  \
+			     :                                                 \
+			     : "i"(key), "i"(branch)                           \
+			     :                                                 \
+			     : l_yes);                                         \
+		r_ = 0;                                                        \
+		goto l_out;                                                    \
+	l_yes:                                                                 \
+		r_ = 1;                                                        \
+	l_out:                                                                 \
+		r_;                                                            \
+	})
+
+#define ARCH_STATIC_BRANCH(key, branch)                                        \
+	ARCH_X86_BRANCH(key, branch, ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00")
+#define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
+	ARCH_X86_BRANCH(key, branch, ".byte 0xe9\n\t.long %l[l_yes] - (. + 4)")
+
+static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
+{
+	(void)code;
+	out[0] = 0x0f;
+	out[1] = 0x1f;
+	out[2] = 0x44;
+	out[3] = 0x00;
+	out[4] = 0x00;
+}
+
+static inline int arch_jump_in_reach(uintptr_t code, uintptr_t target)
+{
+	int64_t disp = (int64_t)target - (int64_t)(code + ARCH_JUMP_SIZE);
+
+	/* rel32 wraps around a 32-bit address space: all of it is in reach */
+	return sizeof(uintptr_t) == 4 || (disp >= INT32_MIN && disp <= INT32_MAX);
+}
+
+static inline void arch_jump_jmp(uint8_t *out, uintptr_t code, uintptr_t target)
+{
+	uint32_t disp = (uint32_t)(target - (code + ARCH_JUMP_SIZE));
+
+	out[0] = 0xe9;
+	out[1] = (uint8_t)disp;
+	out[2] = (uint8_t)(disp >> 8);
+	out[3] = (uint8_t)(disp >> 16);
+	out[4] = (uint8_t)(disp >> 24);
+}
+
+static inline void arch_sync_icache(void *start, void *end)
+{
+	(void)start;
+	(void)end;
+}
+
+#endif /* STATIC_KEYS_ARCH_X86_H */

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.h - internals shared by the native sources and the C tests; not installed.
+ * The module state, jump entry accessors and the last-error builder.
+ */
+#ifndef STATIC_KEYS_CORE_H
+#define STATIC_KEYS_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os/os.h"
+#include "static_keys.h"
+
+/* key->flags during one update */
+#define KEY_FLAG_PENDING 0x1u /* in the current request */
+#define KEY_FLAG_TARGET 0x2u  /* the state the request asks for */
+
+#define STATIC_KEYS_ERRBUF 384
+
+enum module_init { MODULE_NEW = 0, MODULE_RUNNING = 1, MODULE_READY = 2 };
+
+/* One per module: the core is linked into each module on its own. */
+struct module {
+	struct os_caps caps;
+	struct os_sections sec;
+	size_t nr_entries;
+	size_t nr_keys;
+	int init;        /* enum module_init, atomic */
+	int init_status; /* result of the one real init */
+	uintptr_t owner; /* thread allowed to flip */
+	int strategy;
+	int busy;        /* an update is running (re-entry guard) */
+	int fault_at;    /* tests only: n > 0 makes the n-th os_patch fail */
+	struct static_keys_stats stats;
+	char last_error[STATIC_KEYS_ERRBUF];
+};
+
+STATIC_KEYS_LOCAL extern struct module static_keys_mod;
+
+/* ---- jump entry accessors (the only way native/ reads an entry) -------- */
+
+static inline uintptr_t jump_entry_code(const struct jump_entry *e)
+{
+	return (uintptr_t)&e->code + (uintptr_t)(intptr_t)e->code;
+}
+
+static inline uintptr_t jump_entry_target(const struct jump_entry *e)
+{
+	return (uintptr_t)&e->target + (uintptr_t)(intptr_t)e->target;
+}
+
+static inline uintptr_t jump_entry_key_raw(const struct jump_entry *e)
+{
+	return (uintptr_t)&e->key + (uintptr_t)e->key;
+}
+
+static inline struct static_key *jump_entry_key(const struct jump_entry *e)
+{
+	return (struct static_key *)(jump_entry_key_raw(e) & ~(uintptr_t)1);
+}
+
+/* 1 for static_branch_likely, 0 for static_branch_unlikely */
+static inline int jump_entry_branch(const struct jump_entry *e)
+{
+	return (int)(jump_entry_key_raw(e) & 1);
+}
+
+/* ---- module (init.c) ---------------------------------------------------- */
+
+/* Runs init once (any thread; the first becomes the owner): 0 or a code. */
+int module_ready(void);
+
+/* Runs init if needed and checks the calling thread owns the module. */
+int module_enter(void);
+
+/* 1 when key is one of this module's keys. */
+int module_key_valid(const struct static_key *key);
+
+/* ---- update (update.c) -------------------------------------------------- */
+
+/* An update whose changes come from at(src, i, &key, &enabled), i < count. */
+int static_keys_update_request(size_t count, const void *src,
+			       int (*at)(const void *src, size_t i,
+					 struct static_key **key, int *enabled));
+
+/* ---- last error (error.c) ----------------------------------------------- */
+
+struct errbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+
+void err_begin(struct errbuf *eb);
+void err_str(struct errbuf *eb, const char *s);
+void err_u64(struct errbuf *eb, uint64_t v);
+void err_i64(struct errbuf *eb, int64_t v);
+void err_hex(struct errbuf *eb, uintptr_t v);
+void err_bytes(struct errbuf *eb, const uint8_t *b, size_t n);
+void err_clear(void);
+/* Sets the whole last-error text to s and returns code. */
+int err_set(int code, const char *s);
+
+#endif /* STATIC_KEYS_CORE_H */

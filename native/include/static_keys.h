@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * static_keys.h - Linux-kernel static keys for userland C.
+ *
+ * A static key guards a rarely-changed feature. Where code tests it, the
+ * compiler emits one `nop` or one `jmp` of the same length and nothing else:
+ * no load, no compare, no conditional jump. Flipping the key rewrites every
+ * such site in the running module. Tests cost nothing; flips are slow on
+ * purpose (a few syscalls per touched page), so flip rarely.
+ *
+ * Usage, with the kernel's names:
+ *
+ *   DEFINE_STATIC_KEY_FALSE(tracing);        // one translation unit
+ *   DECLARE_STATIC_KEY_FALSE(tracing);       // the others
+ *
+ *   if (static_branch_unlikely(&tracing))    // laid out off the hot path
+ *           trace_event(...);
+ *   if (static_branch_likely(&checks))       // laid out inline
+ *           check_invariants(...);
+ *
+ *   static_branch_enable(&tracing);          // 0, or a STATIC_KEYS_E* code
+ *   static_branch_inc(&tracing);             // enabled while count > 0
+ *   static_branch_dec(&tracing);
+ *   static_key_enabled(&tracing);            // current state
+ *
+ * Cost model: the test is one instruction; a flip validates every site of
+ * the key, then patches each touched page once (see DESIGN.md, "Updating a
+ * key"). Use keys for switches that change a handful of times per run.
+ *
+ * Scope: a key belongs to the module (executable or shared library) that
+ * defines it, and its sites must be in that module. Each module carries its
+ * own copy of the core, finds only its own entries and keys, and records the
+ * thread that initialised it as the only one allowed to flip its keys.
+ *
+ * Which instruction a site holds (the kernel's truth table, kept only here):
+ * `type` is the key's initial state (TRUE key = 1), `branch` is 1 for
+ * static_branch_likely and 0 for static_branch_unlikely, `enabled` is the
+ * key's current state.
+ *
+ *   enabled type branch | instruction
+ *   --------------------+------------
+ *      0     0     0    | NOP
+ *      0     0     1    | JMP
+ *      0     1     0    | NOP
+ *      0     1     1    | JMP
+ *      1     0     0    | JMP
+ *      1     0     1    | NOP
+ *      1     1     0    | JMP
+ *      1     1     1    | NOP
+ *
+ *   at run time:   instruction = enabled ^ branch   (1 = JMP)
+ *   at build time: instruction = type ^ branch
+ *
+ * For static_branch_unlikely the fall-through (NOP) path returns false and
+ * the jump target returns true; static_branch_likely inverts both, so its
+ * inline path is the one taken while the key holds its likely value.
+ */
+#ifndef STATIC_KEYS_H
+#define STATIC_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATIC_KEYS_VERSION_MAJOR 0
+#define STATIC_KEYS_VERSION_MINOR 1
+#define STATIC_KEYS_VERSION_PATCH 0
+#define STATIC_KEYS_VERSION "0.1.0"
+
+/* Version of the C ABI in native/ffi.c; bumped on any incompatible change. */
+#define STATIC_KEYS_ABI_VERSION 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------ */
+
+#define STATIC_KEYS_OK 0
+#define STATIC_KEYS_EINVAL (-1)   /* bad argument */
+#define STATIC_KEYS_ENOKEY (-2)   /* no key of that name or index */
+#define STATIC_KEYS_ETHREAD (-3)  /* flip from a thread that did not init */
+#define STATIC_KEYS_EBADSITE (-4) /* a site does not hold the bytes expected */
+#define STATIC_KEYS_ERANGE (-5)   /* a jump target is out of the arch's reach */
+#define STATIC_KEYS_EPATCH (-6)   /* the OS refused to rewrite a page */
+#define STATIC_KEYS_ENOTSUP (-7)  /* strategy not available here */
+#define STATIC_KEYS_ECOUNT (-8)   /* inc overflow, or dec of a zero count */
+#define STATIC_KEYS_EINIT (-9)    /* the module's tables are corrupt */
+#define STATIC_KEYS_EBUSY (-10)   /* init or a flip is already running */
+#define STATIC_KEYS_ECODE_MIN STATIC_KEYS_EBUSY
+
+/* ---- patch strategies (DESIGN.md, "Updating a key") -------------------- */
+
+#define STATIC_KEYS_STRATEGY_DEFAULT 0  /* the OS layer's safest */
+#define STATIC_KEYS_STRATEGY_REMAP 1    /* patch a copy, swap it in */
+#define STATIC_KEYS_STRATEGY_MPROTECT 2 /* brief rwx window */
+#define STATIC_KEYS_STRATEGY_ALIAS 3    /* store through an rw alias */
+#define STATIC_KEYS_STRATEGY_DIRECT 4   /* text is writable (bare metal) */
+#define STATIC_KEYS_STRATEGY_COUNT 5
+
+/* ---- visibility --------------------------------------------------------- */
+
+/*
+ * Keys and the C API are hidden: each module binds to its own copy, and a
+ * site's PC-relative reference to its key needs no dynamic relocation. Only
+ * the Deno ABI (static_keys_ffi_*) is exported.
+ */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#define STATIC_KEYS_LOCAL
+#define STATIC_KEYS_EXPORT __declspec(dllexport)
+#else
+#define STATIC_KEYS_LOCAL __attribute__((visibility("hidden")))
+#define STATIC_KEYS_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ---- data layout (DESIGN.md, "Data layout") ---------------------------- */
+
+/*
+ * One record per site, written by the assembler. Fields are relative to
+ * themselves so they need no relocation: code and target as 32-bit offsets,
+ * key as a pointer-sized offset whose low bit is the branch (1 = likely).
+ * Read through the accessors in native/core.h only.
+ */
+struct jump_entry {
+	int32_t code;
+	int32_t target;
+	intptr_t key;
+};
+
+/*
+ * A key. Define it with DEFINE_STATIC_KEY_*; never write its fields.
+ * `entries` and `sites` are filled by init; `count` is the enable count;
+ * `flags` and `cursor` are the core's bookkeeping during one update.
+ */
+struct static_key {
+	const char *name;
+	struct jump_entry *entries;
+	uint32_t sites;
+	int32_t count;
+	uint8_t type;
+	uint8_t enabled;
+	uint16_t flags;
+	uint32_t cursor;
+};
+
+struct static_key_true {
+	struct static_key key;
+};
+struct static_key_false {
+	struct static_key key;
+};
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#include "arch/arch.h"
+#include "os/os_sections.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STATIC_KEY_INIT_NAMED(nm, initial)                                     \
+	{ (nm), NULL, 0, (initial), (initial), (initial), 0, 0 }
+
+/* Keys live in the key section so a key without sites is still listed. */
+#define STATIC_KEYS_KEY_ATTRS                                                  \
+	STATIC_KEYS_LOCAL STATIC_KEYS_KEY_SECTION __attribute__((aligned(8)))
+
+#define DEFINE_STATIC_KEY_TRUE(name)                                           \
+	STATIC_KEYS_KEY_ATTRS struct static_key_true name = {                  \
+		STATIC_KEY_INIT_NAMED(#name, 1)}
+#define DEFINE_STATIC_KEY_FALSE(name)                                          \
+	STATIC_KEYS_KEY_ATTRS struct static_key_false name = {                 \
+		STATIC_KEY_INIT_NAMED(#name, 0)}
+/* The same, with a name for Deno other than the C identifier. */
+#define DEFINE_STATIC_KEY_TRUE_NAMED(name, str)                                \
+	STATIC_KEYS_KEY_ATTRS struct static_key_true name = {                  \
+		STATIC_KEY_INIT_NAMED(str, 1)}
+#define DEFINE_STATIC_KEY_FALSE_NAMED(name, str)                               \
+	STATIC_KEYS_KEY_ATTRS struct static_key_false name = {                 \
+		STATIC_KEY_INIT_NAMED(str, 0)}
+#define DECLARE_STATIC_KEY_TRUE(name)                                          \
+	extern STATIC_KEYS_LOCAL struct static_key_true name
+#define DECLARE_STATIC_KEY_FALSE(name)                                         \
+	extern STATIC_KEYS_LOCAL struct static_key_false name
+
+/* ---- branches ----------------------------------------------------------- */
+
+/*
+ * Compile-time type of a key: 1 for static_key_true, 0 for static_key_false.
+ * Anything else is a compile error, as in the kernel.
+ */
+#define STATIC_KEYS_TYPE(x)                                                    \
+	_Generic((x), struct static_key_true *: 1,                             \
+		 struct static_key_false *: 0)
+
+/*
+ * ARCH_STATIC_BRANCH(key, branch) emits a NOP site and evaluates to 0 on
+ * the fall-through path, 1 at the jump target; ARCH_STATIC_BRANCH_JUMP
+ * emits a JMP site. Which one a branch starts with is type ^ branch.
+ */
+#define STATIC_KEYS_SITE(key, type, branch)                                    \
+	__builtin_choose_expr((type) ^ (branch),                               \
+			      ARCH_STATIC_BRANCH_JUMP(key, branch),            \
+			      ARCH_STATIC_BRANCH(key, branch))
+
+#define static_branch_likely(x)                                                \
+	__builtin_expect(!STATIC_KEYS_SITE(&(x)->key, STATIC_KEYS_TYPE(x), 1), 1)
+#define static_branch_unlikely(x)                                              \
+	__builtin_expect(STATIC_KEYS_SITE(&(x)->key, STATIC_KEYS_TYPE(x), 0), 0)
+
+/* ---- flipping (each returns 0 or a negative STATIC_KEYS_E* code) -------- */
+
+STATIC_KEYS_LOCAL int static_key_enable(struct static_key *key);
+STATIC_KEYS_LOCAL int static_key_disable(struct static_key *key);
+STATIC_KEYS_LOCAL int static_key_set(struct static_key *key, int enabled);
+/* inc/dec count like the kernel's: the key is enabled while count > 0. */
+STATIC_KEYS_LOCAL int static_key_slow_inc(struct static_key *key);
+STATIC_KEYS_LOCAL int static_key_slow_dec(struct static_key *key);
+
+#define static_branch_enable(x) static_key_enable(&(x)->key)
+#define static_branch_disable(x) static_key_disable(&(x)->key)
+#define static_branch_inc(x) static_key_slow_inc(&(x)->key)
+#define static_branch_dec(x) static_key_slow_dec(&(x)->key)
+#define static_key_enabled(x)                                                  \
+	((int)__atomic_load_n(&(x)->key.enabled, __ATOMIC_RELAXED))
+#define static_key_count(x)                                                    \
+	((int)__atomic_load_n(&(x)->key.count, __ATOMIC_RELAXED))
+
+/*
+ * Several keys in one all-or-nothing request: every site of every key is
+ * checked first, each touched page is patched once, and a failure restores
+ * what was patched. A key may appear twice only with the same state.
+ */
+struct static_key_change {
+	struct static_key *key;
+	int enabled;
+};
+STATIC_KEYS_LOCAL int static_keys_update(const struct static_key_change *changes,
+					 size_t count);
+
+/* ---- module ------------------------------------------------------------- */
+
+/*
+ * Sorts this module's entries and records the calling thread as the only
+ * one allowed to flip its keys. Idempotent; the first flip calls it too.
+ */
+STATIC_KEYS_LOCAL int static_keys_init(void);
+
+/* A sentence for every status code (never NULL). */
+STATIC_KEYS_LOCAL const char *static_keys_strerror(int code);
+
+/* Detail of the last failure on the owning thread ("" if none). */
+STATIC_KEYS_LOCAL const char *static_keys_last_error(void);
+
+/* Keys of this module in table order; NULL past the end. */
+STATIC_KEYS_LOCAL size_t static_keys_count(void);
+STATIC_KEYS_LOCAL struct static_key *static_keys_at(size_t index);
+STATIC_KEYS_LOCAL struct static_key *static_keys_find(const char *name);
+
+/* Picks how pages are rewritten; ENOTSUP if this OS lacks it. */
+STATIC_KEYS_LOCAL int static_keys_set_strategy(int strategy);
+STATIC_KEYS_LOCAL const char *static_keys_strategy_name(int strategy);
+
+struct static_keys_stats {
+	uint32_t strategy;      /* STATIC_KEYS_STRATEGY_* in use */
+	uint32_t strategies;    /* bit 1 << id for each one available */
+	uint32_t keys;          /* keys in the module */
+	uint32_t entries;       /* sites in the module */
+	uint64_t page_size;     /* bytes */
+	uint64_t flips;         /* key state changes */
+	uint64_t requests;      /* updates that patched at least one page */
+	uint64_t pages_patched; /* pages rewritten, counted once per request */
+	uint64_t syscalls;      /* made by the strategy while patching */
+	uint64_t last_pages;    /* pages of the last request that patched */
+	uint64_t last_syscalls; /* syscalls of the last request that patched */
+};
+STATIC_KEYS_LOCAL int static_keys_get_stats(struct static_keys_stats *out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* STATIC_KEYS_H */

@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * update.c - flipping keys. One request carries any number of keys and is
+ * all or nothing (DESIGN.md, "Updating a key"):
+ *
+ *   mark    each key in the request whose state changes (flags, target)
+ *   check   every site of every marked key holds the old bytes right now
+ *   patch   walk the sites in address order, one os_patch per run of
+ *           pages; on failure restore the runs already patched
+ *   publish the new key states and counts, then the stats
+ *
+ * Marked keys carry KEY_FLAG_PENDING, their wanted state in KEY_FLAG_TARGET
+ * and, while patching, `cursor`: the index of their first site not yet
+ * patched. Keeping that state in the keys is what lets a request of any
+ * size run without allocating.
+ */
+#include "core.h"
+
+#include "arch/arch.h"
+
+/* Where the changes of one request come from (an array, or Deno's tables). */
+struct request {
+	size_t count;
+	const void *src;
+	int (*at)(const void *src, size_t i, struct static_key **key,
+		  int *enabled);
+};
+
+struct patch_ctx {
+	struct module *m;
+	int invert; /* rolling back: write old bytes when asked for new */
+};
+
+#define KEYS_FOR_EACH(m, k)                                                    \
+	for ((k) = (m)->sec.keys_start; (k) && (k) < (m)->sec.keys_stop; (k)++)
+#define KEY_PENDING(k) ((k)->flags & KEY_FLAG_PENDING)
+#define KEY_TARGET(k) (((k)->flags & KEY_FLAG_TARGET) ? 1 : 0)
+
+/* ---- bytes of a site ---------------------------------------------------- */
+
+/* instruction = enabled ^ branch (truth table in static_keys.h); 1 = JMP */
+static void site_bytes(const struct jump_entry *e, int enabled, uint8_t *out)
+{
+	uintptr_t code = jump_entry_code(e);
+
+	if (enabled ^ jump_entry_branch(e))
+		arch_jump_jmp(out, code, jump_entry_target(e));
+	else
+		arch_jump_nop(out, code);
+}
+
+static int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	while (n--)
+		if (*a++ != *b++)
+			return 0;
+	return 1;
+}
+
+/* ---- mark --------------------------------------------------------------- */
+
+static void request_unmark(struct module *m)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		k->flags = 0;
+		k->cursor = 0;
+	}
+}
+
+static int request_mark(const struct request *req)
+{
+	struct errbuf eb;
+	size_t i;
+
+	for (i = 0; i < req->count; i++) {
+		struct static_key *k = NULL;
+		int enabled = 0;
+		int rc = req->at(req->src, i, &k, &enabled);
+
+		if (rc)
+			return rc;
+		if (!module_key_valid(k)) {
+			err_begin(&eb);
+			err_str(&eb, "Cannot update keys: change ");
+			err_u64(&eb, i);
+			err_str(&eb, " names ");
+			err_hex(&eb, (uintptr_t)k);
+			err_str(&eb, ", which is not a key of this module");
+			return STATIC_KEYS_EINVAL;
+		}
+		enabled = enabled ? 1 : 0;
+		if (k->flags & KEY_FLAG_PENDING) {
+			if (KEY_TARGET(k) == enabled)
+				continue;
+			err_begin(&eb);
+			err_str(&eb, "Cannot update keys: key \"");
+			err_str(&eb, k->name);
+			err_str(&eb, "\" is asked to be both enabled and "
+				     "disabled in one request");
+			return STATIC_KEYS_EINVAL;
+		}
+		k->flags = (uint16_t)(KEY_FLAG_PENDING |
+				      (enabled ? KEY_FLAG_TARGET : 0));
+		k->cursor = 0;
+	}
+	return 0;
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+static int site_check(const struct static_key *k, const struct jump_entry *e)
+{
+	uint8_t want[ARCH_JUMP_SIZE];
+	const uint8_t *site = (const uint8_t *)jump_entry_code(e);
+	struct errbuf eb;
+
+	if (!arch_jump_in_reach(jump_entry_code(e), jump_entry_target(e))) {
+		err_begin(&eb);
+		err_str(&eb, "Cannot flip key \"");
+		err_str(&eb, k->name);
+		err_str(&eb, "\": the site at ");
+		err_hex(&eb, jump_entry_code(e));
+		err_str(&eb, " cannot reach its target ");
+		err_hex(&eb, jump_entry_target(e));
+		err_str(&eb, "; nothing was written");
+		return STATIC_KEYS_ERANGE;
+	}
+	site_bytes(e, k->enabled, want);
+	if (bytes_equal(site, want, ARCH_JUMP_SIZE))
+		return 0;
+	/* The kernel's "unexpected op" check, minus the crash. */
+	err_begin(&eb);
+	err_str(&eb, "Cannot flip key \"");
+	err_str(&eb, k->name);
+	err_str(&eb, "\": the site at ");
+	err_hex(&eb, jump_entry_code(e));
+	err_str(&eb, " holds ");
+	err_bytes(&eb, site, ARCH_JUMP_SIZE);
+	err_str(&eb, ", expected ");
+	err_bytes(&eb, want, ARCH_JUMP_SIZE);
+	err_str(&eb, (k->enabled ^ jump_entry_branch(e)) ? " (jmp, " : " (nop, ");
+	err_u64(&eb, ARCH_JUMP_SIZE);
+	err_str(&eb, " bytes); nothing was written. Something else rewrote "
+		     "this code");
+	return STATIC_KEYS_EBADSITE;
+}
+
+static int request_check(struct module *m)
+{
+	struct static_key *k;
+	uint32_t i;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		if (!KEY_PENDING(k) || KEY_TARGET(k) == k->enabled)
+			continue;
+		for (i = 0; i < k->sites; i++) {
+			int rc = site_check(k, &k->entries[i]);
+
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* ---- patch -------------------------------------------------------------- */
+
+static int key_moves(const struct static_key *k)
+{
+	return KEY_PENDING(k) && KEY_TARGET(k) != k->enabled;
+}
+
+static uintptr_t page_down(const struct module *m, uintptr_t a)
+{
+	return a & ~(uintptr_t)(m->caps.page_size - 1);
+}
+
+static uintptr_t site_end_page(const struct module *m, uintptr_t code)
+{
+	return page_down(m, code + ARCH_JUMP_SIZE - 1) + m->caps.page_size;
+}
+
+/*
+ * The next run: pages from that of the lowest site not yet patched, grown
+ * until no pending site starts inside it without ending inside it (a site
+ * may straddle two pages). Returns 0 when every site is done.
+ */
+static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
+{
+	uintptr_t lo = UINTPTR_MAX, hi;
+	struct static_key *k;
+	int grown;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		if (key_moves(k) && k->cursor < k->sites) {
+			uintptr_t c = jump_entry_code(&k->entries[k->cursor]);
+
+			if (c < lo)
+				lo = c;
+		}
+	}
+	if (lo == UINTPTR_MAX)
+		return 0;
+	hi = site_end_page(m, lo);
+	do {
+		grown = 0;
+		KEYS_FOR_EACH(m, k)
+		{
+			uint32_t i;
+
+			if (!key_moves(k))
+				continue;
+			for (i = k->cursor; i < k->sites; i++) {
+				uintptr_t c = jump_entry_code(&k->entries[i]);
+
+				if (c >= hi)
+					break;
+				if (site_end_page(m, c) > hi) {
+					hi = site_end_page(m, c);
+					grown = 1;
+				}
+			}
+		}
+	} while (grown);
+	*start = page_down(m, lo);
+	*end = hi;
+	return 1;
+}
+
+static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
+		     int undo)
+{
+	struct patch_ctx *pc = ctx;
+	struct static_key *k;
+
+	KEYS_FOR_EACH(pc->m, k)
+	{
+		int state = (undo ^ pc->invert) ? k->enabled : KEY_TARGET(k);
+		uint32_t i;
+
+		if (!key_moves(k))
+			continue;
+		for (i = k->cursor; i < k->sites; i++) {
+			const struct jump_entry *e = &k->entries[i];
+			uintptr_t c = jump_entry_code(e);
+
+			if (c >= base + len)
+				break;
+			site_bytes(e, state, view + (c - base));
+		}
+	}
+}
+
+static void run_done(struct module *m, uintptr_t end)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		if (!key_moves(k))
+			continue;
+		while (k->cursor < k->sites &&
+		       jump_entry_code(&k->entries[k->cursor]) < end)
+			k->cursor++;
+	}
+}
+
+static void cursors_reset(struct module *m)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	k->cursor = 0;
+}
+
+static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
+		     int invert, struct os_patch *p)
+{
+	struct patch_ctx pc = {m, invert};
+	int rc;
+
+	p->strategy = m->strategy;
+	p->start = start;
+	p->len = end - start;
+	p->fill = fill_run;
+	p->ctx = &pc;
+	p->syscalls = 0;
+	p->failed = NULL;
+	p->raw_error = 0;
+	if (m->fault_at > 0 && --m->fault_at == 0) {
+		p->failed = "injected fault";
+		return STATIC_KEYS_EPATCH;
+	}
+	rc = os_patch(p);
+	m->stats.syscalls += p->syscalls;
+	m->stats.last_syscalls += p->syscalls;
+	if (rc)
+		return rc;
+	arch_sync_icache((void *)start, (void *)end);
+	m->stats.pages_patched += p->len / m->caps.page_size;
+	m->stats.last_pages += p->len / m->caps.page_size;
+	return 0;
+}
+
+static void patch_error(struct module *m, const struct os_patch *p,
+			uintptr_t start, uintptr_t end, int restored)
+{
+	struct errbuf eb;
+
+	err_begin(&eb);
+	err_str(&eb, "Cannot patch pages ");
+	err_hex(&eb, start);
+	err_str(&eb, "-");
+	err_hex(&eb, end);
+	err_str(&eb, " with strategy \"");
+	err_str(&eb, static_keys_strategy_name(m->strategy));
+	err_str(&eb, "\": ");
+	err_str(&eb, p->failed ? p->failed : "the OS layer");
+	err_str(&eb, " failed with error ");
+	err_i64(&eb, p->raw_error);
+	err_str(&eb, restored ? "; every page was restored and no key changed"
+			      : "; restoring the pages patched before failed "
+				"too, so sites may be inconsistent");
+}
+
+/* Patches every run; on failure rolls back the runs before it. */
+static int request_patch(struct module *m)
+{
+	struct os_patch p, undo;
+	uintptr_t start, end, fail_start, fail_end, s2, e2;
+	int rc, restored = 1;
+
+	m->stats.last_pages = 0;
+	m->stats.last_syscalls = 0;
+	while (next_run(m, &start, &end)) {
+		rc = run_patch(m, start, end, 0, &p);
+		if (!rc) {
+			run_done(m, end);
+			continue;
+		}
+		fail_start = start;
+		fail_end = end;
+		cursors_reset(m);
+		while (next_run(m, &s2, &e2) && s2 < fail_start) {
+			if (run_patch(m, s2, e2, 1, &undo))
+				restored = 0;
+			run_done(m, e2);
+		}
+		patch_error(m, &p, fail_start, fail_end, restored);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- publish ------------------------------------------------------------ */
+
+static void request_publish(struct module *m)
+{
+	struct static_key *k;
+	int patched = 0;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		if (!key_moves(k))
+			continue;
+		if (k->sites)
+			patched = 1;
+		__atomic_store_n(&k->count, KEY_TARGET(k), __ATOMIC_RELAXED);
+		__atomic_store_n(&k->enabled, (uint8_t)KEY_TARGET(k),
+				 __ATOMIC_RELEASE);
+		m->stats.flips++;
+	}
+	if (patched)
+		m->stats.requests++;
+}
+
+/* Caller holds the module (busy set, owner thread). */
+static int update_locked(struct module *m, const struct request *req)
+{
+	int rc;
+
+	rc = request_mark(req);
+	if (rc)
+		goto out_unmark;
+	rc = request_check(m);
+	if (rc)
+		goto out_unmark;
+	rc = request_patch(m);
+	if (rc)
+		goto out_unmark;
+	request_publish(m);
+out_unmark:
+	request_unmark(m);
+	return rc;
+}
+
+static int update(const struct request *req)
+{
+	struct module *m = &static_keys_mod;
+	int rc = module_enter();
+
+	if (rc)
+		return rc;
+	if (m->busy)
+		return err_set(STATIC_KEYS_EBUSY,
+			       "Cannot update keys: an update is already "
+			       "running on this thread");
+	m->busy = 1;
+	err_clear();
+	rc = update_locked(m, req);
+	m->busy = 0;
+	return rc;
+}
+
+/* ---- public entry points ------------------------------------------------ */
+
+static int array_at(const void *src, size_t i, struct static_key **key,
+		    int *enabled)
+{
+	const struct static_key_change *c = src;
+
+	*key = c[i].key;
+	*enabled = c[i].enabled;
+	return 0;
+}
+
+int static_keys_update(const struct static_key_change *changes, size_t count)
+{
+	struct request req = {count, changes, array_at};
+
+	if (count && !changes)
+		return err_set(STATIC_KEYS_EINVAL,
+			       "Cannot update keys: changes is NULL");
+	return update(&req);
+}
+
+int static_keys_update_request(size_t count, const void *src,
+			       int (*at)(const void *, size_t,
+					 struct static_key **, int *))
+{
+	struct request req = {count, src, at};
+
+	return update(&req);
+}
+
+int static_key_set(struct static_key *key, int enabled)
+{
+	struct static_key_change c = {key, enabled};
+
+	return static_keys_update(&c, 1);
+}
+
+int static_key_enable(struct static_key *key)
+{
+	return static_key_set(key, 1);
+}
+
+int static_key_disable(struct static_key *key)
+{
+	return static_key_set(key, 0);
+}
+
+static int count_check(struct static_key *key, int inc)
+{
+	int rc = module_enter();
+
+	if (rc)
+		return rc;
+	if (!module_key_valid(key))
+		return err_set(STATIC_KEYS_EINVAL,
+			       "Cannot count key: the pointer is not a key of "
+			       "this module");
+	if (inc && key->count == INT32_MAX)
+		return err_set(STATIC_KEYS_ECOUNT,
+			       "Cannot inc key: its count is at INT32_MAX");
+	if (!inc && key->count <= 0) {
+		struct errbuf eb;
+
+		err_begin(&eb);
+		err_str(&eb, "Cannot dec key \"");
+		err_str(&eb, key->name);
+		err_str(&eb, "\": its count is already 0; every dec must "
+			     "match an earlier inc or enable");
+		return STATIC_KEYS_ECOUNT;
+	}
+	return 0;
+}
+
+int static_key_slow_inc(struct static_key *key)
+{
+	int rc = count_check(key, 1);
+
+	if (rc)
+		return rc;
+	if (key->count == 0)
+		return static_key_set(key, 1); /* publishes count = 1 */
+	__atomic_store_n(&key->count, key->count + 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int static_key_slow_dec(struct static_key *key)
+{
+	int rc = count_check(key, 0);
+
+	if (rc)
+		return rc;
+	if (key->count == 1)
+		return static_key_set(key, 0); /* publishes count = 0 */
+	__atomic_store_n(&key->count, key->count - 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int static_keys_set_strategy(int strategy)
+{
+	struct module *m = &static_keys_mod;
+	int rc = module_enter();
+
+	if (rc)
+		return rc;
+	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
+		strategy = m->caps.default_strategy;
+	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
+	    !(m->caps.strategies & (1u << strategy))) {
+		struct errbuf eb;
+
+		err_begin(&eb);
+		err_str(&eb, "Cannot use strategy \"");
+		err_str(&eb, static_keys_strategy_name(strategy));
+		err_str(&eb, "\": the ");
+		err_str(&eb, m->caps.name);
+		err_str(&eb, " layer does not offer it");
+		return STATIC_KEYS_ENOTSUP;
+	}
+	m->strategy = strategy;
+	m->stats.strategy = (uint32_t)strategy;
+	return 0;
+}

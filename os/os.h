@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.h - the operating-system contract. One os/<os>.c is compiled per build
+ * (linux.c: mremap/mprotect; none.c: writable text, no libc). It knows the
+ * loader and the MMU and nothing about instructions.
+ *
+ * Rules shared by every hook:
+ *  - pointers passed in are non-NULL; addresses and lengths handed to
+ *    os_patch are page-aligned (caps.page_size);
+ *  - an int return is 0 on success or a negative STATIC_KEYS_E* code; the
+ *    raw OS error (errno, GetLastError, kern_return_t) is reported through
+ *    the out fields, never printed, never aborts;
+ *  - hooks allocate nothing on the C heap.
+ */
+#ifndef STATIC_KEYS_OS_H
+#define STATIC_KEYS_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "static_keys.h"
+
+/* What this OS can do, filled once at init. */
+struct os_caps {
+	const char *name;      /* "linux", "none", ... */
+	size_t page_size;      /* unit of every patch */
+	uint32_t strategies;   /* bit (1u << STATIC_KEYS_STRATEGY_*) per one available */
+	int default_strategy;  /* never writable and executable at once if possible */
+};
+
+/* The calling module's own tables (hidden bounds: never another module's). */
+struct os_sections {
+	struct jump_entry *entries_start, *entries_stop;
+	struct static_key *keys_start, *keys_stop;
+};
+
+/*
+ * Writes the bytes of every site inside [base, base + len) into `view`,
+ * which mirrors that range and is writable for the duration of the call.
+ * `undo` asks for the old bytes instead of the new ones.
+ */
+typedef void (*os_fill_fn)(void *ctx, uint8_t *view, uintptr_t base,
+			   size_t len, int undo);
+
+struct os_patch {
+	int strategy;         /* in: one of caps.strategies */
+	uintptr_t start;      /* in: first page */
+	size_t len;           /* in: bytes, a multiple of the page size */
+	os_fill_fn fill;      /* in: called once with undo = 0, and again with
+			       *     undo = 1 if the strategy must roll back */
+	void *ctx;            /* in: passed to fill */
+	unsigned syscalls;    /* out: system calls made */
+	const char *failed;   /* out: the call that failed ("mremap"), or NULL */
+	long raw_error;       /* out: its errno / GetLastError / kern_return_t */
+};
+
+/* pre: caps non-NULL. Fills caps; 0 or STATIC_KEYS_EINIT. */
+int os_init(struct os_caps *caps);
+
+/* pre: out non-NULL. Bounds of this module's sections; NULLs when empty. */
+void os_sections(struct os_sections *out);
+
+/* Id of the calling thread, never 0. */
+uintptr_t os_thread_id(void);
+
+/*
+ * pre: p->start/p->len page-aligned and inside one module's text.
+ * Rewrites the range through p->strategy: on return 0 the new bytes are in
+ * place with the range's protection as before (read + execute). On failure
+ * (STATIC_KEYS_EPATCH, or STATIC_KEYS_ENOTSUP for an unknown strategy) the
+ * range holds its old bytes and old protection, and p->failed/raw_error say
+ * why. No page is left writable and executable after return.
+ */
+int os_patch(struct os_patch *p);
+
+#endif /* STATIC_KEYS_OS_H */
