@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plat.h - what the C tests need from the platform, in one place: threads,
+ * loading a shared library, and writing a code byte behind the core's back
+ * (to corrupt a site on purpose). A port adds its branch here; the tests
+ * themselves name no OS.
+ */
+#ifndef STATIC_KEYS_TEST_PLAT_H
+#define STATIC_KEYS_TEST_PLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#include <windows.h>
+
+typedef HANDLE plat_thread;
+typedef struct {
+	void *(*fn)(void *);
+	void *arg;
+	void *ret;
+} plat_thread_box;
+
+static DWORD WINAPI plat_thread_tramp(LPVOID p)
+{
+	plat_thread_box *b = p;
+
+	b->ret = b->fn(b->arg);
+	return 0;
+}
+
+/* Starts fn(arg) on a new thread; 0 on success. */
+static inline int plat_thread_start(plat_thread *t, plat_thread_box *box,
+				    void *(*fn)(void *), void *arg)
+{
+	box->fn = fn;
+	box->arg = arg;
+	*t = CreateThread(NULL, 0, plat_thread_tramp, box, 0, NULL);
+	return *t ? 0 : -1;
+}
+
+static inline void *plat_thread_join(plat_thread t, plat_thread_box *box)
+{
+	WaitForSingleObject(t, INFINITE);
+	CloseHandle(t);
+	return box->ret;
+}
+
+static inline void *plat_lib_open(const char *path)
+{
+	return (void *)LoadLibraryA(path);
+}
+
+static inline void *plat_lib_sym(void *lib, const char *name)
+{
+	return (void *)(uintptr_t)GetProcAddress((HMODULE)lib, name);
+}
+
+static inline void plat_lib_close(void *lib)
+{
+	FreeLibrary((HMODULE)lib);
+}
+
+/* Writes n bytes at addr in code, restoring the protection; 0 on success. */
+static inline int plat_poke_code(void *addr, const void *bytes, size_t n)
+{
+	DWORD old;
+	size_t i;
+
+	if (!VirtualProtect(addr, n, PAGE_EXECUTE_READWRITE, &old))
+		return -1;
+	for (i = 0; i < n; i++)
+		((volatile uint8_t *)addr)[i] = ((const uint8_t *)bytes)[i];
+	VirtualProtect(addr, n, old, &old);
+	FlushInstructionCache(GetCurrentProcess(), addr, n);
+	return 0;
+}
+
+#else
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef pthread_t plat_thread;
+typedef struct {
+	int unused;
+} plat_thread_box;
+
+static inline int plat_thread_start(plat_thread *t, plat_thread_box *box,
+				    void *(*fn)(void *), void *arg)
+{
+	(void)box;
+	return pthread_create(t, NULL, fn, arg);
+}
+
+static inline void *plat_thread_join(plat_thread t, plat_thread_box *box)
+{
+	void *ret = NULL;
+
+	(void)box;
+	pthread_join(t, &ret);
+	return ret;
+}
+
+static inline void *plat_lib_open(const char *path)
+{
+	return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
+static inline void *plat_lib_sym(void *lib, const char *name)
+{
+	return dlsym(lib, name);
+}
+
+static inline void plat_lib_close(void *lib)
+{
+	dlclose(lib);
+}
+
+static inline int plat_poke_code(void *addr, const void *bytes, size_t n)
+{
+	uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)addr & ~(ps - 1);
+	uintptr_t hi = ((uintptr_t)addr + n + ps - 1) & ~(ps - 1);
+	size_t i;
+
+	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -1;
+	for (i = 0; i < n; i++)
+		((volatile uint8_t *)addr)[i] = ((const uint8_t *)bytes)[i];
+	mprotect((void *)lo, hi - lo, PROT_READ | PROT_EXEC);
+	__builtin___clear_cache((char *)addr, (char *)addr + n);
+	return 0;
+}
+#endif
+
+#endif /* STATIC_KEYS_TEST_PLAT_H */
