@@ -20,6 +20,20 @@
 #define ARCH_X86_ALIGN "4"
 #endif
 
+/*
+ * The key goes into the entry as a link-time constant. i386 GCC refuses
+ * "i" for a symbol's address under -fPIC/-fPIE (it is no legitimate PIC
+ * operand there), but "X" hands the constant through and %P prints it bare
+ * ("4+key"). clang keeps "X" in a register, so clang i686 needs -fno-pic.
+ */
+#if defined(__i386__) && defined(__PIC__) && !defined(__clang__)
+#define ARCH_X86_KEY "X"
+#define ARCH_X86_KEY_OP "%P0"
+#else
+#define ARCH_X86_KEY "i"
+#define ARCH_X86_KEY_OP "%c0"
+#endif
+
 #define ARCH_JUMP_SIZE 5
 
 /* The entry: {site - ., target - ., key + branch - .}. */
@@ -27,7 +41,8 @@
 	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
 	".balign " ARCH_X86_ALIGN "\n\t"                                       \
 	".long 1b - .\n\t"                                                     \
-	".long %l[l_yes] - .\n\t" ARCH_X86_PTR " %c0 + %c1 - .\n\t"            \
+	".long %l[l_yes] - .\n\t"                                   \
+	ARCH_X86_PTR " " ARCH_X86_KEY_OP " + %c1 - .\n\t"            \
 	".popsection\n\t"
 
 #define ARCH_X86_BRANCH(key, branch, insn)                                     \
@@ -36,7 +51,7 @@
 		int r_;                                                        \
 		__asm__ goto("1: " insn "\n\t" ARCH_X86_ENTRY                  \
 			     :                                                 \
-			     : "i"(key), "i"(branch)                           \
+			     : ARCH_X86_KEY(key), "i"(branch)                           \
 			     :                                                 \
 			     : l_yes);                                         \
 		r_ = 0;                                                        \

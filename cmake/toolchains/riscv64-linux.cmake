@@ -1,0 +1,18 @@
+# apt: gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user
+# requires: riscv64-linux-gnu-gcc qemu-riscv64
+# SPDX-License-Identifier: MIT
+# riscv64 (RV64GC) Linux through the Debian cross compiler; ctest runs every test under
+# qemu-user, with the cross sysroot as the dynamic loader's root (-L).
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR riscv64)
+set(CMAKE_C_COMPILER riscv64-linux-gnu-gcc)
+
+# Debian's cross gcc already knows its sysroot (/usr/riscv64-linux-gnu):
+# no CMAKE_SYSROOT (--sysroot would look for usr/include under it); find_* look there.
+set(CMAKE_FIND_ROOT_PATH /usr/riscv64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-riscv64 -L /usr/riscv64-linux-gnu)
