@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * riscv64.h - RV64 with or without the C extension. A site is one 4-byte
+ * instruction, `nop` (addi x0, x0, 0 = 00000013) or `jal x0, off`, whose
+ * signed offset reaches [-1 MiB, +1 MiB - 2] from the site; init rejects a
+ * module whose targets lie beyond that (arch_jump_check). Sites are emitted
+ * under `.option norvc` (so the assembler cannot shrink them to 2 bytes),
+ * `.option norelax` (so the linker cannot rewrite or move them) and 4-byte
+ * aligned (one naturally aligned store per site, never across a page).
+ * New bytes reach instruction fetch through __builtin___clear_cache, which
+ * GCC lowers to glibc's __riscv_flush_icache(start, end, 0): the
+ * riscv_flush_icache syscall (or its vDSO entry), flags 0 = every hart that
+ * runs this process, not only the caller's. A bare fence.i would only
+ * cover the calling hart.
+ */
+#ifndef STATIC_KEYS_ARCH_RISCV64_H
+#define STATIC_KEYS_ARCH_RISCV64_H
+
+#include <stdint.h>
+
+#define ARCH_NAME "riscv64"
+#define ARCH_JUMP_SIZE 4
+
+#define ARCH_RISCV_NOP 0x00000013u /* addi x0, x0, 0 */
+#define ARCH_RISCV_JAL 0x0000006fu /* jal x0, 0 */
+#define ARCH_RISCV_JAL_REACH (1l << 20)
+
+/*
+ * .balign comes before norvc/norelax on purpose (binutils 2.40): under
+ * norvc gas assumes code is 4-byte aligned already and pads nothing, and
+ * under a local norelax it pads with zero bytes (an illegal instruction on
+ * the fall-through path) because it fills at the end of the file with the
+ * file's relax setting. In the file's own setting it pads with c.nop or
+ * emits R_RISCV_ALIGN for the linker, both of which end 4-byte aligned.
+ *
+ * The entry: {site - ., target - ., key + branch - .}. RISC-V GCC prints a
+ * symbolic "i" operand with plain %0 (it has no %c modifier).
+ */
+#define ARCH_RISCV_ENTRY                                                       \
+	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
+	".balign 8\n\t"                                                        \
+	".long 1b - .\n\t"                                                     \
+	".long %l[l_yes] - .\n\t"                                              \
+	".quad %0 + %1 - .\n\t"                                                \
+	".popsection\n\t"
+
+#define ARCH_RISCV_BRANCH(key, branch, insn)                                   \
+	__extension__({                                                        \
+		__label__ l_yes, l_out;                                        \
+		int r_;                                                        \
+		__asm__ goto(".option push\n\t"                                \
+			     ".balign 4\n\t"                                   \
+			     ".option norvc\n\t"                               \
+			     ".option norelax\n\t"                             \
+			     "1: " insn "\n\t"                                 \
+			     ".option pop\n\t" ARCH_RISCV_ENTRY                \
+			     :                                                 \
+			     : "i"(key), "i"(branch)                           \
+			     :                                                 \
+			     : l_yes);                                         \
+		r_ = 0;                                                        \
+		goto l_out;                                                    \
+	l_yes:                                                                 \
+		r_ = 1;                                                        \
+	l_out:                                                                 \
+		r_;                                                            \
+	})
+
+#define ARCH_STATIC_BRANCH(key, branch) ARCH_RISCV_BRANCH(key, branch, "nop")
+#define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
+	ARCH_RISCV_BRANCH(key, branch, "jal x0, %l[l_yes]")
+
+/* Instructions are little-endian in memory. */
+static inline void arch_riscv_put(uint8_t *out, uint32_t insn)
+{
+	out[0] = (uint8_t)insn;
+	out[1] = (uint8_t)(insn >> 8);
+	out[2] = (uint8_t)(insn >> 16);
+	out[3] = (uint8_t)(insn >> 24);
+}
+
+static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
+{
+	(void)code;
+	arch_riscv_put(out, ARCH_RISCV_NOP);
+}
+
+/* Targets are 2-byte aligned at least (the C extension allows that). */
+static inline int arch_jump_in_reach(uintptr_t code, uintptr_t target)
+{
+	intptr_t off = (intptr_t)(target - code);
+
+	return (off & 1) == 0 && off >= -ARCH_RISCV_JAL_REACH &&
+	       off < ARCH_RISCV_JAL_REACH;
+}
+
+/* J-type immediate: imm[20|10:1|11|19:12] in bits 31|30:21|20|19:12. */
+static inline void arch_jump_jmp(uint8_t *out, uintptr_t code, uintptr_t target)
+{
+	uint32_t off = (uint32_t)(target - code);
+	uint32_t insn = ARCH_RISCV_JAL;
+
+	insn |= ((off >> 20) & 0x1u) << 31;
+	insn |= ((off >> 1) & 0x3ffu) << 21;
+	insn |= ((off >> 11) & 0x1u) << 20;
+	insn |= ((off >> 12) & 0xffu) << 12;
+	arch_riscv_put(out, insn);
+}
+
+static inline void arch_sync_icache(void *start, void *end)
+{
+	__builtin___clear_cache((char *)start, (char *)end);
+}
+
+#endif /* STATIC_KEYS_ARCH_RISCV64_H */
