@@ -20,6 +20,14 @@
 #define ARCH_X86_ALIGN "4"
 #endif
 
+/* Key field: pointer-sized, or 32 bits + 4 zero bytes where the object
+ * format has no 64-bit PC-relative relocation (os/os_sections.h). */
+#ifdef STATIC_KEYS_ENTRY_KEY_REL32
+#define ARCH_X86_KEY ".long %c0 + %c1 - .\n\t.long 0"
+#else
+#define ARCH_X86_KEY ARCH_X86_PTR " %c0 + %c1 - ."
+#endif
+
 #define ARCH_JUMP_SIZE 5
 
 /* The entry: {site - ., target - ., key + branch - .}. */
@@ -27,8 +35,8 @@
 	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
 	".balign " ARCH_X86_ALIGN "\n\t"                                       \
 	".long 1b - .\n\t"                                                     \
-	".long %l[l_yes] - .\n\t" ARCH_X86_PTR " %c0 + %c1 - .\n\t"            \
-	".popsection\n\t"
+	".long %l[l_yes] - .\n\t" ARCH_X86_KEY "\n\t"                           \
+	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_X86_BRANCH(key, branch, insn)                                     \
 	__extension__({                                                        \

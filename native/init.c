@@ -36,7 +36,12 @@ static void entry_move(struct jump_entry *to, const struct jump_entry *from)
 
 	to->code = (int32_t)((uint32_t)from->code - (uint32_t)delta);
 	to->target = (int32_t)((uint32_t)from->target - (uint32_t)delta);
+#ifdef STATIC_KEYS_ENTRY_KEY_REL32
+	to->key = (int32_t)((uint32_t)from->key - (uint32_t)delta);
+	to->key_pad = 0;
+#else
 	to->key = (intptr_t)((uintptr_t)from->key - delta);
+#endif
 }
 
 static void entry_swap(struct jump_entry *a, struct jump_entry *b)
