@@ -38,6 +38,9 @@
  * it), and -ffunction-sections or COMDAT (C++ inline) functions are out.
  * With GCC the end of the site (3:) must then be where `.text` resumes (4:),
  * or assembly stops with the message below instead of splitting a function.
+ * COFF has no "retain" flag and nothing refers to the entries, so GNU ld's
+ * --gc-sections drops them: modules link with --no-gc-sections (the CMake
+ * target adds it).
  */
 #define STATIC_KEYS_ENTRY_PUSHSECTION "3:\n\t.section \".stks$b\", \"dw\""
 #ifdef __clang__ /* LLVM cannot test label distances in .if */
