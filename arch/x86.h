@@ -20,9 +20,11 @@
 #define ARCH_X86_ALIGN "4"
 #endif
 
-/* Key field: pointer-sized, or 32 bits + 4 zero bytes where the object
- * format has no 64-bit PC-relative relocation (os/os_sections.h). */
-#ifdef STATIC_KEYS_ENTRY_KEY_REL32
+/* Key field: pointer-sized and relative, 32 bits + 4 zero bytes, or an
+ * absolute pointer, as the object format allows (os/os_sections.h). */
+#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
+#define ARCH_X86_KEY ARCH_X86_PTR " %c0 + %c1"
+#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
 #define ARCH_X86_KEY ".long %c0 + %c1 - .\n\t.long 0"
 #else
 #define ARCH_X86_KEY ARCH_X86_PTR " %c0 + %c1 - ."

@@ -13,6 +13,10 @@
  *                                  PC-relative relocation: the entry's key
  *                                  field is then 32 bits + 4 bytes of zeros
  *                                  (struct jump_entry stays 16 bytes)
+ *   STATIC_KEYS_ENTRY_KEY_ABS      defined when the assembler cannot write
+ *                                  `key - .` for a key defined in another
+ *                                  unit: the key field is then an absolute
+ *                                  pointer (the loader rebases it)
  */
 #ifndef STATIC_KEYS_OS_SECTIONS_H
 #define STATIC_KEYS_OS_SECTIONS_H
@@ -24,6 +28,12 @@
 #define STATIC_KEYS_ENTRY_POPSECTION ".popsection"
 #define STATIC_KEYS_KEY_SECTION                                                \
 	__attribute__((used, section("__DATA,__static_keys_t")))
+#ifdef __x86_64__
+/* LLVM's x86_64 Mach-O writer refuses a subtraction whose symbol is
+ * undefined ("can not be undefined in a subtraction expression"), which
+ * every DECLARE_STATIC_KEY_* user hits; arm64 Mach-O has no such limit. */
+#define STATIC_KEYS_ENTRY_KEY_ABS 1
+#endif
 #elif defined(_WIN32) || defined(__CYGWIN__)
 /*
  * PE/COFF: grouped sections sort $a < $b < $c; $a and $c (os/windows.c)

@@ -123,7 +123,9 @@ extern "C" {
  * key as a pointer-sized offset whose low bit is the branch (1 = likely).
  * Where the object format has no 64-bit PC-relative relocation (PE/COFF,
  * see os/os_sections.h) the key offset is 32 bits followed by 4 zero bytes:
- * still 16 bytes, still relative. Read through the accessors in
+ * still 16 bytes, still relative. Where the assembler cannot subtract an
+ * undefined key (x86_64 Mach-O), the key is an absolute pointer the loader
+ * rebases (STATIC_KEYS_ENTRY_KEY_ABS). Read through the accessors in
  * native/core.h only.
  */
 struct jump_entry {
