@@ -24,8 +24,8 @@
  * The entry: {site - ., target - ., key + branch - .}. The key field is an
  * explicit R_LARCH_ADD64/R_LARCH_SUB64 pair because clang-16 assembles
  * `.quad sym - .` into a plain absolute R_LARCH_64 and silently drops the
- * `- .` (it has no R_LARCH_64_PCREL); the pair is what GNU as emits for a
- * label difference, and every LoongArch linker resolves it.
+ * `- .` (it has no R_LARCH_64_PCREL). ADD64/SUB64 is the psABI's general
+ * form of "a - b" in data, resolved at link time (checked with ld.lld-19).
  */
 #define ARCH_LOONGARCH_ENTRY                                                   \
 	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
