@@ -564,12 +564,15 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 int static_keys_set_strategy(int strategy)
 {
 	struct module *m = &static_keys_mod;
-	struct os_patch diag = {0};
+	struct os_patch diag; /* no `= {0}`: clang -O0 makes it a memset call */
 	uintptr_t lo, hi;
 	int rc = module_enter();
 
 	if (rc)
 		return rc;
+	diag.syscalls = 0; /* the out fields os_prepare reports through */
+	diag.failed = NULL;
+	diag.raw_error = 0;
 	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
 		strategy = m->caps.default_strategy;
 	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||

@@ -103,6 +103,18 @@ uintptr_t os_thread_id(void)
 
 /* ---- patching ------------------------------------------------------------ */
 
+/* Direct needs nothing set up, and there is nothing to release. */
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
+{
+	(void)lo;
+	(void)hi;
+	if (strategy == STATIC_KEYS_STRATEGY_DIRECT)
+		return 0;
+	diag->failed = "strategy";
+	diag->raw_error = strategy;
+	return STATIC_KEYS_ENOTSUP;
+}
+
 /* Text is writable by contract: the running code is its own view. */
 int os_patch(struct os_patch *p)
 {
