@@ -19,7 +19,7 @@ DEFINE_STATIC_KEY_TRUE(true_both);
 DEFINE_STATIC_KEY_FALSE(false_both);
 DEFINE_STATIC_KEY_FALSE(counted);
 DEFINE_STATIC_KEY_FALSE(guarded);  /* two sites; the second gets corrupted */
-DEFINE_STATIC_KEY_FALSE(far);      /* sites on two pages */
+DEFINE_STATIC_KEY_FALSE(far);      /* sites on three pages */
 DEFINE_STATIC_KEY_FALSE(lonely);   /* no site at all */
 
 #define ROWS(a) (sizeof(a) / sizeof((a)[0]))
