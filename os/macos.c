@@ -203,6 +203,19 @@ static int macos_patch_mprotect(struct os_patch *p)
 	return macos_fail(p, "mach_vm_protect(r-x)", kr);
 }
 
+/* Neither strategy needs anything set up beforehand. */
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
+{
+	(void)lo;
+	(void)hi;
+	if (strategy == STATIC_KEYS_STRATEGY_REMAP ||
+	    strategy == STATIC_KEYS_STRATEGY_MPROTECT)
+		return 0;
+	diag->failed = "strategy";
+	diag->raw_error = strategy;
+	return STATIC_KEYS_ENOTSUP;
+}
+
 int os_patch(struct os_patch *p)
 {
 	switch (p->strategy) {

@@ -205,6 +205,18 @@ static int win_patch_mprotect(struct os_patch *p)
 	return win_fail(p, "VirtualProtect(restore)", err);
 }
 
+/* mprotect needs nothing set up beforehand. */
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
+{
+	(void)lo;
+	(void)hi;
+	if (strategy == STATIC_KEYS_STRATEGY_MPROTECT)
+		return 0;
+	diag->failed = "strategy";
+	diag->raw_error = strategy;
+	return STATIC_KEYS_ENOTSUP;
+}
+
 int os_patch(struct os_patch *p)
 {
 	switch (p->strategy) {

@@ -60,6 +60,9 @@ static void fail_at(int strategy, int n)
 	struct static_keys_stats st;
 	char what[96];
 
+	static_keys_get_stats(&st);
+	if (!(st.strategies & (1u << strategy)))
+		return; /* not offered on this OS */
 	snprintf(what, sizeof what, "%s, page patch %d fails",
 		 static_keys_strategy_name(strategy), n);
 	CHECK_OK(what, static_keys_set_strategy(strategy));
@@ -94,6 +97,7 @@ int main(void)
 		if (plat_strategy_offered(STATIC_KEYS_STRATEGY_REMAP))
 			fail_at(STATIC_KEYS_STRATEGY_REMAP, n);
 		fail_at(STATIC_KEYS_STRATEGY_MPROTECT, n);
+		fail_at(STATIC_KEYS_STRATEGY_ALIAS, n);
 	}
 
 	/* Without a fault both strategies flip, at their documented cost. */
@@ -125,8 +129,8 @@ int main(void)
 	CHECK("sites", sites_match(&spread.key) && sites_match(&spread_too.key));
 	CHECK("no wx", check_no_wx_mapping());
 
-	CHECK("alias not offered here",
-	      static_keys_set_strategy(STATIC_KEYS_STRATEGY_ALIAS) == STATIC_KEYS_ENOTSUP);
+	CHECK("direct not offered here",
+	      static_keys_set_strategy(STATIC_KEYS_STRATEGY_DIRECT) == STATIC_KEYS_ENOTSUP);
 	CHECK("unknown strategy", static_keys_set_strategy(42) == STATIC_KEYS_ENOTSUP);
 	CHECK("refusal explains", strstr(static_keys_last_error(), "does not offer") != NULL);
 	CHECK_OK("back to default", static_keys_set_strategy(STATIC_KEYS_STRATEGY_DEFAULT));
