@@ -10,7 +10,9 @@
  *             the range, + 1 FlushInstructionCache)
  *
  * Windows has no mremap: a view of the image's pages cannot be swapped in
- * atomically, so there is no `remap` strategy here.
+ * atomically, so there is no `remap` strategy here, and as with Linux's
+ * mprotect the bytes change in place: other threads must not execute a
+ * site while its key flips.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
