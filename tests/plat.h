@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "static_keys.h"
 
@@ -105,6 +106,16 @@ static inline int plat_poke_code(void *addr, const void *bytes, size_t n)
 	return 0;
 }
 
+/* The protection of the page holding addr (opaque, for comparing), or -1. */
+static inline long plat_page_prot(const void *addr)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+
+	if (!VirtualQuery(addr, &mbi, sizeof mbi) || mbi.State != MEM_COMMIT)
+		return -1;
+	return (long)mbi.Protect;
+}
+
 #else
 #include <dlfcn.h>
 #include <pthread.h>
@@ -179,6 +190,25 @@ static inline int plat_poke_code(void *addr, const void *bytes, size_t n)
 	mprotect((void *)lo, hi - lo, PROT_READ | PROT_EXEC);
 	__builtin___clear_cache((char *)addr, (char *)addr + n);
 	return 0;
+}
+
+/* The protection of the mapping holding addr (opaque, for comparing), or -1. */
+static inline long plat_page_prot(const void *addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi, a = (unsigned long)(uintptr_t)addr;
+	char line[512], perms[8];
+	long prot = -1;
+
+	if (!f)
+		return -1;
+	while (prot < 0 && fgets(line, sizeof line, f))
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo &&
+		    a < hi)
+			prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 |
+			       (perms[2] == 'x') << 2 | (perms[3] == 's') << 3;
+	fclose(f);
+	return prot;
 }
 #endif
 
