@@ -35,14 +35,17 @@ export function lines(text: string): string[] {
  */
 export async function build(dir = buildDir, extra: string[] = []) {
   if (!dir.join("CMakeCache.txt").existsSync()) {
-    const configure = await $`cmake -S ${root} -B ${dir} -DCMAKE_BUILD_TYPE=Release ${extra}`
-      .cwd(root).printCommand().captureCombined().noThrow();
+    const configure =
+      await $`cmake -S ${root} -B ${dir} -DCMAKE_BUILD_TYPE=Release ${extra}`
+        .cwd(root).printCommand().captureCombined().noThrow();
     if (configure.code !== 0) fail("configure", configure.combined);
   }
-  const pb = $.progress(`Building ${root.relative(dir)}`);
-  const result = await pb.with(() =>
-    $`cmake --build ${dir} --parallel`.cwd(root).captureCombined().noThrow()
-  );
+  const run = () =>
+    $`cmake --build ${dir} --parallel`.cwd(root).captureCombined().noThrow();
+  // A progress bar only on a terminal: in CI logs it leaves escape codes.
+  const result = Deno.stderr.isTerminal()
+    ? await $.progress(`Building ${root.relative(dir)}`).with(run)
+    : await run();
   if (result.code !== 0) {
     $.log(`$ cmake --build ${dir} --parallel`);
     fail("build", result.combined);
