@@ -63,7 +63,7 @@ async function denoTest(): Promise<void> {
     `--allow-read=${root}`,
     `--allow-run=${deno}`,
   ];
-  const result = await $`${deno} test ${flags} tests/`
+  const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/`
     .cwd(root).env({ NO_COLOR: "1" }).printCommand()
     .stdout("inheritPiped").stderr("inherit").noThrow();
   const [passed, failed] = denoCounts(result.stdout, result.code);
