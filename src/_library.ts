@@ -31,7 +31,7 @@ const LIBRARY_NAMES: Record<typeof Deno.build.os, readonly string[]> = {
 /** The variable that overrides the package's library path. */
 export const LIBRARY_ENV = "STATIC_KEYS_LIB";
 
-function exists(path: string): boolean | undefined {
+function exists(path: string | URL): boolean | undefined {
   const read = Deno.permissions.querySync({ name: "read", path });
   if (read.state !== "granted") return undefined;
   try {
@@ -43,9 +43,17 @@ function exists(path: string): boolean | undefined {
   }
 }
 
-function toPath(path: string | URL): string {
-  if (path instanceof URL) return decodeURIComponent(path.pathname);
-  return path;
+/** A file: URL as a path of this OS. */
+function fromFileUrl(url: URL): string {
+  if (url.protocol !== "file:") {
+    throw new TypeError(
+      `Cannot open library: the URL must be a file: URL, got "${url.href}"`,
+    );
+  }
+  const path = decodeURIComponent(url.pathname);
+  return Deno.build.os === "windows"
+    ? path.replace(/^\/([a-zA-Z]:)/, "$1").replaceAll("/", "\\")
+    : path;
 }
 
 function absolute(path: string): string {
@@ -71,11 +79,8 @@ export function defaultLibraryPath(): string {
     );
   }
   const candidates = names.map((name) => new URL(name, dir));
-  const found = candidates.find((url) => exists(url.pathname) === true);
-  const url = found ?? candidates[0];
-  return Deno.build.os === "windows"
-    ? decodeURIComponent(url.pathname).replace(/^\//, "").replaceAll("/", "\\")
-    : decodeURIComponent(url.pathname);
+  const found = candidates.find((url) => exists(url) === true);
+  return fromFileUrl(found ?? candidates[0]);
 }
 
 /** The absolute path `open()` loads for `path`. */
@@ -86,7 +91,7 @@ export function resolveLibraryPath(path?: string | URL): string {
       `Cannot open library: path must be a string or a URL, got ${typeof path}`,
     );
   }
-  return absolute(toPath(path));
+  return absolute(path instanceof URL ? fromFileUrl(path) : path);
 }
 
 /** A loaded library, seen as the static-keys ABI and as the user's symbols. */

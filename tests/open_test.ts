@@ -82,7 +82,13 @@ Deno.test("open() refuses arguments of the wrong type", async (t) => {
       TypeError,
     );
   });
-  await t.step("a URL path is accepted", () => {
+  await t.step("a URL that is not a file: URL", () => {
+    assert.throws(
+      () => open(new URL("https://example.com/libstatic_keys.so")),
+      TypeError,
+    );
+  });
+  await t.step("a file: URL is accepted", () => {
     using mod = open(new URL(`file://${LIB}`));
     assert.equal(mod.path, LIB);
   });

@@ -3,6 +3,7 @@
 // native call, and the native layer refuses any other thread.
 
 import assert from "node:assert/strict";
+import { WrongThreadError } from "../mod.ts";
 import { LIB, openDemo, taken } from "./_helpers.ts";
 
 Deno.test("open() refuses to run inside a Worker", async () => {
@@ -92,4 +93,56 @@ Deno.test("static_keys_ffi_set() refuses a call from another thread", async (t) 
     mod.key("tracing").enable();
     assert.equal(taken(mod).tracing, true);
   });
+});
+
+Deno.test("StaticKeysModule flips refuse to run inside a Worker", async (t) => {
+  using mod = openDemo();
+  // A handle cannot reach a Worker, so make this thread look like one: the
+  // guard asks `globalThis instanceof WorkerGlobalScope`. On the main thread
+  // a native call would succeed, so "nothing changed" shows it was not made.
+  const scope = globalThis as { WorkerGlobalScope?: unknown };
+  const key = mod.key("tracing");
+  const flips: [string, () => unknown][] = [
+    ["StaticKey.enable()", () => key.enable()],
+    ["StaticKey.disable()", () => mod.key("checks").disable()],
+    ["StaticKey.toggle()", () => key.toggle()],
+    ["StaticKey.set()", () => key.set(true)],
+    ["StaticKey.inc()", () => key.inc()],
+    ["StaticKey.dec()", () => mod.key("checks").dec()],
+    ["set()", () => mod.set({ tracing: true })],
+    ["batch().apply()", () => mod.batch().enable("tracing").apply()],
+    ["setStrategy()", () => mod.setStrategy("mprotect")],
+  ];
+  const before = mod.stats();
+  scope.WorkerGlobalScope = class {
+    static [Symbol.hasInstance]() {
+      return true;
+    }
+  };
+  try {
+    for (const [what, flip] of flips) {
+      await t.step(`${what} throws WrongThreadError`, () => {
+        assert.throws(flip, (error: unknown) => {
+          assert.ok(error instanceof WrongThreadError);
+          assert.equal(error.code, -3);
+          assert.match(
+            error.message,
+            / from a Worker: keys can only be flipped on the main thread$/,
+          );
+          return true;
+        });
+      });
+    }
+  } finally {
+    delete scope.WorkerGlobalScope;
+  }
+  assert.deepEqual(taken(mod), {
+    tracing: false,
+    checks: true,
+    experimental: false,
+  });
+  assert.equal(mod.stats().flips, before.flips);
+  assert.equal(mod.strategy, "remap");
+  key.enable(); // the main thread again
+  assert.equal(taken(mod).tracing, true);
 });
