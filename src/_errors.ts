@@ -40,7 +40,16 @@ export const StatusCode = {
   EBUSY: -10,
 } as const;
 
-/** Options of {@linkcode StaticKeysError}. */
+/**
+ * Options of {@linkcode StaticKeysError}.
+ *
+ * @example Usage
+ * ```ts
+ * import { type StaticKeysErrorOptions, StatusCode } from "@static-keys/deno";
+ *
+ * const options: StaticKeysErrorOptions = { code: StatusCode.EBUSY };
+ * ```
+ */
 export interface StaticKeysErrorOptions extends ErrorOptions {
   /** The status code; see {@linkcode StatusCode}. */
   code: number;

@@ -7,7 +7,18 @@ import { StaticKey } from "./_key.ts";
 import { NativeModule } from "./_native.ts";
 import type { KeyInfo, Stats, Strategy } from "./_types.ts";
 
-/** The changes `StaticKeysModule.set()` takes. */
+/**
+ * The changes `StaticKeysModule.set()` takes: a record of key name to state,
+ * or `[name, state]` pairs.
+ *
+ * @example Usage
+ * ```ts
+ * import type { KeyChanges } from "@static-keys/deno";
+ *
+ * const record: KeyChanges = { tracing: true, checks: false };
+ * const pairs: KeyChanges = [["tracing", true], ["checks", false]];
+ * ```
+ */
 export type KeyChanges =
   | Readonly<Record<string, boolean>>
   | Iterable<readonly [string, boolean]>;
