@@ -27,7 +27,7 @@ export const STRATEGIES = [
  * | --- | --- | --- |
  * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per page) | never writable and executable |
  * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per page) | a brief rwx window |
- * | `alias` | store through a writable alias (not implemented yet) | a writable alias exists |
+ * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
  * | `direct` | the text is writable (bare metal) | n/a |
  *
  * `default` picks the OS layer's safest (`remap` on Linux).

@@ -7,12 +7,10 @@ import { open } from "../../mod.ts";
 
 using mod = open(Deno.args[0] ?? "build/mylib/libmylib.so", {
   symbols: {
-    mylib_add: { parameters: ["i32", "i32"], result: "i32" },
-    mylib_logged_calls: { parameters: [], result: "u64" },
+    mylib_compute: { parameters: [], result: "i32" },
   },
 });
-console.log(mod.keys);
-mod.symbols.mylib_add(1, 2);
-mod.key("verbose").enable();
-mod.symbols.mylib_add(3, 4);
-console.log(`logged calls: ${mod.symbols.mylib_logged_calls()}`); // 1
+console.log(mod.keys); // [{ name: "fast_path", enabled: false, ... }]
+console.log(mod.symbols.mylib_compute()); // 1
+mod.key("fast_path").enable();
+console.log(mod.symbols.mylib_compute()); // 2: the site was rewritten

@@ -1,20 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* mylib.c - a user's library: one key, one guarded function. */
+/* mylib.c - a user's library with one static key, flipped from Deno. */
 #include <static_keys.h>
 
-DEFINE_STATIC_KEY_FALSE(verbose);
+DEFINE_STATIC_KEY_FALSE(fast_path);
 
-static unsigned long long mylib_logged;
-
-/* Adds a to b; counts the call while `verbose` is on. */
-STATIC_KEYS_EXPORT int mylib_add(int a, int b)
+/* 2 on the fast path, 1 otherwise. */
+STATIC_KEYS_EXPORT int mylib_compute(void)
 {
-	if (static_branch_unlikely(&verbose))
-		mylib_logged++;
-	return a + b;
-}
-
-STATIC_KEYS_EXPORT unsigned long long mylib_logged_calls(void)
-{
-	return mylib_logged;
+	return static_branch_unlikely(&fast_path) ? 2 : 1;
 }
