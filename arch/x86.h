@@ -37,7 +37,7 @@
 	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
 	".balign " ARCH_X86_ALIGN "\n\t"                                       \
 	".long 1b - .\n\t"                                                     \
-	".long %l[l_yes] - .\n\t" ARCH_X86_KEY "\n\t"                           \
+	".long %l[l_yes] - .\n\t" ARCH_X86_KEY "\n\t"                          \
 	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_X86_BRANCH(key, branch, insn)                                     \

@@ -148,10 +148,12 @@ static int macos_patch_remap(struct os_patch *p)
 	kern_return_t kr;
 
 	p->syscalls++;
-	kr = mach_vm_allocate(mach_task_self(), &copy, p->len, VM_FLAGS_ANYWHERE);
+	kr = mach_vm_allocate(mach_task_self(), &copy, p->len,
+			      VM_FLAGS_ANYWHERE);
 	if (kr != KERN_SUCCESS)
 		return macos_fail(p, "mach_vm_allocate", kr);
-	__builtin_memcpy((void *)(uintptr_t)copy, (const void *)p->start, p->len);
+	__builtin_memcpy((void *)(uintptr_t)copy, (const void *)p->start,
+			 p->len);
 	p->fill(p->ctx, (uint8_t *)(uintptr_t)copy, p->start, p->len, 0);
 
 	p->syscalls++;
@@ -163,8 +165,9 @@ static int macos_patch_remap(struct os_patch *p)
 	/* Share the copy's pages at the original address, replacing it. */
 	p->syscalls++;
 	kr = mach_vm_remap(mach_task_self(), &target, p->len, 0,
-			   VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE, mach_task_self(),
-			   copy, 0, &cur, &max, VM_INHERIT_COPY);
+			   VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE,
+			   mach_task_self(), copy, 0, &cur, &max,
+			   VM_INHERIT_COPY);
 	if (kr != KERN_SUCCESS || target != p->start) {
 		call = "mach_vm_remap";
 		goto out_deallocate;

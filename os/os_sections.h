@@ -46,8 +46,10 @@
  * function is in `.text`: mingw GCC needs -fno-reorder-functions (else main
  * goes to .text.startup, cold code to .text.unlikely; the CMake target adds
  * it), and -ffunction-sections or COMDAT (C++ inline) functions are out.
- * With GCC the end of the site (3:) must then be where `.text` resumes (4:),
- * or assembly stops with the message below instead of splitting a function.
+ * With GCC the end of the site (3:) must then be where `.text` resumes (4:):
+ * if the site was in another section, gas stops at this line ("non-constant
+ * expression in .if statement", and its own ".seh_endproc used in segment
+ * '.text'") instead of splitting the function silently.
  * COFF has no "retain" flag and nothing refers to the entries, so GNU ld's
  * --gc-sections drops them: modules link with --no-gc-sections (the CMake
  * target adds it).
@@ -57,9 +59,10 @@
 #define STATIC_KEYS_ENTRY_POPSECTION ".text"
 #else
 #define STATIC_KEYS_ENTRY_POPSECTION                                           \
-	".text\n4:\n\t.ifne 4b - 3b\n\t.error \"static keys: a site must be "    \
-	"in .text on PE/COFF (build with -fno-reorder-functions, without "     \
-	"-ffunction-sections)\"\n\t.endif"
+	".text\n4:\n\t.ifne 4b - 3b\n\t"                                       \
+	".error \"static keys: a site must be in .text on PE/COFF (build "     \
+	"with -fno-reorder-functions, without -ffunction-sections)\"\n\t"     \
+	".endif"
 #endif
 #define STATIC_KEYS_KEY_SECTION __attribute__((used, section(".stkt$b")))
 #if defined(__x86_64__) || defined(__aarch64__)

@@ -48,7 +48,7 @@ void os_sections(struct os_sections *out)
 	struct jump_entry *es = win_entries_start, *ee = win_entries_stop;
 	struct static_key *ks = win_keys_start, *ke = win_keys_stop;
 
-	/* Launder the bounds: to the compiler they are distinct empty arrays. */
+	/* Launder the bounds: to the compiler they are distinct arrays. */
 	__asm__("" : "+r"(es), "+r"(ee), "+r"(ks), "+r"(ke));
 	out->entries_start = ee > es ? es : NULL;
 	out->entries_stop = ee > es ? ee : NULL;
