@@ -29,13 +29,19 @@
  * operand (a symbolic address): GCC refuses "i" for one under -fPIC, and
  * "S" is what the kernel's arm64 jump_label.h moved to for the same reason.
  */
+#ifdef STATIC_KEYS_ENTRY_KEY_REL32 /* no 64-bit PC-relative relocation */
+#define ARCH_AARCH64_KEY ".long %c0 + %c1 - .\n\t.long 0"
+#else
+#define ARCH_AARCH64_KEY ".quad %c0 + %c1 - ."
+#endif
+
 #define ARCH_AARCH64_ENTRY                                                     \
 	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
 	".balign 8\n\t"                                                        \
 	".long 1b - .\n\t"                                                     \
 	".long %l[l_yes] - .\n\t"                                              \
-	".quad %c0 + %c1 - .\n\t"                                              \
-	".popsection\n\t"
+	ARCH_AARCH64_KEY "\n\t"                                                \
+	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_AARCH64_BRANCH(key, branch, insn)                                 \
 	__extension__({                                                        \

@@ -42,7 +42,7 @@
 	".long 1b - .\n\t"                                                     \
 	".long %l[l_yes] - .\n\t"                                              \
 	".quad %0 + %1 - .\n\t"                                                \
-	".popsection\n\t"
+	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_RISCV_BRANCH(key, branch, insn)                                   \
 	__extension__({                                                        \

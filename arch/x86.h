@@ -21,17 +21,27 @@
 #endif
 
 /*
- * The key goes into the entry as a link-time constant. i386 GCC refuses
- * "i" for a symbol's address under -fPIC/-fPIE (it is no legitimate PIC
- * operand there), but "X" hands the constant through and %P prints it bare
- * ("4+key"). clang keeps "X" in a register, so clang i686 needs -fno-pic.
+ * The key operand is a link-time constant. i386 GCC refuses "i" for a
+ * symbol's address under -fPIC/-fPIE (no legitimate PIC operand there), but
+ * "X" hands the same constant through and %P prints it bare ("4+key").
+ * clang keeps an "X" operand in a register, so clang i686 needs -fno-pic.
  */
 #if defined(__i386__) && defined(__PIC__) && !defined(__clang__)
-#define ARCH_X86_KEY "X"
-#define ARCH_X86_KEY_OP "%P0"
+#define ARCH_X86_KEY_CON "X"
+#define ARCH_X86_K "%P0"
 #else
-#define ARCH_X86_KEY "i"
-#define ARCH_X86_KEY_OP "%c0"
+#define ARCH_X86_KEY_CON "i"
+#define ARCH_X86_K "%c0"
+#endif
+
+/* Key field: pointer-sized and relative, 32 bits + 4 zero bytes, or an
+ * absolute pointer, as the object format allows (os/os_sections.h). */
+#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
+#define ARCH_X86_KEY ARCH_X86_PTR " " ARCH_X86_K " + %c1"
+#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
+#define ARCH_X86_KEY ".long " ARCH_X86_K " + %c1 - .\n\t.long 0"
+#else
+#define ARCH_X86_KEY ARCH_X86_PTR " " ARCH_X86_K " + %c1 - ."
 #endif
 
 #define ARCH_JUMP_SIZE 5
@@ -41,9 +51,8 @@
 	STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"                                   \
 	".balign " ARCH_X86_ALIGN "\n\t"                                       \
 	".long 1b - .\n\t"                                                     \
-	".long %l[l_yes] - .\n\t"                                   \
-	ARCH_X86_PTR " " ARCH_X86_KEY_OP " + %c1 - .\n\t"            \
-	".popsection\n\t"
+	".long %l[l_yes] - .\n\t" ARCH_X86_KEY "\n\t"                          \
+	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_X86_BRANCH(key, branch, insn)                                     \
 	__extension__({                                                        \
@@ -51,7 +60,7 @@
 		int r_;                                                        \
 		__asm__ goto("1: " insn "\n\t" ARCH_X86_ENTRY                  \
 			     :                                                 \
-			     : ARCH_X86_KEY(key), "i"(branch)                           \
+			     : ARCH_X86_KEY_CON(key), "i"(branch)              \
 			     :                                                 \
 			     : l_yes);                                         \
 		r_ = 0;                                                        \

@@ -52,7 +52,12 @@ static inline uintptr_t jump_entry_target(const struct jump_entry *e)
 
 static inline uintptr_t jump_entry_key_raw(const struct jump_entry *e)
 {
-	return (uintptr_t)&e->key + (uintptr_t)e->key;
+#ifdef STATIC_KEYS_ENTRY_KEY_ABS
+	return (uintptr_t)e->key;
+#else
+	/* sign-extends a 32-bit key offset (STATIC_KEYS_ENTRY_KEY_REL32) too */
+	return (uintptr_t)&e->key + (uintptr_t)(intptr_t)e->key;
+#endif
 }
 
 static inline struct static_key *jump_entry_key(const struct jump_entry *e)

@@ -50,6 +50,26 @@ const char *static_keys_strategy_name(int strategy)
 	return names[strategy];
 }
 
+/*
+ * Field by field: a struct assignment this size becomes a call to memcpy
+ * (clang -O0 does it), which a freestanding image may not have.
+ */
+static void stats_copy(struct static_keys_stats *to,
+		       const struct static_keys_stats *from)
+{
+	to->strategy = from->strategy;
+	to->strategies = from->strategies;
+	to->keys = from->keys;
+	to->entries = from->entries;
+	to->page_size = from->page_size;
+	to->flips = from->flips;
+	to->requests = from->requests;
+	to->pages_patched = from->pages_patched;
+	to->syscalls = from->syscalls;
+	to->last_pages = from->last_pages;
+	to->last_syscalls = from->last_syscalls;
+}
+
 int static_keys_get_stats(struct static_keys_stats *out)
 {
 	int rc;
@@ -57,7 +77,7 @@ int static_keys_get_stats(struct static_keys_stats *out)
 	if (!out)
 		return STATIC_KEYS_EINVAL;
 	rc = module_ready();
-	*out = static_keys_mod.stats;
+	stats_copy(out, &static_keys_mod.stats);
 	return rc;
 }
 

@@ -150,6 +150,26 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_set_many(const uint32_t *indices,
 	return static_keys_update_request(count, &c, ffi_change_at);
 }
 
+/*
+ * Copies the C string `src` (one this ABI returned) into dst[0..cap) without
+ * a terminating NUL and returns its full length; a caller whose buffer was
+ * too small calls again with a larger one. Deno reads pointers only with an
+ * unscoped --allow-ffi; this lets mod.ts work with --allow-ffi=<path>.
+ */
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_copy_string(const char *src,
+							uint8_t *dst,
+							uint32_t cap)
+{
+	uint32_t n;
+
+	if (!src)
+		return 0;
+	for (n = 0; src[n] && n < INT32_MAX; n++)
+		if (n < cap && dst)
+			dst[n] = (uint8_t)src[n];
+	return (int32_t)n;
+}
+
 STATIC_KEYS_EXPORT const char *static_keys_ffi_last_error(void)
 {
 	return static_keys_last_error();

@@ -28,7 +28,8 @@ static int entry_cmp(const struct jump_entry *a, const struct jump_entry *b)
 /*
  * Fields are relative to their own address, so an entry that moves by
  * `delta` bytes must have each field shrunk by `delta` to keep pointing at
- * the same code, target and key (the kernel's jump_label_swap).
+ * the same code, target and key (the kernel's jump_label_swap); an absolute
+ * key (STATIC_KEYS_ENTRY_KEY_ABS) is copied unchanged.
  */
 static void entry_move(struct jump_entry *to, const struct jump_entry *from)
 {
@@ -36,7 +37,14 @@ static void entry_move(struct jump_entry *to, const struct jump_entry *from)
 
 	to->code = (int32_t)((uint32_t)from->code - (uint32_t)delta);
 	to->target = (int32_t)((uint32_t)from->target - (uint32_t)delta);
+#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
+	to->key = from->key; /* absolute: moves as is */
+#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
+	to->key = (int32_t)((uint32_t)from->key - (uint32_t)delta);
+	to->key_pad = 0;
+#else
 	to->key = (intptr_t)((uintptr_t)from->key - delta);
+#endif
 }
 
 static void entry_swap(struct jump_entry *a, struct jump_entry *b)

@@ -515,27 +515,75 @@ int static_key_slow_dec(struct static_key *key)
 	return 0;
 }
 
+/* Pages holding a byte of any site of the module: [lo, hi), or lo == hi. */
+static void module_span(const struct module *m, uintptr_t *lo, uintptr_t *hi)
+{
+	const struct jump_entry *e = m->sec.entries_start;
+	size_t i;
+
+	*lo = UINTPTR_MAX;
+	*hi = 0;
+	for (i = 0; i < m->nr_entries; i++) {
+		uintptr_t c = jump_entry_code(&e[i]);
+
+		if (c < *lo)
+			*lo = c;
+		if (c + ARCH_JUMP_SIZE > *hi)
+			*hi = c + ARCH_JUMP_SIZE;
+	}
+	if (!m->nr_entries) {
+		*lo = *hi = 0;
+		return;
+	}
+	*lo = page_down(m, *lo);
+	*hi = site_end_page(m, *hi - 1);
+}
+
+static int strategy_refused(const struct module *m, int strategy, int rc,
+			    const struct os_patch *diag)
+{
+	struct errbuf eb;
+
+	err_begin(&eb);
+	err_str(&eb, "Cannot use strategy \"");
+	err_str(&eb, static_keys_strategy_name(strategy));
+	err_str(&eb, "\": ");
+	if (rc == STATIC_KEYS_ENOTSUP) {
+		err_str(&eb, "the ");
+		err_str(&eb, m->caps.name);
+		err_str(&eb, " layer does not offer it");
+	} else {
+		err_str(&eb, diag->failed ? diag->failed : "the OS layer");
+		err_str(&eb, " failed with error ");
+		err_i64(&eb, diag->raw_error);
+		err_str(&eb, "; the strategy in use did not change");
+	}
+	return rc;
+}
+
 int static_keys_set_strategy(int strategy)
 {
 	struct module *m = &static_keys_mod;
+	struct os_patch diag; /* no `= {0}`: clang -O0 makes it a memset call */
+	uintptr_t lo, hi;
 	int rc = module_enter();
 
 	if (rc)
 		return rc;
+	diag.syscalls = 0; /* the out fields os_prepare reports through */
+	diag.failed = NULL;
+	diag.raw_error = 0;
 	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
 		strategy = m->caps.default_strategy;
 	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
-	    !(m->caps.strategies & (1u << strategy))) {
-		struct errbuf eb;
-
-		err_begin(&eb);
-		err_str(&eb, "Cannot use strategy \"");
-		err_str(&eb, static_keys_strategy_name(strategy));
-		err_str(&eb, "\": the ");
-		err_str(&eb, m->caps.name);
-		err_str(&eb, " layer does not offer it");
-		return STATIC_KEYS_ENOTSUP;
-	}
+	    !(m->caps.strategies & (1u << strategy)))
+		return strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, &diag);
+	err_clear();
+	module_span(m, &lo, &hi);
+	rc = os_prepare(strategy, lo, hi, &diag);
+	m->stats.syscalls += diag.syscalls;
+	if (rc)
+		return strategy_refused(m, strategy, rc, &diag);
 	m->strategy = strategy;
 	m->stats.strategy = (uint32_t)strategy;
 	return 0;

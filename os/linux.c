@@ -8,10 +8,18 @@
  *             (3 syscalls: mmap, mprotect, mremap)
  *   mprotect  make the range rwx, write, make it r-x again (2 syscalls; a
  *             brief rwx window)
+ *   alias     (opt-in) once, move the pages holding sites into a memfd
+ *             mapped twice: r-x where the code runs, rw- elsewhere; a flip
+ *             is a plain store through the rw- view (0 syscalls). No single
+ *             mapping is writable and executable, but a writable alias of
+ *             the code exists until another strategy is chosen, and after
+ *             fork() parent and child share those pages.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -53,7 +61,8 @@ int os_init(struct os_caps *caps)
 	caps->name = "linux";
 	caps->page_size = (size_t)page;
 	caps->strategies = (1u << STATIC_KEYS_STRATEGY_REMAP) |
-			   (1u << STATIC_KEYS_STRATEGY_MPROTECT);
+			   (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
+			   (1u << STATIC_KEYS_STRATEGY_ALIAS);
 	caps->default_strategy = STATIC_KEYS_STRATEGY_REMAP;
 	return 0;
 }
@@ -129,6 +138,138 @@ static int linux_patch_mprotect(struct os_patch *p)
 	return linux_fail(p, "mprotect(r-x)", err);
 }
 
+/* ---- alias ---------------------------------------------------------------- */
+
+/* This module's alias, if any: [lo, hi) runs from a memfd, rw is its view. */
+static struct {
+	uintptr_t lo, hi;
+	uint8_t *rw;
+} linux_alias;
+
+/*
+ * 1 when every page of [lo, hi) is mapped r-x (private or shared): the
+ * alias replaces that whole span, so a hole or a data page inside it
+ * would be lost. Reads /proc/self/maps with a stack buffer.
+ */
+static int linux_span_is_text(uintptr_t lo, uintptr_t hi)
+{
+	char buf[4096], line[512];
+	size_t n = 0;
+	uintptr_t covered = lo;
+	ssize_t got;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	while ((got = read(fd, buf, sizeof buf)) > 0) {
+		ssize_t i;
+
+		for (i = 0; i < got; i++) {
+			unsigned long a, b;
+			char perms[5];
+
+			if (buf[i] != '\n') {
+				if (n + 1 < sizeof line)
+					line[n++] = buf[i];
+				continue;
+			}
+			line[n] = '\0';
+			n = 0;
+			if (sscanf(line, "%lx-%lx %4s", &a, &b, perms) != 3)
+				continue;
+			if (b <= covered || a > covered || covered >= hi)
+				continue;
+			if (perms[0] != 'r' || perms[1] != '-' || perms[2] != 'x')
+				break;
+			covered = b;
+		}
+	}
+	close(fd);
+	return covered >= hi;
+}
+
+static void linux_alias_drop(void)
+{
+	if (linux_alias.rw)
+		munmap(linux_alias.rw, linux_alias.hi - linux_alias.lo);
+	linux_alias.rw = NULL;
+	linux_alias.lo = linux_alias.hi = 0;
+}
+
+static int linux_alias_setup(uintptr_t lo, uintptr_t hi, struct os_patch *d)
+{
+	size_t len = hi - lo;
+	const char *call;
+	void *rw;
+	int fd, err;
+
+	if (linux_alias.rw && linux_alias.lo <= lo && hi <= linux_alias.hi)
+		return 0;
+	if (!linux_span_is_text(lo, hi))
+		return linux_fail(d, "alias (the sites' pages are not one r-x span)", EINVAL);
+	d->syscalls++;
+	fd = memfd_create("static-keys-text", MFD_CLOEXEC);
+	if (fd < 0)
+		return linux_fail(d, "memfd_create", errno);
+	d->syscalls += 2;
+	call = "ftruncate";
+	rw = MAP_FAILED;
+	if (ftruncate(fd, (off_t)len) == 0) {
+		call = "mmap(rw)";
+		rw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	}
+	if (rw == MAP_FAILED)
+		goto out_close;
+	memcpy(rw, (const void *)lo, len);
+	/* One step: the r-x view replaces the original pages, same bytes. */
+	d->syscalls++;
+	call = "mmap(r-x, fixed)";
+	if (mmap((void *)lo, len, LINUX_RX, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED) {
+		err = errno;
+		munmap(rw, len);
+		errno = err;
+		goto out_close;
+	}
+	d->syscalls++;
+	close(fd);
+	linux_alias_drop();
+	linux_alias.lo = lo;
+	linux_alias.hi = hi;
+	linux_alias.rw = rw;
+	return 0;
+
+out_close:
+	err = errno;
+	close(fd);
+	return linux_fail(d, call, err);
+}
+
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
+{
+	switch (strategy) {
+	case STATIC_KEYS_STRATEGY_ALIAS:
+		return lo < hi ? linux_alias_setup(lo, hi, diag) : 0;
+	case STATIC_KEYS_STRATEGY_REMAP:
+	case STATIC_KEYS_STRATEGY_MPROTECT:
+		/* The r-x pages stay memfd-backed; both strategies work on them. */
+		linux_alias_drop();
+		return 0;
+	default:
+		return STATIC_KEYS_ENOTSUP;
+	}
+}
+
+static int linux_patch_alias(struct os_patch *p)
+{
+	if (!linux_alias.rw || p->start < linux_alias.lo ||
+	    p->start + p->len > linux_alias.hi)
+		return linux_fail(p, "alias (range not prepared)", EINVAL);
+	p->fill(p->ctx, linux_alias.rw + (p->start - linux_alias.lo), p->start,
+		p->len, 0);
+	return 0;
+}
+
 int os_patch(struct os_patch *p)
 {
 	switch (p->strategy) {
@@ -136,6 +277,8 @@ int os_patch(struct os_patch *p)
 		return linux_patch_remap(p);
 	case STATIC_KEYS_STRATEGY_MPROTECT:
 		return linux_patch_mprotect(p);
+	case STATIC_KEYS_STRATEGY_ALIAS:
+		return linux_patch_alias(p);
 	default:
 		p->failed = "strategy";
 		p->raw_error = p->strategy;

@@ -64,6 +64,16 @@ void os_sections(struct os_sections *out);
 uintptr_t os_thread_id(void);
 
 /*
+ * pre: lo < hi, both page-aligned: the pages holding every site of the
+ * module. Makes `strategy` ready for os_patch on ranges inside [lo, hi)
+ * and releases what another strategy set up before. The core calls it
+ * whenever the module's strategy changes. 0, STATIC_KEYS_ENOTSUP, or
+ * STATIC_KEYS_EPATCH with diag->failed/raw_error filled; on failure the
+ * previous strategy stays usable.
+ */
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag);
+
+/*
  * pre: p->start/p->len page-aligned and inside one module's text.
  * Rewrites the range through p->strategy: on return 0 the new bytes are in
  * place with the range's protection as before (read + execute). On failure

@@ -72,8 +72,16 @@ static const struct vector vectors[] = {
 };
 #define WRAPS 0
 #else
-#error "arch_test.c: no encoder table for this architecture"
+#define NO_TABLE 1 /* loongarch64: tests/freestanding/arch_loongarch64_test.c */
 #endif
+
+#ifdef NO_TABLE
+int main(void)
+{
+	printf("arch %s: no encoder table in arch_test.c: skipped\n", ARCH_NAME);
+	return 77; /* SKIP_RETURN_CODE */
+}
+#else
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -122,3 +130,4 @@ int main(void)
 	}
 	return check_summary();
 }
+#endif

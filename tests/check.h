@@ -66,10 +66,46 @@ static inline int check_no_wx_mapping(void)
 	fclose(f);
 	return ok;
 }
+#elif defined(_WIN32)
+#include <windows.h>
+
+/*
+ * 1 when no page of the module holding this code (the test's EXE or DLL)
+ * is writable and executable at once. Prints offenders.
+ */
+static inline int check_no_wx_mapping(void)
+{
+	DWORD flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+		      GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
+	MEMORY_BASIC_INFORMATION mbi;
+	HMODULE mod;
+	uintptr_t at;
+	int ok = 1;
+
+	if (!GetModuleHandleExA(flags, (LPCSTR)(uintptr_t)check_no_wx_mapping,
+				&mod))
+		return 0;
+	for (at = (uintptr_t)mod;
+	     VirtualQuery((const void *)at, &mbi, sizeof mbi) &&
+	     mbi.AllocationBase == (void *)mod;
+	     at = (uintptr_t)mbi.BaseAddress + mbi.RegionSize) {
+		DWORD prot = mbi.Protect & 0xff;
+
+		if (mbi.State == MEM_COMMIT &&
+		    (prot == PAGE_EXECUTE_READWRITE ||
+		     prot == PAGE_EXECUTE_WRITECOPY)) {
+			fprintf(stderr, "  writable+executable: %p +%zu (0x%lx)\n",
+				mbi.BaseAddress, (size_t)mbi.RegionSize,
+				(unsigned long)mbi.Protect);
+			ok = 0;
+		}
+	}
+	return ok;
+}
 #else
 static inline int check_no_wx_mapping(void)
 {
-	return 1; /* checked where /proc/self/maps exists */
+	return 1; /* checked where /proc/self/maps or VirtualQuery exists */
 }
 #endif
 

@@ -10,9 +10,39 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "static_keys.h"
+
+/*
+ * The OS layer's strategies, as the tests expect them:
+ *   PLAT_STRATEGY_DEFAULT      what a module starts with
+ *   PLAT_STRATEGY_CONCURRENT   one under which other threads may execute
+ *                              the sites while they change, or 0 if none
+ *   plat_strategy_offered(s)   1 when os/<os>.c offers s
+ *   plat_run_syscalls(s)       system calls one os_patch makes for a run of
+ *                              pages that share one protection
+ *   PLAT_PAGE_ALIGN            an alignment that starts a new page, and
+ *                              that the object format accepts
+ */
 
 #if defined(_WIN32)
 #include <windows.h>
+
+#define PLAT_STRATEGY_DEFAULT STATIC_KEYS_STRATEGY_MPROTECT
+#define PLAT_STRATEGY_CONCURRENT 0 /* bytes are written in place */
+#define PLAT_PAGE_ALIGN 8192       /* COFF's largest; pages are 4 KiB */
+
+static inline int plat_strategy_offered(int s)
+{
+	return s == STATIC_KEYS_STRATEGY_MPROTECT;
+}
+
+/* VirtualQuery, VirtualProtect(rwx), FlushInstructionCache, VirtualProtect */
+static inline unsigned plat_run_syscalls(int s)
+{
+	return s == STATIC_KEYS_STRATEGY_MPROTECT ? 4 : 0;
+}
 
 typedef HANDLE plat_thread;
 typedef struct {
@@ -76,11 +106,39 @@ static inline int plat_poke_code(void *addr, const void *bytes, size_t n)
 	return 0;
 }
 
+/* The protection of the page holding addr (opaque, for comparing), or -1. */
+static inline long plat_page_prot(const void *addr)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+
+	if (!VirtualQuery(addr, &mbi, sizeof mbi) || mbi.State != MEM_COMMIT)
+		return -1;
+	return (long)mbi.Protect;
+}
+
 #else
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#define PLAT_STRATEGY_DEFAULT STATIC_KEYS_STRATEGY_REMAP
+#define PLAT_STRATEGY_CONCURRENT STATIC_KEYS_STRATEGY_REMAP
+#define PLAT_PAGE_ALIGN 65536 /* the largest page size Linux runs with */
+
+static inline int plat_strategy_offered(int s)
+{
+	return s == STATIC_KEYS_STRATEGY_REMAP ||
+	       s == STATIC_KEYS_STRATEGY_MPROTECT;
+}
+
+/* remap: mmap, mprotect, mremap; mprotect: rwx, then r-x */
+static inline unsigned plat_run_syscalls(int s)
+{
+	return s == STATIC_KEYS_STRATEGY_REMAP	  ? 3
+	       : s == STATIC_KEYS_STRATEGY_MPROTECT ? 2
+						    : 0;
+}
 
 typedef pthread_t plat_thread;
 typedef struct {
@@ -132,6 +190,25 @@ static inline int plat_poke_code(void *addr, const void *bytes, size_t n)
 	mprotect((void *)lo, hi - lo, PROT_READ | PROT_EXEC);
 	__builtin___clear_cache((char *)addr, (char *)addr + n);
 	return 0;
+}
+
+/* The protection of the mapping holding addr (opaque, for comparing), or -1. */
+static inline long plat_page_prot(const void *addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi, a = (unsigned long)(uintptr_t)addr;
+	char line[512], perms[8];
+	long prot = -1;
+
+	if (!f)
+		return -1;
+	while (prot < 0 && fgets(line, sizeof line, f))
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo &&
+		    a < hi)
+			prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 |
+			       (perms[2] == 'x') << 2 | (perms[3] == 's') << 3;
+	fclose(f);
+	return prot;
 }
 #endif
 

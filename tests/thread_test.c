@@ -100,6 +100,9 @@ int main(void)
 	CHECK("nothing changed", !static_key_enabled(&busy) && f_busy() == 2 &&
 					 static_key_count(&busy) == 0 && sites_match(&busy.key));
 
-	flip_under_load(STATIC_KEYS_STRATEGY_REMAP, 2000);
+	if (PLAT_STRATEGY_CONCURRENT)
+		flip_under_load(PLAT_STRATEGY_CONCURRENT, 2000);
+	else
+		printf("skipped: no strategy here lets threads run sites while they change\n");
 	return check_summary();
 }

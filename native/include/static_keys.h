@@ -69,6 +69,9 @@
 /* Version of the C ABI in native/ffi.c; bumped on any incompatible change. */
 #define STATIC_KEYS_ABI_VERSION 1
 
+/* Section names and entry layout of this object format (macros only). */
+#include "os/os_sections.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -118,12 +121,22 @@ extern "C" {
  * One record per site, written by the assembler. Fields are relative to
  * themselves so they need no relocation: code and target as 32-bit offsets,
  * key as a pointer-sized offset whose low bit is the branch (1 = likely).
- * Read through the accessors in native/core.h only.
+ * Where the object format has no 64-bit PC-relative relocation (PE/COFF,
+ * see os/os_sections.h) the key offset is 32 bits followed by 4 zero bytes:
+ * still 16 bytes, still relative. Where the assembler cannot subtract an
+ * undefined key (x86_64 Mach-O), the key is an absolute pointer the loader
+ * rebases (STATIC_KEYS_ENTRY_KEY_ABS). Read through the accessors in
+ * native/core.h only.
  */
 struct jump_entry {
 	int32_t code;
 	int32_t target;
+#ifdef STATIC_KEYS_ENTRY_KEY_REL32
+	int32_t key;
+	int32_t key_pad; /* always 0 */
+#else
 	intptr_t key;
+#endif
 };
 
 /*
@@ -154,7 +167,6 @@ struct static_key_false {
 #endif
 
 #include "arch/arch.h"
-#include "os/os_sections.h"
 
 #ifdef __cplusplus
 extern "C" {

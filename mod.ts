@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Linux-kernel-style static keys for native code, driven from Deno.
+ *
+ * Native code marks a rarely-changed feature with a static branch: one
+ * `nop` or `jmp` instruction and nothing else, so the check costs nothing.
+ * Flipping the key rewrites every such instruction in the running process.
+ * This module loads such a library with `Deno.dlopen`, lists its keys and
+ * flips them, from the main thread only. It needs `--allow-ffi` for the
+ * library's path.
+ *
+ * A short tour, on the package's own library (`deno task build` makes it):
+ *
+ * ```ts ignore
+ * import { open } from "@static-keys/deno";
+ *
+ * using mod = open(undefined, {
+ *   symbols: {
+ *     static_keys_demo_tracing: { parameters: [], result: "i32" },
+ *   },
+ * });
+ * console.table(mod.keys); // audit, experimental, checks, tracing
+ *
+ * mod.key("tracing").enable(); // rewrites every tracing site
+ * mod.symbols.static_keys_demo_tracing(); // 1: the branch is taken now
+ *
+ * mod.set({ tracing: false, checks: false }); // one all-or-nothing request
+ * await mod.batch().enable("experimental").disable("checks");
+ *
+ * const { strategy, lastPages, lastSyscalls } = mod.stats();
+ * console.log(`${strategy}: ${lastSyscalls} syscalls for ${lastPages} pages`);
+ * ```
+ *
+ * Errors are classes: {@linkcode UnknownKeyError} (with suggestions),
+ * {@linkcode WrongThreadError}, {@linkcode ModuleClosedError},
+ * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError}, ... all
+ * extending {@linkcode StaticKeysError}, whose `code` is the native status.
+ *
+ * @module
+ */
+
+export { open } from "./src/_open.ts";
+export { type KeyChanges, StaticKeysModule } from "./src/_module.ts";
+export { StaticKey } from "./src/_key.ts";
+export { Batch } from "./src/_batch.ts";
+export {
+  type KeyInfo,
+  type OpenOptions,
+  type Stats,
+  STRATEGIES,
+  type Strategy,
+} from "./src/_types.ts";
+export {
+  BadSiteError,
+  FfiPermissionError,
+  KeyCountError,
+  LibraryNotFoundError,
+  ModuleClosedError,
+  StaticKeysError,
+  type StaticKeysErrorOptions,
+  StatusCode,
+  UnknownKeyError,
+  UnsupportedStrategyError,
+  WrongThreadError,
+} from "./src/_errors.ts";

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * none.c - freestanding / bare metal: no libc, no syscalls, no MMU calls.
+ * The C answer to the Rust crate's no_std. It references no symbol outside
+ * the core, so the core plus this file link with -nostdlib.
+ *
+ * What the embedder provides:
+ *
+ *   writable text  the code holding the sites must be writable while a key
+ *                  flips: run without an MMU, map text rwx, or link with
+ *                  `-N` (--omagic: one rwx segment). The only strategy is
+ *                  "direct": plain stores into the running code, then the
+ *                  arch's icache sync. Unlike os.h's other layers, nothing
+ *                  here closes a W^X window: there is none to close.
+ *
+ *   section bounds __start___static_keys, __stop___static_keys,
+ *                  __start___static_keys_tab and __stop___static_keys_tab.
+ *                  GNU ld and lld define them by themselves for sections
+ *                  whose names are C identifiers unless a linker script
+ *                  places the sections; a script that does must keep them
+ *                  and define the bounds, for example:
+ *
+ *     .data : {
+ *         ...
+ *         . = ALIGN(8);
+ *         PROVIDE_HIDDEN(__start___static_keys = .);
+ *         KEEP(*(__static_keys))
+ *         PROVIDE_HIDDEN(__stop___static_keys = .);
+ *         . = ALIGN(8);
+ *         PROVIDE_HIDDEN(__start___static_keys_tab = .);
+ *         KEEP(*(__static_keys_tab))
+ *         PROVIDE_HIDDEN(__stop___static_keys_tab = .);
+ *     }
+ *
+ *                  Both sections are data: init sorts the entries in place
+ *                  and the keys change state.
+ *
+ *   page size      STATIC_KEYS_NONE_PAGE_SIZE (default 4096, a power of
+ *                  two): only the unit the core groups sites by, since
+ *                  nothing is mapped.
+ *
+ *   thread id      static_keys_none_thread_id(), weak: the default returns
+ *                  1 (one thread). An embedder with threads defines its own,
+ *                  returning the current thread's id, never 0.
+ */
+#include "os.h"
+
+#ifndef STATIC_KEYS_NONE_PAGE_SIZE
+#define STATIC_KEYS_NONE_PAGE_SIZE 4096
+#endif
+
+#if STATIC_KEYS_NONE_PAGE_SIZE <= 0 ||                                         \
+	(STATIC_KEYS_NONE_PAGE_SIZE & (STATIC_KEYS_NONE_PAGE_SIZE - 1))
+#error "STATIC_KEYS_NONE_PAGE_SIZE must be a power of two"
+#endif
+
+/* ---- sections ------------------------------------------------------------ */
+
+/*
+ * Hidden: each image resolves these to its own sections. Weak: an image
+ * with no site (or no key) has no such section and gets NULL.
+ */
+#define NONE_BOUND(type, name)                                                 \
+	extern type name[] __attribute__((weak, visibility("hidden")))
+NONE_BOUND(struct jump_entry, __start___static_keys);
+NONE_BOUND(struct jump_entry, __stop___static_keys);
+NONE_BOUND(struct static_key, __start___static_keys_tab);
+NONE_BOUND(struct static_key, __stop___static_keys_tab);
+
+void os_sections(struct os_sections *out)
+{
+	out->entries_start = __start___static_keys;
+	out->entries_stop = __stop___static_keys;
+	out->keys_start = __start___static_keys_tab;
+	out->keys_stop = __stop___static_keys_tab;
+}
+
+/* ---- init ---------------------------------------------------------------- */
+
+int os_init(struct os_caps *caps)
+{
+	caps->name = "none";
+	caps->page_size = STATIC_KEYS_NONE_PAGE_SIZE;
+	caps->strategies = 1u << STATIC_KEYS_STRATEGY_DIRECT;
+	caps->default_strategy = STATIC_KEYS_STRATEGY_DIRECT;
+	return 0;
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+/* The embedder's hook; this default serves a single-threaded image. */
+STATIC_KEYS_LOCAL uintptr_t static_keys_none_thread_id(void);
+
+__attribute__((weak)) uintptr_t static_keys_none_thread_id(void)
+{
+	return 1;
+}
+
+uintptr_t os_thread_id(void)
+{
+	return static_keys_none_thread_id();
+}
+
+/* ---- patching ------------------------------------------------------------ */
+
+/* Direct needs nothing set up, and there is nothing to release. */
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
+{
+	(void)lo;
+	(void)hi;
+	if (strategy == STATIC_KEYS_STRATEGY_DIRECT)
+		return 0;
+	diag->failed = "strategy";
+	diag->raw_error = strategy;
+	return STATIC_KEYS_ENOTSUP;
+}
+
+/* Text is writable by contract: the running code is its own view. */
+int os_patch(struct os_patch *p)
+{
+	if (p->strategy != STATIC_KEYS_STRATEGY_DIRECT) {
+		p->failed = "strategy";
+		p->raw_error = p->strategy;
+		return STATIC_KEYS_ENOTSUP;
+	}
+	p->fill(p->ctx, (uint8_t *)p->start, p->start, p->len, 0);
+	return 0;
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * windows.c - PE/COFF grouped sections, Win32 thread ids, and one way past
+ * DEP/W^X:
+ *
+ *   mprotect  VirtualProtect the range to PAGE_EXECUTE_READWRITE, write,
+ *             FlushInstructionCache, VirtualProtect back to exactly the
+ *             protection each part of the range had (a brief rwx window;
+ *             1 VirtualQuery + 2 VirtualProtect per protection region of
+ *             the range, + 1 FlushInstructionCache)
+ *
+ * Windows has no mremap: a view of the image's pages cannot be swapped in
+ * atomically, so there is no `remap` strategy here, and as with Linux's
+ * mprotect the bytes change in place: other threads must not execute a
+ * site while its key flips.
+ */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+#include "os.h"
+
+/* Protection regions one patch may span; a run of text pages has one. */
+#define WIN_MAX_REGIONS 8
+
+/* ---- sections ------------------------------------------------------------ */
+
+/*
+ * The linker concatenates `.stks$a`, every object's `.stks$b`, then
+ * `.stks$c` into one `.stks` output section, sorted by the text after `$`
+ * (likewise `.stkt` for keys). The markers are empty and have the alignment
+ * of the data (8, as the emitters and STATIC_KEYS_KEY_ATTRS ask), so the
+ * end of `$a` is the first entry and the start of `$c` is one past the last.
+ * They are static: each module (EXE or DLL) links its own copy of this file
+ * and sees only its own sections. `used`, and referenced from os_sections,
+ * keeps them through --gc-sections; the flags ("dw", writable data) match
+ * the data's so the four contributions land in one output section.
+ */
+#define WIN_MARKER(type, name, sec)                                            \
+	static type name[0]                                                    \
+		__attribute__((used, aligned(8), section(sec)))
+WIN_MARKER(struct jump_entry, win_entries_start, ".stks$a");
+WIN_MARKER(struct jump_entry, win_entries_stop, ".stks$c");
+WIN_MARKER(struct static_key, win_keys_start, ".stkt$a");
+WIN_MARKER(struct static_key, win_keys_stop, ".stkt$c");
+
+void os_sections(struct os_sections *out)
+{
+	struct jump_entry *es = win_entries_start, *ee = win_entries_stop;
+	struct static_key *ks = win_keys_start, *ke = win_keys_stop;
+
+	/* Launder the bounds: to the compiler they are distinct arrays. */
+	__asm__("" : "+r"(es), "+r"(ee), "+r"(ks), "+r"(ke));
+	out->entries_start = ee > es ? es : NULL;
+	out->entries_stop = ee > es ? ee : NULL;
+	out->keys_start = ke > ks ? ks : NULL;
+	out->keys_stop = ke > ks ? ke : NULL;
+}
+
+/*
+ * The key table must be dense: code holds keys by address, so unlike
+ * entries they cannot be squeezed together. A linker that padded between
+ * contributions would show up here as a length that is not a whole number
+ * of keys, or as a key without a name (DEFINE_STATIC_KEY_* always sets one).
+ */
+static int win_keys_dense(void)
+{
+	struct os_sections s;
+	struct static_key *k;
+	uintptr_t bytes;
+
+	os_sections(&s);
+	if (!s.keys_start)
+		return 1;
+	bytes = (uintptr_t)s.keys_stop - (uintptr_t)s.keys_start;
+	if (bytes % sizeof(struct static_key))
+		return 0;
+	for (k = s.keys_start; k < s.keys_stop; k++)
+		if (!k->name)
+			return 0;
+	return 1;
+}
+
+/* ---- init ---------------------------------------------------------------- */
+
+int os_init(struct os_caps *caps)
+{
+	SYSTEM_INFO si;
+
+	GetSystemInfo(&si);
+	if (!si.dwPageSize || (si.dwPageSize & (si.dwPageSize - 1)))
+		return STATIC_KEYS_EINIT;
+	if (!win_keys_dense())
+		return STATIC_KEYS_EINIT;
+	caps->name = "windows";
+	caps->page_size = si.dwPageSize;
+	caps->strategies = 1u << STATIC_KEYS_STRATEGY_MPROTECT;
+	caps->default_strategy = STATIC_KEYS_STRATEGY_MPROTECT;
+	return 0;
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+uintptr_t os_thread_id(void)
+{
+	return (uintptr_t)GetCurrentThreadId(); /* never 0 for a live thread */
+}
+
+/* ---- patching ------------------------------------------------------------ */
+
+/* One part of the range with a single protection before the patch. */
+struct win_region {
+	uintptr_t start;
+	size_t len;
+	DWORD old;
+};
+
+static int win_fail(struct os_patch *p, const char *call, DWORD err)
+{
+	p->failed = call;
+	p->raw_error = (long)err;
+	return STATIC_KEYS_EPATCH;
+}
+
+/*
+ * Splits [p->start, p->start + p->len) into regions of one protection
+ * each (VirtualProtect reports only the first page's old protection, and
+ * we restore exactly what was there). Returns the count, or 0 on failure.
+ */
+static size_t win_query(struct os_patch *p, struct win_region *r)
+{
+	uintptr_t at = p->start, end = p->start + p->len;
+	size_t n = 0;
+
+	while (at < end) {
+		MEMORY_BASIC_INFORMATION mbi;
+		uintptr_t stop;
+
+		p->syscalls++;
+		if (!VirtualQuery((const void *)at, &mbi, sizeof mbi)) {
+			win_fail(p, "VirtualQuery", GetLastError());
+			return 0;
+		}
+		if (mbi.State != MEM_COMMIT || n == WIN_MAX_REGIONS) {
+			win_fail(p, "VirtualQuery", ERROR_INVALID_ADDRESS);
+			return 0;
+		}
+		stop = (uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+		if (stop > end)
+			stop = end;
+		r[n].start = at;
+		r[n].len = stop - at;
+		r[n].old = mbi.Protect;
+		n++;
+		at = stop;
+	}
+	return n;
+}
+
+/* Puts back the old protection of regions [0, n); 0 or the first error. */
+static DWORD win_restore(struct os_patch *p, const struct win_region *r,
+			 size_t n)
+{
+	DWORD err = 0, dummy;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		p->syscalls++;
+		if (!VirtualProtect((void *)r[i].start, r[i].len, r[i].old,
+				    &dummy) &&
+		    !err)
+			err = GetLastError();
+	}
+	return err;
+}
+
+static int win_patch_mprotect(struct os_patch *p)
+{
+	struct win_region r[WIN_MAX_REGIONS];
+	size_t n, i;
+	DWORD err;
+
+	n = win_query(p, r);
+	if (!n)
+		return STATIC_KEYS_EPATCH;
+	for (i = 0; i < n; i++) {
+		DWORD old;
+
+		p->syscalls++;
+		if (!VirtualProtect((void *)r[i].start, r[i].len,
+				    PAGE_EXECUTE_READWRITE, &old)) {
+			err = GetLastError();
+			win_restore(p, r, i); /* nothing was written */
+			return win_fail(p, "VirtualProtect(rwx)", err);
+		}
+	}
+	p->fill(p->ctx, (uint8_t *)p->start, p->start, p->len, 0);
+	p->syscalls++;
+	FlushInstructionCache(GetCurrentProcess(), (void *)p->start, p->len);
+	err = win_restore(p, r, n);
+	if (!err)
+		return 0;
+	/* Cannot close the window: put the old bytes back, try once more. */
+	p->fill(p->ctx, (uint8_t *)p->start, p->start, p->len, 1);
+	p->syscalls++;
+	FlushInstructionCache(GetCurrentProcess(), (void *)p->start, p->len);
+	win_restore(p, r, n);
+	return win_fail(p, "VirtualProtect(restore)", err);
+}
+
+/* mprotect needs nothing set up beforehand. */
+int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
+{
+	(void)lo;
+	(void)hi;
+	if (strategy == STATIC_KEYS_STRATEGY_MPROTECT)
+		return 0;
+	diag->failed = "strategy";
+	diag->raw_error = strategy;
+	return STATIC_KEYS_ENOTSUP;
+}
+
+int os_patch(struct os_patch *p)
+{
+	switch (p->strategy) {
+	case STATIC_KEYS_STRATEGY_MPROTECT:
+		return win_patch_mprotect(p);
+	default:
+		p->failed = "strategy";
+		p->raw_error = p->strategy;
+		return STATIC_KEYS_ENOTSUP;
+	}
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+// deno task check: formatting, lint, types and docs, one step at a time.
+
+import $ from "dax";
+import { root } from "./_common.ts";
+
+const deno = Deno.execPath();
+const steps = [
+  $`${deno} fmt --check`,
+  $`${deno} lint`,
+  $`${deno} check mod.ts src/ tests/ scripts/ bench/`,
+  $`${deno} doc --lint mod.ts`,
+];
+for (const step of steps) {
+  const result = await step.cwd(root).printCommand().noThrow();
+  if (result.code !== 0) Deno.exit(result.code);
+}

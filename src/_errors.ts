@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: MIT
+// Error classes, and unwrap(): the one place that turns a native status
+// code into an exception.
+
+import { type NativeSymbols, readCString } from "./_ffi.ts";
+
+/**
+ * The status codes of the C ABI (`STATIC_KEYS_E*` in `static_keys.h`).
+ *
+ * @example Usage
+ * ```ts
+ * import { StatusCode } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(StatusCode.ENOKEY, -2);
+ * ```
+ */
+export const StatusCode = {
+  /** Success. */
+  OK: 0,
+  /** A pointer, index or state the module does not know. */
+  EINVAL: -1,
+  /** No key of that name or index. */
+  ENOKEY: -2,
+  /** A flip from a thread that did not initialise the module. */
+  ETHREAD: -3,
+  /** A site does not hold the bytes expected; nothing was written. */
+  EBADSITE: -4,
+  /** A jump target is out of the architecture's reach. */
+  ERANGE: -5,
+  /** The operating system refused to rewrite a code page. */
+  EPATCH: -6,
+  /** The patch strategy is not available on this system. */
+  ENOTSUP: -7,
+  /** An enable count would overflow or go below zero. */
+  ECOUNT: -8,
+  /** The module cannot be initialised (corrupt tables, wrong ABI). */
+  EINIT: -9,
+  /** Another init or update of this module is running. */
+  EBUSY: -10,
+} as const;
+
+/**
+ * Options of {@linkcode StaticKeysError}.
+ *
+ * @example Usage
+ * ```ts
+ * import { type StaticKeysErrorOptions, StatusCode } from "@static-keys/deno";
+ *
+ * const options: StaticKeysErrorOptions = { code: StatusCode.EBUSY };
+ * ```
+ */
+export interface StaticKeysErrorOptions extends ErrorOptions {
+  /** The status code; see {@linkcode StatusCode}. */
+  code: number;
+}
+
+/**
+ * The base of every error this package raises for a static-keys condition.
+ * `code` is the native status code ({@linkcode StatusCode}); errors raised
+ * before any native call carry the code the native layer gives the same
+ * condition (a closed handle is `EINVAL`, a library that cannot be loaded is
+ * `EINIT`).
+ *
+ * @example Usage
+ * ```ts
+ * import { StaticKeysError, StatusCode } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new StaticKeysError("Cannot patch", { code: StatusCode.EPATCH });
+ * assert.equal(error.code, -6);
+ * ```
+ */
+export class StaticKeysError extends Error {
+  /** The native status code, see {@linkcode StatusCode}. */
+  readonly code: number;
+
+  /**
+   * Makes an error with a message and a status code.
+   *
+   * @param message The message, in std style.
+   * @param options The status code, and optionally a cause.
+   */
+  constructor(message: string, options: StaticKeysErrorOptions) {
+    super(message, options);
+    this.name = "StaticKeysError";
+    this.code = options.code;
+  }
+}
+
+/**
+ * A key name or index the module does not have (`ENOKEY`). `suggestions`
+ * holds the closest existing names.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { open, UnknownKeyError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * using mod = open();
+ * assert.throws(() => mod.key("tarcing"), UnknownKeyError);
+ * ```
+ */
+export class UnknownKeyError extends StaticKeysError {
+  /** The name asked for. */
+  readonly key: string;
+  /** Existing names closest to `key`, best first (may be empty). */
+  readonly suggestions: readonly string[];
+
+  /**
+   * Makes the error for an unknown key.
+   *
+   * @param message The message.
+   * @param key The name asked for.
+   * @param suggestions The closest existing names.
+   */
+  constructor(message: string, key: string, suggestions: readonly string[]) {
+    super(message, { code: StatusCode.ENOKEY });
+    this.name = "UnknownKeyError";
+    this.key = key;
+    this.suggestions = suggestions;
+  }
+}
+
+/**
+ * A flip, or `open()`, from a thread other than the main thread (`ETHREAD`).
+ * Raised inside a Web Worker before any native call, and when the native
+ * layer refuses a foreign thread.
+ *
+ * @example Usage
+ * ```ts
+ * import { WrongThreadError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new WrongThreadError("Cannot flip").code, -3);
+ * ```
+ */
+export class WrongThreadError extends StaticKeysError {
+  /**
+   * Makes the error for a call from the wrong thread.
+   *
+   * @param message The message.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.ETHREAD });
+    this.name = "WrongThreadError";
+  }
+}
+
+/**
+ * A site does not hold the instruction the module expected (`EBADSITE`):
+ * something else rewrote the code. Nothing was written.
+ *
+ * @example Usage
+ * ```ts
+ * import { BadSiteError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new BadSiteError("Cannot patch").code, -4);
+ * ```
+ */
+export class BadSiteError extends StaticKeysError {
+  /**
+   * Makes the error for a site that holds unexpected bytes.
+   *
+   * @param message The message, with the native detail.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EBADSITE });
+    this.name = "BadSiteError";
+  }
+}
+
+/**
+ * A patch strategy this system does not offer (`ENOTSUP`).
+ *
+ * @example Usage
+ * ```ts
+ * import { UnsupportedStrategyError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new UnsupportedStrategyError("Cannot use").code, -7);
+ * ```
+ */
+export class UnsupportedStrategyError extends StaticKeysError {
+  /**
+   * Makes the error for an unavailable strategy.
+   *
+   * @param message The message, with the native detail.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.ENOTSUP });
+    this.name = "UnsupportedStrategyError";
+  }
+}
+
+/**
+ * An enable count that would overflow, or a `dec()` with no matching
+ * `inc()` (`ECOUNT`).
+ *
+ * @example Usage
+ * ```ts
+ * import { KeyCountError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new KeyCountError("Cannot dec").code, -8);
+ * ```
+ */
+export class KeyCountError extends StaticKeysError {
+  /**
+   * Makes the error for a bad enable count.
+   *
+   * @param message The message, with the native detail.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.ECOUNT });
+    this.name = "KeyCountError";
+  }
+}
+
+/**
+ * A use of a module handle after `close()` (code `EINVAL`).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { ModuleClosedError, open } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const mod = open();
+ * mod.close();
+ * assert.throws(() => mod.keys, ModuleClosedError);
+ * ```
+ */
+export class ModuleClosedError extends StaticKeysError {
+  /**
+   * Makes the error for a closed handle.
+   *
+   * @param message The message.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EINVAL });
+    this.name = "ModuleClosedError";
+  }
+}
+
+/**
+ * `open()` without `--allow-ffi` for the library's path (code `EINIT`).
+ * Raised before `Deno.dlopen`; `path` is the path to grant.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { FfiPermissionError, open } from "@static-keys/deno";
+ *
+ * try {
+ *   open();
+ * } catch (error) {
+ *   if (error instanceof FfiPermissionError) console.error(error.message);
+ * }
+ * ```
+ */
+export class FfiPermissionError extends StaticKeysError {
+  /** The absolute path of the library that needs `--allow-ffi`. */
+  readonly path: string;
+
+  /**
+   * Makes the error for a missing `--allow-ffi`.
+   *
+   * @param message The message, naming the flag and the path.
+   * @param path The library's path.
+   */
+  constructor(message: string, path: string) {
+    super(message, { code: StatusCode.EINIT });
+    this.name = "FfiPermissionError";
+    this.path = path;
+  }
+}
+
+/**
+ * `open()` of a library file that does not exist (code `EINIT`); the message
+ * names the path tried and how to build the package's library.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { LibraryNotFoundError, open } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => open("/nowhere/libmine.so"), LibraryNotFoundError);
+ * ```
+ */
+export class LibraryNotFoundError extends StaticKeysError {
+  /** The path tried. */
+  readonly path: string;
+
+  /**
+   * Makes the error for a missing library.
+   *
+   * @param message The message, naming the path and the build command.
+   * @param path The path tried.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, path: string, options?: ErrorOptions) {
+    super(message, { code: StatusCode.EINIT, ...options });
+    this.name = "LibraryNotFoundError";
+    this.path = path;
+  }
+}
+
+/**
+ * Returns `code` when it is a success (>= 0); otherwise throws the error
+ * class for it, with the native last-error text after `action`.
+ */
+export function unwrap(
+  code: number,
+  lib: NativeSymbols,
+  action: string,
+): number {
+  if (code >= 0) return code;
+  // The native layer leaves the last-error text alone for a foreign thread,
+  // so it may describe an older failure: use the code's sentence instead.
+  const detail = code === StatusCode.ETHREAD
+    ? ""
+    : readCString(lib, lib.static_keys_ffi_last_error());
+  const text = detail || readCString(lib, lib.static_keys_ffi_strerror(code));
+  // The native text is a whole message when it names its own action.
+  const message = text.startsWith("Cannot ")
+    ? text
+    : `${action}: ${text.charAt(0).toLowerCase()}${text.slice(1)}`;
+  switch (code) {
+    case StatusCode.ENOKEY:
+      return fail(new UnknownKeyError(message, "", []));
+    case StatusCode.ETHREAD:
+      return fail(new WrongThreadError(message));
+    case StatusCode.EBADSITE:
+      return fail(new BadSiteError(message));
+    case StatusCode.ENOTSUP:
+      return fail(new UnsupportedStrategyError(message));
+    case StatusCode.ECOUNT:
+      return fail(new KeyCountError(message));
+    default:
+      return fail(new StaticKeysError(message, { code }));
+  }
+}
+
+function fail(error: Error): never {
+  throw error;
+}
+
+/**
+ * Edit distance with adjacent transpositions (optimal string alignment),
+ * for "did you mean" suggestions: "tarce" is 1 from "trace".
+ */
+export function distance(a: string, b: string): number {
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i || j),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** Up to three names within half their length of `name`, best first. */
+export function closest(name: string, names: readonly string[]): string[] {
+  const near = (n: string) =>
+    Math.max(2, Math.ceil(Math.max(name.length, n.length) / 2));
+  return names
+    .map((n) => ({ n, d: distance(name.toLowerCase(), n.toLowerCase()) }))
+    .filter(({ n, d }) => d <= near(n))
+    .sort((x, y) => x.d - y.d || x.n.localeCompare(y.n))
+    .slice(0, 3)
+    .map(({ n }) => n);
+}
+
+/** The error for a name the module does not have. */
+export function unknownKey(
+  name: string,
+  path: string,
+  names: readonly string[],
+): UnknownKeyError {
+  const suggestions = closest(name, names);
+  const hint = suggestions.length
+    ? `did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?`
+    : `the keys are ${names.map((s) => `"${s}"`).join(", ") || "none"}`;
+  return new UnknownKeyError(
+    `Cannot find key "${name}" in "${path}": ${hint}`,
+    name,
+    suggestions,
+  );
+}

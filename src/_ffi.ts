@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+// The only file that names native symbols: the C ABI of native/ffi.c.
+
+/** The C ABI version this module speaks (STATIC_KEYS_ABI_VERSION). */
+export const ABI_VERSION = 1;
+
+/** Number of u64 fields static_keys_ffi_stats writes. */
+export const STATS_FIELDS = 11;
+
+/** Every symbol of native/ffi.c, C names verbatim. */
+export const symbols = {
+  static_keys_ffi_abi_version: { parameters: [], result: "u32" },
+  static_keys_ffi_version: { parameters: [], result: "pointer" },
+  static_keys_ffi_init: { parameters: [], result: "i32" },
+  static_keys_ffi_key_count: { parameters: [], result: "i32" },
+  static_keys_ffi_key_name: {
+    parameters: [
+      "u32", // uint32_t index
+    ],
+    result: "pointer",
+  },
+  static_keys_ffi_key_info: {
+    parameters: [
+      "u32", // uint32_t index
+      "buffer", // int32_t out[4]
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_find: {
+    parameters: [
+      "buffer", // const char *name
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_set: {
+    parameters: [
+      "u32", // uint32_t index
+      "i32", // int32_t enabled
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_inc: {
+    parameters: [
+      "u32", // uint32_t index
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_dec: {
+    parameters: [
+      "u32", // uint32_t index
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_set_many: {
+    parameters: [
+      "buffer", // const uint32_t *indices
+      "buffer", // const uint8_t *states
+      "u32", // uint32_t count
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_copy_string: {
+    parameters: [
+      "pointer", // const char *src
+      "buffer", // uint8_t *dst
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_last_error: { parameters: [], result: "pointer" },
+  static_keys_ffi_strerror: {
+    parameters: [
+      "i32", // int32_t code
+    ],
+    result: "pointer",
+  },
+  static_keys_ffi_set_strategy: {
+    parameters: [
+      "i32", // int32_t strategy
+    ],
+    result: "i32",
+  },
+  static_keys_ffi_strategy_name: {
+    parameters: [
+      "i32", // int32_t strategy
+    ],
+    result: "pointer",
+  },
+  static_keys_ffi_stats: {
+    parameters: [
+      "buffer", // uint64_t *out
+      "u32", // uint32_t count
+    ],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The native symbols, as Deno.dlopen types them. */
+export type NativeSymbols = Deno.StaticForeignLibraryInterface<typeof symbols>;
+
+/** A NUL-terminated C string for a `buffer` parameter. */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(s + "\0");
+}
+
+const decoder = new TextDecoder();
+let scratch = new Uint8Array(256);
+
+/**
+ * Reads a C string the module owns, or "" for NULL. The module copies it:
+ * Deno.UnsafePointerView needs an unscoped --allow-ffi.
+ */
+export function readCString(sym: NativeSymbols, p: Deno.PointerValue): string {
+  if (p === null) return "";
+  let length = sym.static_keys_ffi_copy_string(p, scratch, scratch.length);
+  if (length > scratch.length) {
+    scratch = new Uint8Array(length);
+    length = sym.static_keys_ffi_copy_string(p, scratch, scratch.length);
+  }
+  return decoder.decode(scratch.subarray(0, length));
+}

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// Where the package's library is, and loading a library with our symbols
+// and the user's.
+
+import {
+  LibraryNotFoundError,
+  StaticKeysError,
+  StatusCode,
+} from "./_errors.ts";
+import { assertFfiPermission, readEnv } from "./_guards.ts";
+import {
+  ABI_VERSION,
+  type NativeSymbols,
+  symbols as nativeSymbols,
+} from "./_ffi.ts";
+
+/** The library's file names per OS, most likely first. */
+const LIBRARY_NAMES: Record<typeof Deno.build.os, readonly string[]> = {
+  linux: ["libstatic_keys.so"],
+  android: ["libstatic_keys.so"],
+  darwin: ["libstatic_keys.dylib"],
+  // MSVC names it static_keys.dll, mingw-w64 libstatic_keys.dll.
+  windows: ["static_keys.dll", "libstatic_keys.dll"],
+  freebsd: ["libstatic_keys.so"],
+  netbsd: ["libstatic_keys.so"],
+  aix: ["libstatic_keys.so"],
+  solaris: ["libstatic_keys.so"],
+  illumos: ["libstatic_keys.so"],
+};
+
+/** The variable that overrides the package's library path. */
+export const LIBRARY_ENV = "STATIC_KEYS_LIB";
+
+function exists(path: string | URL): boolean | undefined {
+  const read = Deno.permissions.querySync({ name: "read", path });
+  if (read.state !== "granted") return undefined;
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    return undefined;
+  }
+}
+
+/** A file: URL as a path of this OS. */
+function fromFileUrl(url: URL): string {
+  if (url.protocol !== "file:") {
+    throw new TypeError(
+      `Cannot open library: the URL must be a file: URL, got "${url.href}"`,
+    );
+  }
+  const path = decodeURIComponent(url.pathname);
+  return Deno.build.os === "windows"
+    ? path.replace(/^\/([a-zA-Z]:)/, "$1").replaceAll("/", "\\")
+    : path;
+}
+
+function absolute(path: string): string {
+  if (/^([a-zA-Z]:)?[\\/]/.test(path)) return path;
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  return `${Deno.cwd()}${sep}${path.replace(/^\.[\\/]/, "")}`;
+}
+
+/**
+ * The package's library: `STATIC_KEYS_LIB` when set, else build/lib/ next
+ * to mod.ts, with this OS's file name.
+ */
+export function defaultLibraryPath(): string {
+  const fromEnv = readEnv(LIBRARY_ENV);
+  if (fromEnv) return absolute(fromEnv);
+  const names = LIBRARY_NAMES[Deno.build.os];
+  const dir = new URL("../build/lib/", import.meta.url);
+  if (dir.protocol !== "file:") {
+    throw new LibraryNotFoundError(
+      `Cannot find the package's library: mod.ts was loaded from "${dir.origin}", ` +
+        `set ${LIBRARY_ENV} to the path of ${names[0]} or pass it to open()`,
+      dir.href,
+    );
+  }
+  const candidates = names.map((name) => new URL(name, dir));
+  const found = candidates.find((url) => exists(url) === true);
+  return fromFileUrl(found ?? candidates[0]);
+}
+
+/** The absolute path `open()` loads for `path`. */
+export function resolveLibraryPath(path?: string | URL): string {
+  if (path === undefined) return defaultLibraryPath();
+  if (typeof path !== "string" && !(path instanceof URL)) {
+    throw new TypeError(
+      `Cannot open library: path must be a string or a URL, got ${typeof path}`,
+    );
+  }
+  return absolute(path instanceof URL ? fromFileUrl(path) : path);
+}
+
+/** A loaded library, seen as the static-keys ABI and as the user's symbols. */
+export interface Library<S extends Deno.ForeignLibraryInterface> {
+  /** The static-keys C ABI. */
+  readonly native: NativeSymbols;
+  /** Every symbol the user asked for. */
+  readonly user: Deno.StaticForeignLibraryInterface<S>;
+  /** The library as Deno.dlopen returned it. */
+  readonly raw: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
+}
+
+/**
+ * Loads `path` after the permission check; maps a missing file to
+ * LibraryNotFoundError and checks the ABI version.
+ */
+export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
+  path: string,
+  userSymbols: S,
+): Library<S> {
+  for (const name of Object.keys(userSymbols)) {
+    if (Object.hasOwn(nativeSymbols, name)) {
+      throw new TypeError(
+        `Cannot open "${path}": options.symbols names "${name}", ` +
+          `which the package binds itself`,
+      );
+    }
+  }
+  assertFfiPermission(path);
+  let raw: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
+  try {
+    raw = Deno.dlopen(path, { ...userSymbols, ...nativeSymbols });
+  } catch (error) {
+    throw loadError(path, error);
+  }
+  // One dlopen binds both tables; these are two typed views of its symbols.
+  const lib: Library<S> = {
+    native: raw.symbols as unknown as NativeSymbols,
+    user: raw.symbols as unknown as Deno.StaticForeignLibraryInterface<S>,
+    raw,
+  };
+  const abi = lib.native.static_keys_ffi_abi_version();
+  if (abi !== ABI_VERSION) {
+    raw.close();
+    throw new StaticKeysError(
+      `Cannot open "${path}": its C ABI is version ${abi}, ` +
+        `this module needs version ${ABI_VERSION}`,
+      { code: StatusCode.EINIT },
+    );
+  }
+  return lib;
+}
+
+function loadError(path: string, error: unknown): Error {
+  const text = error instanceof Error ? error.message : String(error);
+  const missing = exists(path) === false ||
+    /no such file|cannot open shared object|image not found|could not be found|cannot find the file/i
+        .test(text) && exists(path) !== true;
+  if (missing) {
+    return new LibraryNotFoundError(
+      `Cannot find library "${path}": build the package's library with ` +
+        `"deno task build", or pass the path of your own`,
+      path,
+      { cause: error },
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) return error;
+  return new StaticKeysError(`Cannot open "${path}": ${text}`, {
+    code: StatusCode.EINIT,
+    cause: error,
+  });
+}

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+// StaticKeysModule: the handle open() returns.
+
+import { Batch } from "./_batch.ts";
+import type { Library } from "./_library.ts";
+import { StaticKey } from "./_key.ts";
+import { NativeModule } from "./_native.ts";
+import type { KeyInfo, Stats, Strategy } from "./_types.ts";
+
+/**
+ * The changes `StaticKeysModule.set()` takes: a record of key name to state,
+ * or `[name, state]` pairs.
+ *
+ * @example Usage
+ * ```ts
+ * import type { KeyChanges } from "@static-keys/deno";
+ *
+ * const record: KeyChanges = { tracing: true, checks: false };
+ * const pairs: KeyChanges = [["tracing", true], ["checks", false]];
+ * ```
+ */
+export type KeyChanges =
+  | Readonly<Record<string, boolean>>
+  | Iterable<readonly [string, boolean]>;
+
+/**
+ * A handle over one loaded module (the package's library, or a user's
+ * library that links the static-keys core): its keys by name, batch
+ * requests, stats, and the user's own symbols. Close it with `close()` or
+ * `using`; any use after that throws `ModuleClosedError`.
+ *
+ * Every library is loaded once per process: handles over the same path
+ * share the keys' states and the strategy.
+ *
+ * @typeParam S The user's own symbols given to `open()`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { open } from "@static-keys/deno";
+ *
+ * using mod = open();
+ * for (const { name, enabled } of mod.keys) console.log(name, enabled);
+ * mod.key("tracing").enable();
+ * ```
+ */
+export class StaticKeysModule<
+  S extends Deno.ForeignLibraryInterface = Record<never, never>,
+> implements Disposable {
+  readonly #native: NativeModule<S>;
+  readonly #keys = new Map<number, StaticKey>();
+  readonly #symbols: Deno.StaticForeignLibraryInterface<S>;
+
+  /**
+   * Used by `open()`; not meant to be called directly.
+   *
+   * @param lib The loaded library.
+   * @param path Its absolute path.
+   * @param symbols The names of the user's own symbols.
+   * @internal
+   */
+  constructor(lib: Library<S>, path: string, symbols: readonly string[]) {
+    this.#native = new NativeModule(lib, path);
+    const own: Record<string, unknown> = {};
+    for (const name of symbols) {
+      own[name] = (lib.user as Record<string, unknown>)[name];
+    }
+    this.#symbols = own as Deno.StaticForeignLibraryInterface<S>;
+  }
+
+  /**
+   * The absolute path of the library.
+   *
+   * @returns The path.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * console.log(mod.path);
+   * ```
+   */
+  get path(): string {
+    return this.#native.path;
+  }
+
+  /**
+   * Whether `close()` was called.
+   *
+   * @returns `true` once closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
+   *
+   * const mod = open();
+   * mod.close();
+   * assert.equal(mod.closed, true);
+   * ```
+   */
+  get closed(): boolean {
+    return this.#native.closed;
+  }
+
+  /**
+   * The native core's version and architecture, e.g. `"0.1.0 x86_64"`.
+   *
+   * @returns The version string.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * console.log(mod.version);
+   * ```
+   */
+  get version(): string {
+    return this.#native.version();
+  }
+
+  /**
+   * The names of the module's keys, in table order.
+   *
+   * @returns The names.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
+   *
+   * using mod = open();
+   * assert.ok(mod.names.includes("tracing"));
+   * ```
+   */
+  get names(): readonly string[] {
+    this.#native.library("Cannot list keys");
+    return this.#native.names;
+  }
+
+  /**
+   * Every key of the module with its current state, in table order.
+   *
+   * @returns A snapshot per key.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * console.table(mod.keys);
+   * ```
+   */
+  get keys(): KeyInfo[] {
+    this.#native.library("Cannot list keys");
+    return this.#native.names.map((_, i) => this.#native.info(i));
+  }
+
+  /**
+   * The symbols given in `options.symbols`, typed as `Deno.dlopen` types
+   * them. They live in the same library as the keys.
+   *
+   * @returns The user's symbols.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open(undefined, {
+   *   symbols: { static_keys_demo_work: { parameters: ["u32"], result: "u64" } },
+   * });
+   * console.log(mod.symbols.static_keys_demo_work(100));
+   * ```
+   */
+  get symbols(): Deno.StaticForeignLibraryInterface<S> {
+    this.#native.library("Cannot use symbols");
+    return this.#symbols;
+  }
+
+  /**
+   * The underlying `Deno.DynamicLibrary`, with the package's native symbols
+   * and the user's. Calls through it bypass every guard of this module.
+   *
+   * @returns The library.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * console.log(mod.unsafeLibrary.symbols.static_keys_ffi_abi_version());
+   * ```
+   */
+  get unsafeLibrary(): Deno.DynamicLibrary<Deno.ForeignLibraryInterface> {
+    return this.#native.library("Cannot use the library").raw;
+  }
+
+  /**
+   * Whether the module has a key named `name`.
+   *
+   * @param name The key's name.
+   * @returns `true` if it has.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
+   *
+   * using mod = open();
+   * assert.equal(mod.has("tracing"), true);
+   * ```
+   */
+  has(name: string): boolean {
+    return this.names.includes(name);
+  }
+
+  /**
+   * The key named `name`.
+   *
+   * @param name The key's name.
+   * @returns The key.
+   * @throws {TypeError} If `name` is not a string.
+   * @throws {UnknownKeyError} If there is no such key; the message names the
+   *   closest ones.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.key("tracing").enable();
+   * ```
+   */
+  key(name: string): StaticKey {
+    const index = this.#native.indexOf(name, `Cannot find key "${name}"`);
+    let key = this.#keys.get(index);
+    if (!key) {
+      key = new StaticKey(
+        this.#native as NativeModule<Deno.ForeignLibraryInterface>,
+        index,
+      );
+      this.#keys.set(index, key);
+    }
+    return key;
+  }
+
+  /**
+   * Sets several keys in one all-or-nothing request: one native call,
+   * each touched page patched once. Names are checked before the call; if
+   * any change fails, nothing changes.
+   *
+   * @param changes A record of name to state, or `[name, state]` pairs (a
+   *   key may appear twice only with the same state).
+   * @throws {TypeError} If a state is not a boolean.
+   * @throws {UnknownKeyError} If a name is not a key of the module.
+   * @throws {WrongThreadError} Inside a Worker, or from a foreign thread.
+   * @throws {ModuleClosedError} If the module is closed.
+   * @throws {StaticKeysError} If the native layer refuses the request.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.set({ tracing: true, checks: false });
+   * ```
+   */
+  set(changes: KeyChanges): void {
+    if (changes === null || typeof changes !== "object") {
+      throw new TypeError(
+        `Cannot set keys: changes must be a record or pairs, got ${
+          changes === null ? "null" : typeof changes
+        }`,
+      );
+    }
+    const pairs = Symbol.iterator in changes
+      ? changes as Iterable<readonly [string, boolean]>
+      : Object.entries(changes);
+    const action = "Cannot set keys";
+    this.#native.setMany(this.#native.resolve(pairs, action), action);
+  }
+
+  /**
+   * An empty batch builder over this module; see {@linkcode Batch}.
+   *
+   * @returns An empty batch.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * await mod.batch().enable("tracing").disable("checks");
+   * ```
+   */
+  batch(): Batch {
+    return new Batch(
+      this.#native as NativeModule<Deno.ForeignLibraryInterface>,
+    );
+  }
+
+  /**
+   * The strategy that rewrites pages; see {@linkcode Strategy}. The module
+   * keeps one for all its handles.
+   *
+   * @returns The strategy in use.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
+   *
+   * using mod = open();
+   * assert.equal(mod.strategy, "remap");
+   * ```
+   */
+  get strategy(): Strategy {
+    return this.#native.stats().strategy;
+  }
+
+  /**
+   * Picks the strategy for later flips (`"default"` is the OS layer's
+   * safest).
+   *
+   * @param strategy The strategy.
+   * @throws {TypeError} If `strategy` is not one of {@linkcode STRATEGIES}.
+   * @throws {UnsupportedStrategyError} If this system does not offer it.
+   * @throws {WrongThreadError} Inside a Worker.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.setStrategy("mprotect");
+   * ```
+   */
+  setStrategy(strategy: Strategy): void {
+    this.#native.setStrategy(strategy);
+  }
+
+  /**
+   * The module's counters: strategy, sites, flips, pages and syscalls.
+   *
+   * @returns The counters now.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.key("tracing").toggle();
+   * const { lastPages, lastSyscalls } = mod.stats();
+   * ```
+   */
+  stats(): Stats {
+    return this.#native.stats();
+  }
+
+  /**
+   * Closes the library; a no-op when already closed. Keys, batches and
+   * symbols of this handle throw `ModuleClosedError` afterwards.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * const mod = open();
+   * mod.close();
+   * mod.close(); // no-op
+   * ```
+   */
+  close(): void {
+    this.#native.close();
+  }
+
+  /**
+   * Closes the library at the end of a `using` block.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * {
+   *   using mod = open();
+   * } // closed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+// The state one handle holds over one loaded module, shared by the handle,
+// its keys and its batches. Every native call of mod.ts goes through here.
+
+import { ModuleClosedError, unknownKey, unwrap } from "./_errors.ts";
+import { type NativeSymbols, readCString, STATS_FIELDS } from "./_ffi.ts";
+import { assertMainThread } from "./_guards.ts";
+import type { Library } from "./_library.ts";
+import {
+  type KeyInfo,
+  type Stats,
+  STRATEGIES,
+  type Strategy,
+} from "./_types.ts";
+
+/** A change a request asks for: key index and state. */
+export type Change = readonly [index: number, enabled: boolean];
+
+/** @internal */
+export class NativeModule<S extends Deno.ForeignLibraryInterface> {
+  #lib: Library<S> | null;
+  readonly path: string;
+  readonly names: readonly string[];
+  readonly #index = new Map<string, number>();
+  readonly #info = new Int32Array(4);
+  readonly #stats = new BigUint64Array(STATS_FIELDS);
+
+  constructor(lib: Library<S>, path: string) {
+    this.#lib = lib;
+    this.path = path;
+    const sym = lib.native;
+    unwrap(sym.static_keys_ffi_init(), sym, `Cannot open "${path}"`);
+    const count = unwrap(
+      sym.static_keys_ffi_key_count(),
+      sym,
+      `Cannot list the keys of "${path}"`,
+    );
+    const names: string[] = [];
+    for (let i = 0; i < count; i++) {
+      names.push(readCString(sym, sym.static_keys_ffi_key_name(i)));
+      this.#index.set(names[i], i);
+    }
+    this.names = names;
+  }
+
+  get closed(): boolean {
+    return this.#lib === null;
+  }
+
+  /** The library, or ModuleClosedError naming `action`. */
+  library(action: string): Library<S> {
+    if (this.#lib === null) {
+      throw new ModuleClosedError(
+        `${action}: the handle of "${this.path}" is closed`,
+      );
+    }
+    return this.#lib;
+  }
+
+  native(action: string): NativeSymbols {
+    return this.library(action).native;
+  }
+
+  close(): void {
+    const lib = this.#lib;
+    this.#lib = null;
+    lib?.raw.close();
+  }
+
+  /** The index of key `name`; TypeError or UnknownKeyError otherwise. */
+  indexOf(name: string, action: string): number {
+    if (typeof name !== "string") {
+      throw new TypeError(
+        `${action}: a key name must be a string, got ${typeof name}`,
+      );
+    }
+    this.library(action);
+    const index = this.#index.get(name);
+    if (index === undefined) throw unknownKey(name, this.path, this.names);
+    return index;
+  }
+
+  info(index: number): KeyInfo {
+    const name = this.names[index];
+    const sym = this.native(`Cannot read key "${name}"`);
+    unwrap(
+      sym.static_keys_ffi_key_info(index, this.#info),
+      sym,
+      `Cannot read key "${name}"`,
+    );
+    const [enabled, initial, sites, count] = this.#info;
+    return { name, enabled: !!enabled, initial: !!initial, sites, count };
+  }
+
+  enabled(index: number): boolean {
+    return this.info(index).enabled;
+  }
+
+  /** Flips one key; `verb` names the action in messages. */
+  set(index: number, enabled: boolean, verb: string): void {
+    const action = `Cannot ${verb} key "${this.names[index]}"`;
+    assertMainThread(action);
+    const sym = this.native(action);
+    unwrap(sym.static_keys_ffi_set(index, enabled ? 1 : 0), sym, action);
+  }
+
+  count(index: number, inc: boolean): void {
+    const action = `Cannot ${inc ? "inc" : "dec"} key "${this.names[index]}"`;
+    assertMainThread(action);
+    const sym = this.native(action);
+    const code = inc
+      ? sym.static_keys_ffi_inc(index)
+      : sym.static_keys_ffi_dec(index);
+    unwrap(code, sym, action);
+  }
+
+  /** One all-or-nothing request: one native call. */
+  setMany(changes: readonly Change[], action: string): void {
+    assertMainThread(action);
+    const sym = this.native(action);
+    const indices = new Uint32Array(changes.length);
+    const states = new Uint8Array(changes.length);
+    changes.forEach(([index, enabled], i) => {
+      indices[i] = index;
+      states[i] = enabled ? 1 : 0;
+    });
+    unwrap(
+      sym.static_keys_ffi_set_many(indices, states, changes.length),
+      sym,
+      action,
+    );
+  }
+
+  /** Resolves names and checks states, before any native call. */
+  resolve(
+    changes: Iterable<readonly [string, boolean]>,
+    action: string,
+  ): Change[] {
+    const out: Change[] = [];
+    for (const [name, enabled] of changes) {
+      if (typeof enabled !== "boolean") {
+        throw new TypeError(
+          `${action}: the state of key "${name}" must be a boolean, got ${typeof enabled}`,
+        );
+      }
+      out.push([this.indexOf(name, action), enabled]);
+    }
+    return out;
+  }
+
+  setStrategy(strategy: Strategy): void {
+    const action = `Cannot use strategy "${strategy}" for "${this.path}"`;
+    const id = STRATEGIES.indexOf(strategy);
+    if (id < 0) {
+      throw new TypeError(
+        `${action}: the strategies are ${
+          STRATEGIES.map((s) => `"${s}"`).join(", ")
+        }`,
+      );
+    }
+    assertMainThread(action);
+    const sym = this.native(action);
+    unwrap(sym.static_keys_ffi_set_strategy(id), sym, action);
+  }
+
+  stats(): Stats {
+    const action = `Cannot read the stats of "${this.path}"`;
+    const sym = this.native(action);
+    unwrap(sym.static_keys_ffi_stats(this.#stats, STATS_FIELDS), sym, action);
+    const f = Array.from(this.#stats, Number);
+    return {
+      strategy: STRATEGIES[f[0]] ?? "default",
+      strategies: STRATEGIES.filter((_, id) => f[1] & (1 << id)),
+      keys: f[2],
+      entries: f[3],
+      pageSize: f[4],
+      flips: f[5],
+      requests: f[6],
+      pagesPatched: f[7],
+      syscalls: f[8],
+      lastPages: f[9],
+      lastSyscalls: f[10],
+    };
+  }
+
+  version(): string {
+    const sym = this.native(`Cannot read the version of "${this.path}"`);
+    return readCString(sym, sym.static_keys_ffi_version());
+  }
+}

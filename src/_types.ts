@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+// Plain data types of the public API.
+
+/**
+ * The patch strategies, by native id (`STATIC_KEYS_STRATEGY_*`).
+ *
+ * @example Usage
+ * ```ts
+ * import { STRATEGIES } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(STRATEGIES.indexOf("mprotect"), 2);
+ * ```
+ */
+export const STRATEGIES = [
+  "default",
+  "remap",
+  "mprotect",
+  "alias",
+  "direct",
+] as const;
+
+/**
+ * How pages are rewritten.
+ *
+ * | strategy | how | W^X |
+ * | --- | --- | --- |
+ * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per page) | never writable and executable |
+ * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per page) | a brief rwx window |
+ * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
+ * | `direct` | the text is writable (bare metal) | n/a |
+ *
+ * `default` picks the OS layer's safest (`remap` on Linux).
+ *
+ * @example Usage
+ * ```ts
+ * import type { Strategy } from "@static-keys/deno";
+ *
+ * const strategy: Strategy = "mprotect";
+ * ```
+ */
+export type Strategy = typeof STRATEGIES[number];
+
+/**
+ * One key of a module, as listed by `StaticKeysModule.keys`.
+ *
+ * @example Usage
+ * ```ts
+ * import type { KeyInfo } from "@static-keys/deno";
+ *
+ * const info: KeyInfo = {
+ *   name: "tracing",
+ *   enabled: false,
+ *   initial: false,
+ *   sites: 2,
+ *   count: 0,
+ * };
+ * ```
+ */
+export interface KeyInfo {
+  /** The key's name (the C identifier unless given). */
+  readonly name: string;
+  /** Its current state. */
+  readonly enabled: boolean;
+  /** Its state at build time (`DEFINE_STATIC_KEY_TRUE` is `true`). */
+  readonly initial: boolean;
+  /** How many sites test it. */
+  readonly sites: number;
+  /** Its enable count (`inc`/`dec`); the key is on while it is > 0. */
+  readonly count: number;
+}
+
+/**
+ * Counters of a module, from `StaticKeysModule.stats()`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { open } from "@static-keys/deno";
+ *
+ * using mod = open();
+ * const { strategy, lastPages, lastSyscalls } = mod.stats();
+ * ```
+ */
+export interface Stats {
+  /** The strategy in use. */
+  readonly strategy: Strategy;
+  /** The strategies this system offers. */
+  readonly strategies: readonly Strategy[];
+  /** Keys in the module. */
+  readonly keys: number;
+  /** Sites (jump entries) in the module. */
+  readonly entries: number;
+  /** Page size in bytes. */
+  readonly pageSize: number;
+  /** Key state changes so far. */
+  readonly flips: number;
+  /** Updates that patched at least one page. */
+  readonly requests: number;
+  /** Pages rewritten, counted once per request. */
+  readonly pagesPatched: number;
+  /** Syscalls the strategy made while patching. */
+  readonly syscalls: number;
+  /** Pages of the last request that patched. */
+  readonly lastPages: number;
+  /** Syscalls of the last request that patched. */
+  readonly lastSyscalls: number;
+}
+
+/**
+ * Options of `open()`.
+ *
+ * @typeParam S The user's own symbols.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { open } from "@static-keys/deno";
+ *
+ * using mod = open("./libmine.so", {
+ *   strategy: "mprotect",
+ *   symbols: { mine_run: { parameters: ["u32"], result: "u64" } },
+ * });
+ * mod.symbols.mine_run(10);
+ * ```
+ */
+export interface OpenOptions<
+  S extends Deno.ForeignLibraryInterface = Record<never, never>,
+> {
+  /**
+   * More symbols of the same library, as `Deno.dlopen` takes them; they
+   * come back typed as `mod.symbols`.
+   */
+  symbols?: S;
+  /** The patch strategy to use from now on (the module keeps it). */
+  strategy?: Strategy;
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// Shared by the Deno tests: the package's library with the demo symbols,
+// reset to the keys' initial states.
+
+import { open, type StaticKeysModule } from "../mod.ts";
+import { defaultLibraryPath } from "../src/_library.ts";
+
+/** The demo functions of native/demo.c. */
+export const demoSymbols = {
+  static_keys_demo_tracing: { parameters: [], result: "i32" },
+  static_keys_demo_checks: { parameters: [], result: "i32" },
+  static_keys_demo_experimental: { parameters: [], result: "i32" },
+  static_keys_demo_work: { parameters: ["u32"], result: "u64" },
+  static_keys_demo_events: { parameters: [], result: "u64" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The package's library path, as open() finds it. */
+export const LIB = defaultLibraryPath();
+
+/** The demo keys and their initial states (native/demo.c). */
+export const INITIAL = {
+  tracing: false,
+  checks: true,
+  experimental: false,
+  audit: false,
+} as const;
+
+/**
+ * Opens the package's library with the demo symbols and puts every key
+ * back to its initial state and the strategy to the default: the library
+ * stays loaded across test files, so state would leak otherwise.
+ */
+export function openDemo(): StaticKeysModule<typeof demoSymbols> {
+  const mod = open(undefined, { symbols: demoSymbols, strategy: "default" });
+  mod.set(INITIAL);
+  return mod;
+}
+
+/** Which demo branches are taken right now, by key. */
+export function taken(
+  mod: StaticKeysModule<typeof demoSymbols>,
+): Record<"tracing" | "checks" | "experimental", boolean> {
+  const s = mod.symbols;
+  return {
+    tracing: s.static_keys_demo_tracing() === 1,
+    checks: s.static_keys_demo_checks() === 1,
+    experimental: s.static_keys_demo_experimental() === 1,
+  };
+}
+
+/** What a fixture printed: the error open() threw, or "opened". */
+export interface FixtureResult {
+  code: number;
+  result: { name: string; message: string; code?: number; path?: string };
+  stderr: string;
+}
+
+/**
+ * Runs tests/fixtures/open_main.ts in a fresh `deno run` with `flags` and
+ * no others: it calls open(args[0]) and prints what happened as JSON.
+ */
+export async function runOpen(
+  flags: string[],
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<FixtureResult> {
+  const main = new URL("./fixtures/open_main.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--no-config", ...flags, main, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  const stdout = text.decode(out.stdout);
+  const stderr = text.decode(out.stderr);
+  let result;
+  try {
+    result = JSON.parse(stdout);
+  } catch {
+    throw new Error(`open_main.ts printed no JSON: ${stdout}${stderr}`);
+  }
+  return { code: out.code, result, stderr };
+}

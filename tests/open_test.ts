@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// open(): permission, missing library, argument types; close() and `using`.
+
+import assert from "node:assert/strict";
+import {
+  ModuleClosedError,
+  open,
+  type StaticKeysModule,
+  UnknownKeyError,
+} from "../mod.ts";
+import { type demoSymbols, LIB, openDemo, runOpen } from "./_helpers.ts";
+
+Deno.test("open() refuses a path without --allow-ffi", async (t) => {
+  const variants = [
+    ["without the flag", []],
+    ["with the flag for another path", ["--allow-ffi=/tmp/other/libx.so"]],
+  ] as const;
+  for (const [what, flags] of variants) {
+    await t.step(what, async () => {
+      const { result } = await runOpen([...flags]);
+      assert.deepEqual(result, {
+        name: "FfiPermissionError",
+        code: -9,
+        path: LIB,
+        message:
+          `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}`,
+      });
+    });
+  }
+});
+
+Deno.test("open() loads the library with --allow-ffi for its path only", async () => {
+  const { result } = await runOpen([`--allow-ffi=${LIB}`]);
+  assert.deepEqual(result, { name: "opened", message: LIB });
+});
+
+Deno.test("open() names the path and the build command for a missing library", async (t) => {
+  const missing = "/tmp/static-keys-missing/libstatic_keys.so";
+  const expected = {
+    name: "LibraryNotFoundError",
+    code: -9,
+    path: missing,
+    message:
+      `Cannot find library "${missing}": build the package's library with "deno task build", or pass the path of your own`,
+  };
+  await t.step("given as a path", async () => {
+    const { result } = await runOpen([`--allow-ffi=${missing}`], [missing]);
+    assert.deepEqual(result, expected);
+  });
+  await t.step("given in STATIC_KEYS_LIB", async () => {
+    const { result } = await runOpen(
+      [`--allow-ffi=${missing}`, "--allow-env=STATIC_KEYS_LIB"],
+      [],
+      { STATIC_KEYS_LIB: missing },
+    );
+    assert.deepEqual(result, expected);
+  });
+  await t.step("STATIC_KEYS_LIB is ignored without --allow-env", async () => {
+    const { result } = await runOpen([`--allow-ffi=${LIB}`], [], {
+      STATIC_KEYS_LIB: missing,
+    });
+    assert.deepEqual(result, { name: "opened", message: LIB });
+  });
+});
+
+Deno.test("open() refuses arguments of the wrong type", async (t) => {
+  await t.step("a path that is not a string or URL", () => {
+    assert.throws(() => open(42 as unknown as string), TypeError);
+  });
+  await t.step("an unknown strategy", () => {
+    assert.throws(
+      () => open(undefined, { strategy: "fast" as unknown as "remap" }),
+      TypeError,
+    );
+  });
+  await t.step("a symbol the package binds itself", () => {
+    assert.throws(
+      () =>
+        open(undefined, {
+          symbols: { static_keys_ffi_set: { parameters: [], result: "void" } },
+        }),
+      TypeError,
+    );
+  });
+  await t.step("a URL that is not a file: URL", () => {
+    assert.throws(
+      () => open(new URL("https://example.com/libstatic_keys.so")),
+      TypeError,
+    );
+  });
+  await t.step("a file: URL is accepted", () => {
+    using mod = open(new URL(`file://${LIB}`));
+    assert.equal(mod.path, LIB);
+  });
+});
+
+Deno.test("StaticKeysModule refuses every use after close()", async (t) => {
+  const mod = openDemo();
+  const key = mod.key("tracing");
+  const batch = mod.batch().enable("tracing");
+  mod.close();
+  await t.step("close() again is a no-op", () => {
+    mod.close();
+    assert.equal(mod.closed, true);
+  });
+  const uses: [string, () => unknown][] = [
+    ["keys", () => mod.keys],
+    ["names", () => mod.names],
+    ["key()", () => mod.key("tracing")],
+    ["set()", () => mod.set({ tracing: true })],
+    ["batch().apply()", () => batch.apply()],
+    ["stats()", () => mod.stats()],
+    ["strategy", () => mod.strategy],
+    ["setStrategy()", () => mod.setStrategy("mprotect")],
+    ["symbols", () => mod.symbols],
+    ["unsafeLibrary", () => mod.unsafeLibrary],
+    ["version", () => mod.version],
+    ["StaticKey.enabled", () => key.enabled],
+    ["StaticKey.enable()", () => key.enable()],
+    ["StaticKey.inc()", () => key.inc()],
+  ];
+  for (const [what, use] of uses) {
+    await t.step(`${what} throws ModuleClosedError`, () => {
+      assert.throws(use, (error: unknown) => {
+        assert.ok(error instanceof ModuleClosedError);
+        assert.equal(error.code, -1);
+        assert.match(error.message, /: the handle of ".*" is closed$/);
+        return true;
+      });
+    });
+  }
+  await t.step("path and closed still answer", () => {
+    assert.equal(mod.path, LIB);
+  });
+  await t.step("other handles stay open", () => {
+    using other = openDemo();
+    assert.equal(other.key("tracing").enabled, false);
+    assert.throws(() => other.key("nope"), UnknownKeyError);
+  });
+});
+
+Deno.test("open() handles close at the end of a using block", () => {
+  let seen: StaticKeysModule<typeof demoSymbols> | undefined;
+  {
+    using mod = openDemo();
+    seen = mod;
+    assert.equal(mod.closed, false);
+  }
+  assert.equal(seen.closed, true);
+  assert.throws(() => seen.keys, ModuleClosedError);
+});
