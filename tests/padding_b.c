@@ -12,7 +12,8 @@ int pad_other(void)
 	if (static_branch_unlikely(&pad_c))
 		n |= 1;
 	__asm__ volatile(STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"
-			 ".balign 8\n\t.fill 16, 1, 0\n\t"
+			 ".balign " PAD_ENTRY_ALIGN "\n\t"
+			 ".fill 1 * " PAD_ENTRY_SIZE ", 1, 0\n\t"
 			 STATIC_KEYS_ENTRY_POPSECTION);
 	if (!static_branch_likely(&pad_d))
 		n |= 2;

@@ -10,6 +10,9 @@
 #include "padding.h"
 #include "sites.h"
 
+_Static_assert(sizeof(struct jump_entry) == PAD_ENTRY_BYTES,
+	       "padding.h: PAD_ENTRY_* describe struct jump_entry");
+
 DEFINE_STATIC_KEY_FALSE(pad_a);
 DEFINE_STATIC_KEY_TRUE(pad_b);
 
@@ -19,7 +22,8 @@ __attribute__((noinline)) static int pad_here(void)
 	int n = 0;
 
 	__asm__ volatile(STATIC_KEYS_ENTRY_PUSHSECTION "\n\t"
-			 ".balign 8\n\t.fill 32, 1, 0\n\t"
+			 ".balign " PAD_ENTRY_ALIGN "\n\t"
+			 ".fill 2 * " PAD_ENTRY_SIZE ", 1, 0\n\t"
 			 STATIC_KEYS_ENTRY_POPSECTION);
 	if (static_branch_unlikely(&pad_a))
 		n |= 1;
