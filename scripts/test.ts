@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // deno task test: build, ctest, deno test, then every cross target of
-// cmake/toolchains/*.cmake. Ends with "N passed, N failed" over all suites.
+// cmake/toolchains/*.cmake. Ends with "N passed, N failed, N skipped" over
+// all suites (a skipped test is not counted as passed).
 
 import $ from "dax";
 import { build, buildDir, libraryPath, lines, root } from "./_common.ts";
@@ -9,13 +10,21 @@ interface Suite {
   name: string;
   passed: number;
   failed: number;
+  skipped: number;
   note: string;
 }
 
 const suites: Suite[] = [];
 
-/** Counts a ctest run from its summary line; no summary is one failure. */
-function ctestCounts(output: string, code: number): [number, number] {
+/**
+ * Counts a ctest run from its summary line ([passed, failed, skipped]);
+ * ctest counts a skipped test as passed, so skips are taken back out. No
+ * summary is one failure.
+ */
+function ctestCounts(
+  output: string,
+  code: number,
+): [number, number, number] {
   const text = lines(output).join("\n");
   const summary = text.match(
     /(\d+)% tests passed, (\d+) tests? failed out of (\d+)/,
@@ -23,26 +32,31 @@ function ctestCounts(output: string, code: number): [number, number] {
   if (summary) {
     const failed = Number(summary[2]);
     const total = Number(summary[3]);
-    return [total - failed, Math.max(failed, code === 0 ? 0 : 1)];
+    const skipped = (text.match(/^\s*\d+ - \S+ \(Skipped\)$/gm) ?? []).length;
+    return [
+      total - failed - skipped,
+      Math.max(failed, code === 0 ? 0 : 1),
+      skipped,
+    ];
   }
-  if (/No tests were found/.test(text)) return [0, code === 0 ? 0 : 1];
-  return [0, 1];
+  if (/No tests were found/.test(text)) return [0, code === 0 ? 0 : 1, 0];
+  return [0, 1, 0];
 }
 
 async function ctest(name: string, dir: string): Promise<void> {
   const result = await $`ctest --test-dir ${dir} --output-on-failure`
     .cwd(root).printCommand().stdout("inheritPiped").stderr("inherit")
     .noThrow();
-  const [passed, failed] = ctestCounts(result.stdout, result.code);
-  suites.push({ name, passed, failed, note: "ctest" });
+  const [passed, failed, skipped] = ctestCounts(result.stdout, result.code);
+  suites.push({ name, passed, failed, skipped, note: "ctest" });
 }
 
 /** Counts a deno test run: tests and steps, from its closing line. */
-function denoCounts(output: string, code: number): [number, number] {
+function denoCounts(output: string, code: number): [number, number, number] {
   const last = lines(output).reverse().find((l) =>
     /^(ok|FAILED) \| \d+ passed/.test(l)
   );
-  if (!last) return [0, 1];
+  if (!last) return [0, 1, 0];
   const count = (word: string) => {
     const m = last.match(
       new RegExp(`(\\d+) ${word}(?: \\((\\d+) steps?\\))?`),
@@ -51,7 +65,7 @@ function denoCounts(output: string, code: number): [number, number] {
   };
   const passed = count("passed");
   const failed = count("failed");
-  return [passed, failed || (code === 0 ? 0 : 1)];
+  return [passed, failed || (code === 0 ? 0 : 1), count("ignored")];
 }
 
 async function denoTest(): Promise<void> {
@@ -66,8 +80,14 @@ async function denoTest(): Promise<void> {
   const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/`
     .cwd(root).env({ NO_COLOR: "1" }).printCommand()
     .stdout("inheritPiped").stderr("inherit").noThrow();
-  const [passed, failed] = denoCounts(result.stdout, result.code);
-  suites.push({ name: "deno test", passed, failed, note: "deno test" });
+  const [passed, failed, skipped] = denoCounts(result.stdout, result.code);
+  suites.push({
+    name: "deno test",
+    passed,
+    failed,
+    skipped,
+    note: "deno test",
+  });
 }
 
 /** `# apt:` and `# requires:` lines at the head of a toolchain file. */
@@ -88,7 +108,7 @@ async function crossTarget(file: ReturnType<typeof $.path>): Promise<void> {
     const note = `missing ${missing.join(", ")}`;
     if (all) {
       $.logError("Failed", `${target}: ${note} (STATIC_KEYS_TARGETS=all)`);
-      suites.push({ name: target, passed: 0, failed: 1, note });
+      suites.push({ name: target, passed: 0, failed: 1, skipped: 0, note });
     } else {
       $.logWarn(
         "Skipped",
@@ -98,7 +118,8 @@ async function crossTarget(file: ReturnType<typeof $.path>): Promise<void> {
         name: target,
         passed: 0,
         failed: 0,
-        note: `skipped: ${note}`,
+        skipped: 1,
+        note: `not run: ${note}`,
       });
     }
     return;
@@ -118,6 +139,7 @@ async function crossTarget(file: ReturnType<typeof $.path>): Promise<void> {
         name: target,
         passed: 0,
         failed: 1,
+        skipped: 0,
         note: `${step} failed`,
       });
       return;
@@ -141,16 +163,17 @@ for (const file of files) await crossTarget(file);
 
 const width = Math.max(6, ...suites.map((s) => s.name.length));
 console.log("");
-console.log(`${"suite".padEnd(width)}  passed  failed  note`);
+console.log(`${"suite".padEnd(width)}  passed  failed skipped  note`);
 for (const s of suites) {
-  console.log(
-    `${s.name.padEnd(width)}  ${String(s.passed).padStart(6)}  ${
-      String(s.failed).padStart(6)
-    }  ${s.note}`,
+  const cells = [s.passed, s.failed, s.skipped].map((n) =>
+    String(n).padStart(6)
   );
+  console.log(`${s.name.padEnd(width)}  ${cells.join("  ")}  ${s.note}`);
 }
-const passed = suites.reduce((n, s) => n + s.passed, 0);
-const failed = suites.reduce((n, s) => n + s.failed, 0);
+const sum = (field: "passed" | "failed" | "skipped") =>
+  suites.reduce((n, s) => n + s[field], 0);
 console.log("");
-console.log(`${passed} passed, ${failed} failed`);
-Deno.exit(failed > 0 ? 1 : 0);
+console.log(
+  `${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped`,
+);
+Deno.exit(sum("failed") > 0 ? 1 : 0);

@@ -391,7 +391,9 @@ export function unknownKey(
   const suggestions = closest(name, names);
   const hint = suggestions.length
     ? `did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?`
-    : `the keys are ${names.map((s) => `"${s}"`).join(", ") || "none"}`;
+    : `the keys are ${
+      [...names].sort().map((s) => `"${s}"`).join(", ") || "none"
+    }`;
   return new UnknownKeyError(
     `Cannot find key "${name}" in "${path}": ${hint}`,
     name,

@@ -148,7 +148,7 @@ Deno.test("StaticKeysModule.key() refuses an unknown name", async (t) => {
     assert.throws(() => mod.key("zzz"), {
       name: "UnknownKeyError",
       message:
-        `Cannot find key "zzz" in "${mod.path}": the keys are "audit", "experimental", "checks", "tracing"`,
+        `Cannot find key "zzz" in "${mod.path}": the keys are "audit", "checks", "experimental", "tracing"`,
     });
   });
   await t.step("with a TypeError for a name that is not a string", () => {
