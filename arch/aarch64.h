@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "common.h"
+
 #define ARCH_NAME "aarch64"
 #define ARCH_JUMP_SIZE 4
 
@@ -44,39 +46,17 @@
 	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_AARCH64_BRANCH(key, branch, insn)                                 \
-	__extension__({                                                        \
-		__label__ l_yes, l_out;                                        \
-		int r_;                                                        \
-		__asm__ goto("1: " insn "\n\t" ARCH_AARCH64_ENTRY              \
-			     :                                                 \
-			     : "S"(key), "i"(branch)                           \
-			     :                                                 \
-			     : l_yes);                                         \
-		r_ = 0;                                                        \
-		goto l_out;                                                    \
-	l_yes:                                                                 \
-		r_ = 1;                                                        \
-	l_out:                                                                 \
-		r_;                                                            \
-	})
+	ARCH_ASM_GOTO_BRANCH("1: " insn "\n\t" ARCH_AARCH64_ENTRY, "S", key,     \
+			     branch)
 
 #define ARCH_STATIC_BRANCH(key, branch) ARCH_AARCH64_BRANCH(key, branch, "nop")
 #define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
 	ARCH_AARCH64_BRANCH(key, branch, "b %l[l_yes]")
 
-/* Instructions are little-endian in memory, whatever the data endianness. */
-static inline void arch_aarch64_put(uint8_t *out, uint32_t insn)
-{
-	out[0] = (uint8_t)insn;
-	out[1] = (uint8_t)(insn >> 8);
-	out[2] = (uint8_t)(insn >> 16);
-	out[3] = (uint8_t)(insn >> 24);
-}
-
 static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
 {
 	(void)code;
-	arch_aarch64_put(out, ARCH_AARCH64_NOP);
+	arch_put32le(out, ARCH_AARCH64_NOP);
 }
 
 static inline int arch_jump_in_reach(uintptr_t code, uintptr_t target)
@@ -91,7 +71,7 @@ static inline void arch_jump_jmp(uint8_t *out, uintptr_t code, uintptr_t target)
 {
 	uint32_t words = (uint32_t)((target - code) >> 2);
 
-	arch_aarch64_put(out, ARCH_AARCH64_B | (words & 0x03ffffffu));
+	arch_put32le(out, ARCH_AARCH64_B | (words & 0x03ffffffu));
 }
 
 static inline void arch_sync_icache(void *start, void *end)

@@ -9,7 +9,8 @@
  *    target; `out` has room for ARCH_JUMP_SIZE bytes;
  *  - hooks are static inline, allocate nothing and call no libc.
  *
- * Each architecture header provides:
+ * Each architecture header provides (arch/common.h gives them the asm goto
+ * wrapper ARCH_ASM_GOTO_BRANCH and arch_put32le):
  *
  *   ARCH_NAME                  "x86_64", "aarch64", ...
  *   ARCH_JUMP_SIZE             bytes of one site (the nop and the jmp alike)

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "common.h"
+
 #define ARCH_NAME "loongarch64"
 #define ARCH_JUMP_SIZE 4
 
@@ -36,42 +38,21 @@
 	".reloc 2b, R_LARCH_ADD64, %c0 + %c1\n\t"                              \
 	".reloc 2b, R_LARCH_SUB64, 2b\n\t"                                     \
 	".quad 0\n\t"                                                          \
-	".popsection\n\t"
+	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_LOONGARCH_BRANCH(key, branch, insn)                               \
-	__extension__({                                                        \
-		__label__ l_yes, l_out;                                        \
-		int r_;                                                        \
-		__asm__ goto("1: " insn "\n\t" ARCH_LOONGARCH_ENTRY            \
-			     :                                                 \
-			     : "i"(key), "i"(branch)                           \
-			     :                                                 \
-			     : l_yes);                                         \
-		r_ = 0;                                                        \
-		goto l_out;                                                    \
-	l_yes:                                                                 \
-		r_ = 1;                                                        \
-	l_out:                                                                 \
-		r_;                                                            \
-	})
+	ARCH_ASM_GOTO_BRANCH("1: " insn "\n\t" ARCH_LOONGARCH_ENTRY, "i", key,   \
+			     branch)
 
 #define ARCH_STATIC_BRANCH(key, branch)                                        \
 	ARCH_LOONGARCH_BRANCH(key, branch, "nop")
 #define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
 	ARCH_LOONGARCH_BRANCH(key, branch, "b %l[l_yes]")
 
-static inline void arch_loongarch_put(uint8_t *out, uint32_t insn)
-{
-	out[0] = (uint8_t)insn; /* LoongArch is little-endian only */
-	out[1] = (uint8_t)(insn >> 8);
-	out[2] = (uint8_t)(insn >> 16);
-	out[3] = (uint8_t)(insn >> 24);
-}
-
 static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
 {
 	(void)code;
-	arch_loongarch_put(out, ARCH_LOONGARCH_NOP);
+	arch_put32le(out, ARCH_LOONGARCH_NOP);
 }
 
 static inline int arch_jump_in_reach(uintptr_t code, uintptr_t target)
@@ -86,7 +67,7 @@ static inline void arch_jump_jmp(uint8_t *out, uintptr_t code, uintptr_t target)
 {
 	uint32_t offs = (uint32_t)((target - code) >> 2) & 0x3ffffffu;
 
-	arch_loongarch_put(out, ARCH_LOONGARCH_B | (offs & 0xffffu) << 10 |
+	arch_put32le(out, ARCH_LOONGARCH_B | (offs & 0xffffu) << 10 |
 					offs >> 16);
 }
 

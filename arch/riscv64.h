@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "common.h"
+
 #define ARCH_NAME "riscv64"
 #define ARCH_JUMP_SIZE 4
 
@@ -45,44 +47,22 @@
 	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_RISCV_BRANCH(key, branch, insn)                                   \
-	__extension__({                                                        \
-		__label__ l_yes, l_out;                                        \
-		int r_;                                                        \
-		__asm__ goto(".option push\n\t"                                \
+	ARCH_ASM_GOTO_BRANCH(".option push\n\t"                                \
 			     ".balign 4\n\t"                                   \
 			     ".option norvc\n\t"                               \
 			     ".option norelax\n\t"                             \
 			     "1: " insn "\n\t"                                 \
-			     ".option pop\n\t" ARCH_RISCV_ENTRY                \
-			     :                                                 \
-			     : "i"(key), "i"(branch)                           \
-			     :                                                 \
-			     : l_yes);                                         \
-		r_ = 0;                                                        \
-		goto l_out;                                                    \
-	l_yes:                                                                 \
-		r_ = 1;                                                        \
-	l_out:                                                                 \
-		r_;                                                            \
-	})
+			     ".option pop\n\t" ARCH_RISCV_ENTRY,               \
+			     "i", key, branch)
 
 #define ARCH_STATIC_BRANCH(key, branch) ARCH_RISCV_BRANCH(key, branch, "nop")
 #define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
 	ARCH_RISCV_BRANCH(key, branch, "jal x0, %l[l_yes]")
 
-/* Instructions are little-endian in memory. */
-static inline void arch_riscv_put(uint8_t *out, uint32_t insn)
-{
-	out[0] = (uint8_t)insn;
-	out[1] = (uint8_t)(insn >> 8);
-	out[2] = (uint8_t)(insn >> 16);
-	out[3] = (uint8_t)(insn >> 24);
-}
-
 static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
 {
 	(void)code;
-	arch_riscv_put(out, ARCH_RISCV_NOP);
+	arch_put32le(out, ARCH_RISCV_NOP);
 }
 
 /* Targets are 2-byte aligned at least (the C extension allows that). */
@@ -104,7 +84,7 @@ static inline void arch_jump_jmp(uint8_t *out, uintptr_t code, uintptr_t target)
 	insn |= ((off >> 1) & 0x3ffu) << 21;
 	insn |= ((off >> 11) & 0x1u) << 20;
 	insn |= ((off >> 12) & 0xffu) << 12;
-	arch_riscv_put(out, insn);
+	arch_put32le(out, insn);
 }
 
 static inline void arch_sync_icache(void *start, void *end)

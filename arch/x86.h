@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "common.h"
+
 #ifdef __x86_64__
 #define ARCH_NAME "x86_64"
 #define ARCH_X86_PTR ".quad"
@@ -55,21 +57,8 @@
 	STATIC_KEYS_ENTRY_POPSECTION "\n\t"
 
 #define ARCH_X86_BRANCH(key, branch, insn)                                     \
-	__extension__({                                                        \
-		__label__ l_yes, l_out;                                        \
-		int r_;                                                        \
-		__asm__ goto("1: " insn "\n\t" ARCH_X86_ENTRY                  \
-			     :                                                 \
-			     : ARCH_X86_KEY_CON(key), "i"(branch)              \
-			     :                                                 \
-			     : l_yes);                                         \
-		r_ = 0;                                                        \
-		goto l_out;                                                    \
-	l_yes:                                                                 \
-		r_ = 1;                                                        \
-	l_out:                                                                 \
-		r_;                                                            \
-	})
+	ARCH_ASM_GOTO_BRANCH("1: " insn "\n\t" ARCH_X86_ENTRY, ARCH_X86_KEY_CON,  \
+			     key, branch)
 
 #define ARCH_STATIC_BRANCH(key, branch)                                        \
 	ARCH_X86_BRANCH(key, branch, ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00")
