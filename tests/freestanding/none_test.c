@@ -10,6 +10,7 @@
 
 #include "check_fs.h"
 #include "core.h"
+#include "../sites.h"
 
 DEFINE_STATIC_KEY_TRUE(true_likely);
 DEFINE_STATIC_KEY_TRUE(true_unlikely);
@@ -105,40 +106,6 @@ static NOINLINE __attribute__((aligned(4096))) int f_far_b(void)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static void site_want(const struct jump_entry *e, int enabled, uint8_t *out)
-{
-	uintptr_t code = jump_entry_code(e);
-
-	if (enabled ^ jump_entry_branch(e))
-		arch_jump_jmp(out, code, jump_entry_target(e));
-	else
-		arch_jump_nop(out, code);
-}
-
-static int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	while (n--)
-		if (*a++ != *b++)
-			return 0;
-	return 1;
-}
-
-/* 1 when every site of `key` holds the instruction `enabled` asks for. */
-static int sites_hold(const struct static_key *key, int enabled)
-{
-	uint8_t want[ARCH_JUMP_SIZE];
-	uint32_t i;
-
-	for (i = 0; i < key->sites; i++) {
-		site_want(&key->entries[i], enabled, want);
-		if (!bytes_equal((const uint8_t *)jump_entry_code(
-					 &key->entries[i]),
-				 want, ARCH_JUMP_SIZE))
-			return 0;
-	}
-	return 1;
-}
 
 /* Writes a site behind the core's back, as a stray patcher would. */
 static void site_poke(uintptr_t code, const uint8_t *bytes)
