@@ -1,5 +1,5 @@
-# apt: clang-16 lld-19 qemu-user
-# requires: clang-16 ld.lld-19 qemu-loongarch64
+# apt: clang-16 llvm-16 lld-19 qemu-user
+# requires: clang-16 ld.lld-19 llvm-ar-16 llvm-ranlib-16 llvm-nm-16 qemu-loongarch64
 # SPDX-License-Identifier: MIT
 #
 # loongarch64, freestanding (os/none.c), run under qemu-user:

@@ -1,4 +1,4 @@
-# apt: mingw-w64 wine64
+# apt: mingw-w64 wine wine64
 # requires: x86_64-w64-mingw32-gcc wine
 # SPDX-License-Identifier: MIT
 # Windows x86_64 (PE/COFF) with mingw-w64; tests run under wine through
