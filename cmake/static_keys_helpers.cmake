@@ -11,6 +11,15 @@ function(static_keys_setup_target target)
   if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -Wall -Wextra)
   endif()
+  # STATIC_KEYS_SANITIZE: ASan + UBSan on every hosted target, with the
+  # link flags made PUBLIC so whatever links a sanitized core links the
+  # runtimes too. tests/freestanding sets _sk_no_sanitize: no libc there.
+  if(STATIC_KEYS_SANITIZE AND NOT _sk_no_sanitize)
+    set(_sk_san -fsanitize=address,undefined -fno-sanitize-recover=undefined
+                -fno-omit-frame-pointer)
+    target_compile_options(${target} PRIVATE ${_sk_san})
+    target_link_options(${target} PUBLIC ${_sk_san})
+  endif()
   target_include_directories(${target} PUBLIC
     "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/native/include>"
     "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>"

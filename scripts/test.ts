@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: MIT
-// deno task test: build, ctest, deno test, then every cross target of
+// deno task test: build, ctest, deno test, the C suite again under
+// ASan+UBSan and under valgrind, then every cross target of
 // cmake/toolchains/*.cmake. Ends with "N passed, N failed, N skipped" over
 // all suites (a skipped test is not counted as passed).
+//
+// STATIC_KEYS_TARGETS picks the suites:
+//   unset     every suite whose programs this machine has; the others are
+//             skipped with the program and package that is missing
+//   all       every suite; a missing program is a failure (CI)
+//   a,b,...   these suites only, e.g. "host" (native ctest + deno test),
+//             "host,asan", "aarch64-linux"; a missing program is a failure
 
 import $ from "dax";
 import { build, buildDir, libraryPath, lines, root } from "./_common.ts";
+import { readRequirements, type Requirements } from "./_requires.ts";
 
 interface Suite {
   name: string;
@@ -75,7 +84,8 @@ async function denoTest(): Promise<void> {
   const flags = [
     `--allow-ffi=${libraryPath}`,
     `--allow-read=${root}`,
-    `--allow-run=${deno}`,
+    // The toolchain cross-check asks sh and dpkg who owns each program.
+    `--allow-run=${deno},sh,dpkg,dpkg-query`,
   ];
   const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/`
     .cwd(root).env({ NO_COLOR: "1" }).printCommand()
@@ -90,76 +100,212 @@ async function denoTest(): Promise<void> {
   });
 }
 
-/** `# apt:` and `# requires:` lines at the head of a toolchain file. */
-function header(text: string, field: string): string[] {
-  const line = text.split("\n").find((l) => l.startsWith(`# ${field}:`));
-  return line ? line.slice(`# ${field}:`.length).trim().split(/\s+/) : [];
+/** The suites STATIC_KEYS_TARGETS names, and whether a missing tool fails. */
+interface Selection {
+  wanted: (name: string) => boolean;
+  strict: boolean;
 }
 
-async function crossTarget(file: ReturnType<typeof $.path>): Promise<void> {
-  const target = file.basename().replace(/\.cmake$/, "");
-  const requires = header(await file.readText(), "requires").filter(Boolean);
+const SUITES_NOT_CROSS = ["host", "asan", "valgrind"];
+
+function selection(requirements: Requirements[]): Selection {
+  const value = (Deno.env.get("STATIC_KEYS_TARGETS") ?? "").trim();
+  if (value === "") return { wanted: () => true, strict: false };
+  if (value === "all") return { wanted: () => true, strict: true };
+  const known = [
+    ...SUITES_NOT_CROSS,
+    ...requirements.filter((r) => r.name !== "host").map((r) => r.name),
+  ];
+  const names = value.split(",").map((n) => n.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    $.logError(
+      "Failed",
+      `Cannot select STATIC_KEYS_TARGETS=${value}: unknown ${
+        unknown.map((n) => `"${n}"`).join(", ")
+      }; use "all", or a comma-separated list of ${known.join(", ")}`,
+    );
+    Deno.exit(2);
+  }
+  return { wanted: (n) => names.includes(n), strict: true };
+}
+
+/**
+ * Whether this machine has `programs`. When some are missing, records the
+ * suite as skipped (or failed when `strict`) with the programs and the
+ * packages of `req` that bring them, and returns false.
+ */
+async function equipped(
+  suite: string,
+  req: Requirements,
+  strict: boolean,
+  programs = req.requires,
+): Promise<boolean> {
   const missing: string[] = [];
-  for (const cmd of requires) {
-    if (!(await $.commandExists(cmd))) missing.push(cmd);
-  }
-  if (missing.length > 0) {
-    const all = Deno.env.get("STATIC_KEYS_TARGETS") === "all";
-    const note = `missing ${missing.join(", ")}`;
-    if (all) {
-      $.logError("Failed", `${target}: ${note} (STATIC_KEYS_TARGETS=all)`);
-      suites.push({ name: target, passed: 0, failed: 1, skipped: 0, note });
-    } else {
-      $.logWarn(
-        "Skipped",
-        `${target}: ${note}; install it, or set STATIC_KEYS_TARGETS=all to fail instead`,
-      );
-      suites.push({
-        name: target,
-        passed: 0,
-        failed: 0,
-        skipped: 1,
-        note: `not run: ${note}`,
-      });
+  for (const cmd of programs) {
+    if (!missing.includes(cmd) && !(await $.commandExists(cmd))) {
+      missing.push(cmd);
     }
-    return;
   }
-  const dir = buildDir.join(target);
+  if (missing.length === 0) return true;
+  const install = `apt-get install ${req.apt.join(" ")}`;
+  const note = `missing ${missing.join(", ")} (install: ${install})`;
+  if (strict) {
+    $.logError("Failed", `${suite}: ${note}`);
+    suites.push({ name: suite, passed: 0, failed: 1, skipped: 0, note });
+  } else {
+    $.logWarn(
+      "Skipped",
+      `${suite}: ${note}; set STATIC_KEYS_TARGETS=all to fail instead`,
+    );
+    suites.push({
+      name: suite,
+      passed: 0,
+      failed: 0,
+      skipped: 1,
+      note: `skipped: ${note}`,
+    });
+  }
+  return false;
+}
+
+/** Records a failed configure/build step and shows its output. */
+function stepFailed(suite: string, step: string, output: string): void {
+  $.log(output);
+  $.logError("Failed", `${suite}: the ${step} step`);
+  suites.push({
+    name: suite,
+    passed: 0,
+    failed: 1,
+    skipped: 0,
+    note: `${step} failed`,
+  });
+}
+
+/** Configures (once) and builds `dir`; false after recording a failure. */
+async function configureAndBuild(
+  suite: string,
+  dir: ReturnType<typeof $.path>,
+  options: string[],
+): Promise<boolean> {
   const steps = [
-    ["configure", $`cmake -S ${root} -B ${dir} --toolchain ${file}`],
+    ["configure", $`cmake -S ${root} -B ${dir} ${options}`],
     ["build", $`cmake --build ${dir} --parallel`],
   ] as const;
   for (const [step, command] of steps) {
+    if (step === "configure" && dir.join("CMakeCache.txt").existsSync()) {
+      continue;
+    }
     const result = await command.cwd(root).printCommand().captureCombined()
       .noThrow();
     if (result.code !== 0) {
-      $.log(result.combined);
-      $.logError("Failed", `${target}: the ${step} step`);
-      suites.push({
-        name: target,
-        passed: 0,
-        failed: 1,
-        skipped: 0,
-        note: `${step} failed`,
-      });
-      return;
+      stepFailed(suite, step, result.combined);
+      return false;
     }
   }
-  await ctest(target, dir.toString());
+  return true;
 }
 
-await build();
-await ctest("native (host)", buildDir.toString());
-await denoTest();
+async function crossTarget(req: Requirements, strict: boolean): Promise<void> {
+  if (!(await equipped(req.name, req, strict))) return;
+  const dir = buildDir.join(req.name);
+  if (await configureAndBuild(req.name, dir, ["--toolchain", req.path])) {
+    await ctest(req.name, dir.toString());
+  }
+}
 
-const toolchains = root.join("cmake", "toolchains");
-const files = toolchains.existsSync()
-  ? Array.from(toolchains.readDirSync())
-    .filter((e) => e.isFile && e.name.endsWith(".cmake"))
-    .map((e) => e.path)
-    .sort((a, b) => a.toString().localeCompare(b.toString()))
-  : [];
-for (const file of files) await crossTarget(file);
+/** The whole C suite built with -fsanitize=address,undefined. */
+async function sanitizers(): Promise<void> {
+  const dir = buildDir.join("asan");
+  const options = [
+    "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+    "-DSTATIC_KEYS_SANITIZE=ON",
+    "-DSTATIC_KEYS_BENCH=OFF",
+  ];
+  if (await configureAndBuild("asan", dir, options)) {
+    await ctest("asan", dir.toString());
+  }
+}
+
+interface CTestEntry {
+  name: string;
+  command?: string[];
+  properties?: { name: string; value: unknown }[];
+}
+
+/**
+ * The host suite's test programs run again under valgrind memcheck (with
+ * --smc-check=all, since the tests rewrite their own code). Tests that run
+ * no program of the build (packaging, scripts) are left out.
+ */
+async function valgrind(): Promise<void> {
+  const listing = await $`ctest --test-dir ${buildDir} --show-only=json-v1`
+    .cwd(root).quiet().json() as { tests: CTestEntry[] };
+  const suite: Suite = {
+    name: "valgrind",
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+    note: "valgrind memcheck",
+  };
+  for (const test of listing.tests) {
+    const [program, ...args] = test.command ?? [];
+    if (!program?.startsWith(buildDir.toString())) continue;
+    const prop = (name: string) =>
+      test.properties?.find((p) => p.name === name)?.value;
+    const skipCode = Number(prop("SKIP_RETURN_CODE") ?? -1);
+    const cwd = String(prop("WORKING_DIRECTORY") ?? buildDir);
+    const result =
+      await $`valgrind -q --error-exitcode=99 --smc-check=all --leak-check=no ${program} ${args}`
+        .cwd(cwd).captureCombined().noThrow().timeout("10m");
+    if (result.code === 0) {
+      suite.passed++;
+    } else if (result.code === skipCode) {
+      suite.skipped++;
+    } else {
+      suite.failed++;
+      $.log(result.combined);
+      $.logError("Failed", `${test.name} under valgrind (exit ${result.code})`);
+    }
+  }
+  $.logStep(
+    "valgrind",
+    `${suite.passed} passed, ${suite.failed} failed, ${suite.skipped} skipped`,
+  );
+  suites.push(suite);
+}
+
+const requirements = readRequirements(root.toString());
+const hostReq = requirements.find((r) => r.name === "host")!;
+const { wanted, strict } = selection(requirements);
+
+// The host suites need every host program in CI; elsewhere a C compiler and
+// CMake, and a test that needs more (clang++, pkg-config) skips itself.
+const hostPrograms = strict
+  ? hostReq.requires.filter((p) => p !== "valgrind")
+  : ["cmake", "cc"];
+if (
+  (wanted("host") || wanted("valgrind")) &&
+  (await equipped("host", hostReq, strict, hostPrograms))
+) {
+  await build();
+  if (wanted("host")) {
+    await ctest("native (host)", buildDir.toString());
+    await denoTest();
+  }
+}
+if (wanted("asan") && (await equipped("asan", hostReq, strict, ["cc"]))) {
+  await sanitizers();
+}
+if (
+  wanted("valgrind") && buildDir.join("CMakeCache.txt").existsSync() &&
+  (await equipped("valgrind", hostReq, strict, ["valgrind"]))
+) {
+  await valgrind();
+}
+for (const req of requirements) {
+  if (req.name !== "host" && wanted(req.name)) await crossTarget(req, strict);
+}
 
 const width = Math.max(6, ...suites.map((s) => s.name.length));
 console.log("");

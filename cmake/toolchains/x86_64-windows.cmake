@@ -1,5 +1,5 @@
 # apt: mingw-w64 wine wine64
-# requires: x86_64-w64-mingw32-gcc wine
+# requires: x86_64-w64-mingw32-gcc wine x86_64-w64-mingw32-g++ x86_64-w64-mingw32-windres
 # SPDX-License-Identifier: MIT
 # Windows x86_64 (PE/COFF) with mingw-w64; tests run under wine through
 # cmake/wine-run.sh (a throwaway, headless WINEPREFIX).
