@@ -212,7 +212,7 @@ export class SiteReader {
       list.push({
         key,
         ...where,
-        ...(library === undefined ? {} : { library }),
+        library,
         branch: f & 1 ? "likely" : "unlikely",
         instruction: INSNS[(f >> 8) & 0xff] ?? "other",
         expected: (f >> 16) & 0xff ? "jmp" : "nop",
