@@ -150,6 +150,13 @@ Deno.test("readElfSymbols() finds every function nm lists, by address", () => {
         `${s.name}: found ${fn.name}`,
       );
     }
+    // One past the end: the next function, or padding no function holds.
+    const end = s.address + s.size;
+    const after = findFunction(elf, end);
+    const holders = nmHolding(nm, end).map((n) => n.name);
+    if (holders.length === 0) {
+      assert.equal(after, undefined, `${s.name}: padding after it`);
+    } else assert.ok(holders.includes(after?.name ?? ""), `${s.name}: end`);
   }
 });
 
