@@ -77,6 +77,12 @@ step("The keys of the package's library, and where code tests them");
 console.log(
   formatTable(mod, mod.keys, mod.sites()).split("\n").slice(2).join("\n"),
 );
+console.log(
+  `\nstate: the key now; initial: as the library was built; sites: how many
+instructions test it. Each site row: the function holding it and the offset
+into it, the bytes there now and the instruction they encode, and where its
+jmp goes (a site holding the nop would jump there once flipped).`,
+);
 
 // ---- one key, before and after ---------------------------------------------
 const site = mod.sites("tracing").find((x) =>
@@ -131,7 +137,10 @@ showSite(now, s.static_keys_demo_tracing());
 behaviour();
 console.log(
   `  Before → after: ${site.hex}  ${formatInstruction(site)}  →  ` +
-    `${now.hex}  ${formatInstruction(now)}`,
+    `${now.hex}  ${formatInstruction(now)}\n  (${
+      formatInstruction(now)
+    }: a jump to the address that far from the site's first byte; the ` +
+    `bytes are the same length, so nothing else in the code moves)`,
 );
 mod.key("tracing").disable();
 
