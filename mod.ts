@@ -43,6 +43,7 @@ export { open } from "./src/_open.ts";
 export { type KeyChanges, StaticKeysModule } from "./src/_module.ts";
 export { StaticKey } from "./src/_key.ts";
 export { Batch } from "./src/_batch.ts";
+export type { CodeLocation, Site } from "./src/_sites.ts";
 export {
   type KeyInfo,
   type OpenOptions,

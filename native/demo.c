@@ -59,3 +59,41 @@ STATIC_KEYS_EXPORT uint64_t static_keys_demo_work(uint32_t n)
 	}
 	return h;
 }
+
+/*
+ * The same workload with ordinary flags instead of keys: what a static key
+ * replaces. A flag that may change while the program runs is read with an
+ * atomic load each time, as real code must; each test is then a load, a
+ * compare and a conditional branch where the key's test is one nop or jmp.
+ */
+static int32_t demo_flag_tracing, demo_flag_checks = 1, demo_flag_experimental;
+
+/* Sets the flags static_keys_demo_work_flags tests (0 or 1 each). */
+STATIC_KEYS_EXPORT void static_keys_demo_set_flags(int32_t tracing,
+						   int32_t checks,
+						   int32_t experimental)
+{
+	__atomic_store_n(&demo_flag_tracing, tracing, __ATOMIC_RELAXED);
+	__atomic_store_n(&demo_flag_checks, checks, __ATOMIC_RELAXED);
+	__atomic_store_n(&demo_flag_experimental, experimental,
+			 __ATOMIC_RELAXED);
+}
+
+/* static_keys_demo_work with flags: the same result for the same states. */
+STATIC_KEYS_EXPORT uint64_t static_keys_demo_work_flags(uint32_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		if (__atomic_load_n(&demo_flag_experimental, __ATOMIC_RELAXED))
+			h = (h ^ i) * 1099511628211ull + 7;
+		else
+			h = (h ^ i) * 1099511628211ull;
+		if (__atomic_load_n(&demo_flag_tracing, __ATOMIC_RELAXED))
+			__atomic_fetch_add(&demo_events, 1, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&demo_flag_checks, __ATOMIC_RELAXED) && h == 0)
+			h = 1; /* invariant: the hash is never 0 */
+	}
+	return h;
+}

@@ -221,3 +221,91 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 		out[i] = all[i];
 	return FFI_STATS_FIELDS;
 }
+
+/*
+ * Sites of key `index` from site `first`: out holds `cap` records of
+ * FFI_SITE_FIELDS u64 each: code, target, flags (likely | insn << 8 |
+ * expected << 16 | size << 24), and the bytes at code now, little-endian
+ * (byte 0 lowest). Returns how many sites the key has, or a negative code.
+ */
+#define FFI_SITE_FIELDS 4
+#define FFI_SITE_BATCH 16
+
+_Static_assert(STATIC_KEYS_SITE_BYTES <= 8, "site bytes must fit one u64");
+
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_sites(uint32_t index,
+						  uint32_t first,
+						  uint64_t *out, uint32_t cap)
+{
+	struct static_key_site batch[FFI_SITE_BATCH];
+	struct static_key *k;
+	uint32_t done = 0;
+	int total;
+	int rc = ffi_key(index, &k);
+
+	if (rc)
+		return rc;
+	if (cap && !out)
+		return err_set(STATIC_KEYS_EINVAL,
+			       "Cannot read sites: out is NULL");
+	do {
+		uint32_t n = cap - done < FFI_SITE_BATCH ? cap - done
+							 : FFI_SITE_BATCH;
+		uint32_t i, b;
+
+		total = static_key_sites(k, (size_t)first + done, batch, n);
+		if (total < 0)
+			return total;
+		for (i = 0; i < n && (size_t)first + done + i < (size_t)total;
+		     i++) {
+			uint64_t *rec = out + (size_t)(done + i) * FFI_SITE_FIELDS;
+			uint64_t bytes = 0;
+
+			for (b = 0; b < STATIC_KEYS_SITE_BYTES; b++)
+				bytes |= (uint64_t)batch[i].bytes[b] << (8 * b);
+			rec[0] = batch[i].code;
+			rec[1] = batch[i].target;
+			rec[2] = (uint64_t)batch[i].likely |
+				 (uint64_t)batch[i].insn << 8 |
+				 (uint64_t)batch[i].expected << 16 |
+				 (uint64_t)batch[i].size << 24;
+			rec[3] = bytes;
+		}
+		done += n;
+	} while (done < cap && (size_t)first + done < (size_t)total);
+	return total;
+}
+
+/*
+ * What the loader knows about code address `addr`: out[0..4] = image base,
+ * symbol start (0: none), exact (1: addr is inside that symbol), name
+ * length, path length; the names go to name/path without a NUL, cut at
+ * their caps (call again with more room if a length exceeds its cap).
+ * 0, STATIC_KEYS_ENOKEY (no loaded image holds addr), or
+ * STATIC_KEYS_ENOTSUP (no loader to ask).
+ */
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_symbolize(uint64_t addr,
+						      uint64_t *out,
+						      uint8_t *name,
+						      uint32_t name_cap,
+						      uint8_t *path,
+						      uint32_t path_cap)
+{
+	struct os_symbol sym = {0, 0, 0, 0, 0};
+	int rc;
+
+	if (!out || (name_cap && !name) || (path_cap && !path))
+		return STATIC_KEYS_EINVAL;
+	if ((uint64_t)(uintptr_t)addr != addr)
+		return STATIC_KEYS_ENOKEY;
+	rc = os_symbolize((uintptr_t)addr, &sym, (char *)name, name_cap,
+			  (char *)path, path_cap);
+	if (rc)
+		return rc;
+	out[0] = sym.base;
+	out[1] = sym.start;
+	out[2] = (uint64_t)sym.exact;
+	out[3] = sym.name_len;
+	out[4] = sym.path_len;
+	return 0;
+}

@@ -16,6 +16,7 @@
  *             fork() parent and child share those pages.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -72,6 +73,43 @@ int os_init(struct os_caps *caps)
 uintptr_t os_thread_id(void)
 {
 	return (uintptr_t)pthread_self();
+}
+
+/* ---- symbols ------------------------------------------------------------- */
+
+/* Copies at most cap bytes of src (no NUL) and returns its full length. */
+static size_t linux_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	for (n = 0; src && src[n]; n++)
+		if (n < cap)
+			dst[n] = src[n];
+	return n;
+}
+
+/*
+ * dladdr sees the dynamic symbol table only: a hidden or static function
+ * has no name here. glibc names a symbol only when addr lies inside its
+ * st_size (dl-addr.c); other libcs may name the nearest one below.
+ */
+int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
+		 size_t name_cap, char *path, size_t path_cap)
+{
+	Dl_info info;
+
+	if (!dladdr((void *)addr, &info) || !info.dli_fbase)
+		return STATIC_KEYS_ENOKEY;
+	out->base = (uintptr_t)info.dli_fbase;
+	out->start = info.dli_sname ? (uintptr_t)info.dli_saddr : 0;
+#ifdef __GLIBC__
+	out->exact = info.dli_sname != NULL;
+#else
+	out->exact = 0;
+#endif
+	out->name_len = linux_copy(name, name_cap, info.dli_sname);
+	out->path_len = linux_copy(path, path_cap, info.dli_fname);
+	return 0;
 }
 
 /* ---- patching ------------------------------------------------------------ */

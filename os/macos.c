@@ -26,6 +26,7 @@
 
 #if __has_include(<mach/mach_vm.h>)
 #include <libkern/OSCacheControl.h>
+#include <dlfcn.h>
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
 #include <pthread.h>
@@ -67,6 +68,13 @@ kern_return_t mach_vm_remap(vm_map_t, mach_vm_address_t *, mach_vm_size_t,
 			    boolean_t, vm_prot_t *, vm_prot_t *, vm_inherit_t);
 void sys_icache_invalidate(void *, size_t);
 int pthread_threadid_np(pthread_t, uint64_t *);
+typedef struct {
+	const char *dli_fname;
+	void *dli_fbase;
+	const char *dli_sname;
+	void *dli_saddr;
+} Dl_info;
+int dladdr(const void *, Dl_info *);
 #endif
 
 #define MACOS_RX (VM_PROT_READ | VM_PROT_EXECUTE)
@@ -129,6 +137,40 @@ uintptr_t os_thread_id(void)
 	if (pthread_threadid_np(NULL, &tid) || !tid)
 		return 1; /* cannot happen for the calling thread */
 	return (uintptr_t)tid;
+}
+
+/* ---- symbols ------------------------------------------------------------- */
+
+/* Copies at most cap bytes of src (no NUL) and returns its full length. */
+static size_t macos_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	for (n = 0; src && src[n]; n++)
+		if (n < cap)
+			dst[n] = src[n];
+	return n;
+}
+
+/*
+ * dyld's dladdr names the nearest exported symbol at or below addr and
+ * knows no sizes: a site in a hidden function after it gets its name.
+ */
+int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
+		 size_t name_cap, char *path, size_t path_cap)
+{
+	Dl_info info;
+	const char *sym;
+
+	if (!dladdr((const void *)addr, &info) || !info.dli_fbase)
+		return STATIC_KEYS_ENOKEY;
+	sym = info.dli_sname;
+	out->base = (uintptr_t)info.dli_fbase;
+	out->start = sym ? (uintptr_t)info.dli_saddr : 0;
+	out->exact = sym && out->start == addr;
+	out->name_len = macos_copy(name, name_cap, sym);
+	out->path_len = macos_copy(path, path_cap, info.dli_fname);
+	return 0;
 }
 
 /* ---- patching ------------------------------------------------------------ */

@@ -101,6 +101,21 @@ uintptr_t os_thread_id(void)
 	return static_keys_none_thread_id();
 }
 
+/* ---- symbols ------------------------------------------------------------- */
+
+/* No loader, no symbol table at run time: addresses stay numbers. */
+int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
+		 size_t name_cap, char *path, size_t path_cap)
+{
+	(void)addr;
+	(void)out;
+	(void)name;
+	(void)name_cap;
+	(void)path;
+	(void)path_cap;
+	return STATIC_KEYS_ENOTSUP;
+}
+
 /* ---- patching ------------------------------------------------------------ */
 
 /* Direct needs nothing set up, and there is nothing to release. */

@@ -83,4 +83,24 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag);
  */
 int os_patch(struct os_patch *p);
 
+/* What the loader knows about one code address (os_symbolize). */
+struct os_symbol {
+	uintptr_t base;  /* load address of the image holding the address */
+	uintptr_t start; /* start of the symbol found, 0 when none */
+	int exact;       /* 1: the address lies inside that symbol's extent;
+			  * 0: it is the nearest symbol below, extent unknown */
+	size_t name_len; /* full length of the symbol's name (0: none) */
+	size_t path_len; /* full length of the image's path */
+};
+
+/*
+ * pre: out non-NULL; name/path hold name_cap/path_cap bytes (either cap
+ * may be 0). Asks the loader which image and which exported symbol hold
+ * `addr`; copies at most the caps of the names, without a NUL, and puts
+ * their full lengths in out. 0, STATIC_KEYS_ENOKEY (no loaded image holds
+ * addr), or STATIC_KEYS_ENOTSUP (no loader to ask). Reads only.
+ */
+int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
+		 size_t name_cap, char *path, size_t path_cap);
+
 #endif /* STATIC_KEYS_OS_H */

@@ -105,6 +105,86 @@ uintptr_t os_thread_id(void)
 	return (uintptr_t)GetCurrentThreadId(); /* never 0 for a live thread */
 }
 
+/* ---- symbols ------------------------------------------------------------- */
+
+/* Copies at most cap bytes of src[0..n) and returns n. */
+static size_t win_copy(char *dst, size_t cap, const char *src, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < cap; i++)
+		dst[i] = src[i];
+	return n;
+}
+
+/*
+ * A best effort: the image from GetModuleHandleEx, and the nearest
+ * exported function at or below addr from its export directory (exports
+ * have no size, so a site in a function that is not exported gets the
+ * name of the export before it; `exact` says so).
+ */
+static const char *win_nearest_export(const uint8_t *base, uintptr_t rva,
+				      uintptr_t *start)
+{
+	const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)base;
+	const IMAGE_NT_HEADERS *nt;
+	const IMAGE_DATA_DIRECTORY *dir;
+	const IMAGE_EXPORT_DIRECTORY *exp;
+	const DWORD *funcs, *names;
+	const WORD *ordinals;
+	const char *best = NULL;
+	DWORD i;
+
+	if (dos->e_magic != IMAGE_DOS_SIGNATURE)
+		return NULL;
+	nt = (const IMAGE_NT_HEADERS *)(base + dos->e_lfanew);
+	dir = &nt->OptionalHeader.DataDirectory[IMAGE_DIRECTORY_ENTRY_EXPORT];
+	if (nt->Signature != IMAGE_NT_SIGNATURE || !dir->VirtualAddress)
+		return NULL;
+	exp = (const IMAGE_EXPORT_DIRECTORY *)(base + dir->VirtualAddress);
+	funcs = (const DWORD *)(base + exp->AddressOfFunctions);
+	names = (const DWORD *)(base + exp->AddressOfNames);
+	ordinals = (const WORD *)(base + exp->AddressOfNameOrdinals);
+	for (i = 0; i < exp->NumberOfNames; i++) {
+		DWORD f = funcs[ordinals[i]];
+
+		if (f >= dir->VirtualAddress &&
+		    f < dir->VirtualAddress + dir->Size)
+			continue; /* a forwarder, not code */
+		if (f <= rva && (!best || f > *start)) {
+			best = (const char *)(base + names[i]);
+			*start = f;
+		}
+	}
+	return best;
+}
+
+int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
+		 size_t name_cap, char *path, size_t path_cap)
+{
+	HMODULE mod;
+	char file[1024];
+	DWORD n;
+	const char *sym;
+	uintptr_t start = 0;
+	size_t len = 0;
+
+	if (!GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+				       GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+			       (LPCSTR)addr, &mod))
+		return STATIC_KEYS_ENOKEY;
+	n = GetModuleFileNameA(mod, file, sizeof(file));
+	out->base = (uintptr_t)mod;
+	sym = win_nearest_export((const uint8_t *)mod, addr - out->base, &start);
+	out->start = sym ? out->base + start : 0;
+	out->exact = sym && out->start == addr;
+	while (sym && sym[len])
+		len++;
+	out->name_len = win_copy(name, name_cap, sym, len);
+	out->path_len = win_copy(path, path_cap, file, n < sizeof(file) ? n : 0);
+	return 0;
+}
+
 /* ---- patching ------------------------------------------------------------ */
 
 /* One part of the range with a single protection before the patch. */

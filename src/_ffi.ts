@@ -7,6 +7,12 @@ export const ABI_VERSION = 1;
 /** Number of u64 fields static_keys_ffi_stats writes. */
 export const STATS_FIELDS = 11;
 
+/** u64 fields per site static_keys_ffi_sites writes. */
+export const SITE_FIELDS = 4;
+
+/** u64 fields static_keys_ffi_symbolize writes. */
+export const SYMBOL_FIELDS = 5;
+
 /** Every symbol of native/ffi.c, C names verbatim. */
 export const symbols = {
   static_keys_ffi_abi_version: { parameters: [], result: "u32" },
@@ -92,6 +98,29 @@ export const symbols = {
       "u32", // uint32_t count
     ],
     result: "i32",
+  },
+  // Sites as data (optional: libraries built before them lack these).
+  static_keys_ffi_sites: {
+    parameters: [
+      "u32", // uint32_t index
+      "u32", // uint32_t first
+      "buffer", // uint64_t *out
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
+    optional: true,
+  },
+  static_keys_ffi_symbolize: {
+    parameters: [
+      "u64", // uint64_t addr
+      "buffer", // uint64_t *out
+      "buffer", // uint8_t *name
+      "u32", // uint32_t name_cap
+      "buffer", // uint8_t *path
+      "u32", // uint32_t path_cap
+    ],
+    result: "i32",
+    optional: true,
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 

@@ -5,6 +5,7 @@ import { Batch } from "./_batch.ts";
 import type { Library } from "./_library.ts";
 import { StaticKey } from "./_key.ts";
 import { NativeModule } from "./_native.ts";
+import type { Site } from "./_sites.ts";
 import type { KeyInfo, Stats, Strategy } from "./_types.ts";
 
 /**
@@ -199,6 +200,45 @@ export class StaticKeysModule<
    */
   get unsafeLibrary(): Deno.DynamicLibrary<Deno.ForeignLibraryInterface> {
     return this.#native.library("Cannot use the library").raw;
+  }
+
+  /**
+   * Every site of key `name` (or of every key, in table order), in address
+   * order: where the `nop`/`jmp` is, the function that holds it and the
+   * offset into it, the bytes there now, and where its `jmp` goes. Reading
+   * changes nothing and needs no ownership of the module.
+   *
+   * Function names come from the loader (exported functions), then from
+   * the library file's symbol table (hidden and static functions too) when
+   * `--allow-read` covers the library; without either, a site has its
+   * addresses only. Source lines are not read: pass `libraryAddress` to
+   * `addr2line -e <library>`.
+   *
+   * @param name A key's name; omitted, every key's sites.
+   * @returns The sites.
+   * @throws {TypeError} If `name` is not a string.
+   * @throws {UnknownKeyError} If there is no such key.
+   * @throws {ModuleClosedError} If the module is closed.
+   * @throws {StaticKeysError} If the library predates this call (`code`
+   *   `ENOTSUP`).
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * for (const s of mod.sites("tracing")) {
+   *   console.log(`${s.function}+0x${s.offset?.toString(16)}: ${s.hex}  ${s.instruction}`);
+   * }
+   * ```
+   */
+  sites(name?: string): Site[] {
+    if (name === undefined) {
+      this.#native.library("Cannot list sites");
+      return this.#native.names.flatMap((_, i) => this.#native.sites(i));
+    }
+    const action = `Cannot list the sites of key "${name}"`;
+    return this.#native.sites(this.#native.indexOf(name, action));
   }
 
   /**

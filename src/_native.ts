@@ -6,6 +6,7 @@ import { ModuleClosedError, unknownKey, unwrap } from "./_errors.ts";
 import { type NativeSymbols, readCString, STATS_FIELDS } from "./_ffi.ts";
 import { assertMainThread } from "./_guards.ts";
 import type { Library } from "./_library.ts";
+import { type Site, SiteReader } from "./_sites.ts";
 import {
   type KeyInfo,
   type Stats,
@@ -24,6 +25,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   readonly #index = new Map<string, number>();
   readonly #info = new Int32Array(4);
   readonly #stats = new BigUint64Array(STATS_FIELDS);
+  #sites: SiteReader | undefined;
 
   constructor(lib: Library<S>, path: string) {
     this.#lib = lib;
@@ -90,6 +92,14 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     );
     const [enabled, initial, sites, count] = this.#info;
     return { name, enabled: !!enabled, initial: !!initial, sites, count };
+  }
+
+  /** The sites of key `index`, in address order. */
+  sites(index: number): Site[] {
+    const name = this.names[index];
+    const sym = this.native(`Cannot list the sites of key "${name}"`);
+    this.#sites ??= new SiteReader(sym, this.path);
+    return this.#sites.read(index, name, this.info(index).sites);
   }
 
   enabled(index: number): boolean {

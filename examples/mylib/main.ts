@@ -14,3 +14,12 @@ console.log(mod.keys); // [{ name: "fast_path", enabled: false, ... }]
 console.log(mod.symbols.mylib_compute()); // 1
 mod.key("fast_path").enable();
 console.log(mod.symbols.mylib_compute()); // 2: the site was rewritten
+for (const site of mod.sites()) {
+  // fast_path mylib_compute+0x0 e9 0b 00 00 00 jmp (bytes differ per arch)
+  console.log(
+    site.key,
+    `${site.function}+0x${site.offset?.toString(16)}`,
+    site.hex,
+    site.instruction,
+  );
+}

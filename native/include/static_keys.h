@@ -252,6 +252,41 @@ struct static_key_change {
 STATIC_KEYS_LOCAL int static_keys_update(const struct static_key_change *changes,
 					 size_t count);
 
+/* ---- sites as data -------------------------------------------------------- */
+
+/* Which instruction a site holds (struct static_key_site, insn/expected). */
+#define STATIC_KEYS_INSN_NOP 0   /* the arch's nop: falls through */
+#define STATIC_KEYS_INSN_JMP 1   /* the arch's jmp to the site's target */
+#define STATIC_KEYS_INSN_OTHER 2 /* neither: something else rewrote it */
+
+#define STATIC_KEYS_SITE_BYTES 8 /* room for one site on every arch */
+
+/*
+ * One site, as static_key_sites reads it. `insn` comes from comparing the
+ * bytes at `code` with what the arch layer writes there for a nop and for
+ * a jmp to `target`; `expected` is what the key's current state asks for
+ * (enabled ^ likely, the truth table above).
+ */
+struct static_key_site {
+	uintptr_t code;   /* address of the instruction */
+	uintptr_t target; /* where its jmp goes */
+	uint8_t likely;   /* 1: static_branch_likely, 0: _unlikely */
+	uint8_t insn;     /* STATIC_KEYS_INSN_* found at `code` now */
+	uint8_t expected; /* STATIC_KEYS_INSN_NOP or _JMP */
+	uint8_t size;     /* bytes of the instruction; bytes[size..] are 0 */
+	uint8_t bytes[STATIC_KEYS_SITE_BYTES]; /* the bytes at `code` now */
+};
+
+/*
+ * Walks the sites of `key` in address order: copies sites first,
+ * first + 1, ... into out[0..cap) and returns how many sites the key has
+ * in all (so cap = 0 asks for the count). Negative STATIC_KEYS_E* code if
+ * `key` is not one of this module's keys or init failed. Reads only.
+ */
+STATIC_KEYS_LOCAL int static_key_sites(const struct static_key *key,
+				       size_t first,
+				       struct static_key_site *out, size_t cap);
+
 /* ---- module ------------------------------------------------------------- */
 
 /*

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+// Sites as data: each site of a key with its function, bytes and target.
+// Names come from the loader (dladdr: exported functions), then from the
+// library file's own symbol table when --allow-read covers it.
+
+import { StaticKeysError, StatusCode, unwrap } from "./_errors.ts";
+import { type ElfSymbols, findFunction, readElfSymbols } from "./_elf.ts";
+import { type NativeSymbols, SITE_FIELDS, SYMBOL_FIELDS } from "./_ffi.ts";
+
+/**
+ * A place in a library's code: its run-time address and, when known, the
+ * function that holds it.
+ *
+ * @example Usage
+ * ```ts
+ * import type { CodeLocation } from "@static-keys/deno";
+ *
+ * const where: CodeLocation = {
+ *   address: 0x7f00_1000_1290n,
+ *   function: "static_keys_demo_work",
+ *   offset: 0x40,
+ *   libraryAddress: 0x1290n,
+ * };
+ * ```
+ */
+export interface CodeLocation {
+  /** The run-time address (differs from run to run under ASLR). */
+  readonly address: bigint;
+  /** The function holding it; absent when no symbol table names it. */
+  readonly function?: string;
+  /** Bytes from the start of `function` to `address`. */
+  readonly offset?: number;
+  /**
+   * `true` when `function` is only the nearest exported symbol below the
+   * address (the loader knows no sizes there and the library file could
+   * not be read): the address may lie in a later, unexported function.
+   */
+  readonly nearestExport?: true;
+  /**
+   * The address as the library file's tools show it (`nm`, `objdump -d`,
+   * `addr2line -e <library> <address>` for the source line).
+   */
+  readonly libraryAddress?: bigint;
+}
+
+/**
+ * One site of a key: one `nop`/`jmp` instruction in the code, as
+ * `StaticKeysModule.sites()` lists it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { open } from "@static-keys/deno";
+ *
+ * using mod = open();
+ * for (const site of mod.sites("tracing")) {
+ *   console.log(`${site.function}+${site.offset}: ${site.hex} ${site.instruction}`);
+ * }
+ * ```
+ */
+export interface Site extends CodeLocation {
+  /** The key that owns the site. */
+  readonly key: string;
+  /** The library file that holds it, as the loader reports it. */
+  readonly library?: string;
+  /** `static_branch_likely` or `static_branch_unlikely`. */
+  readonly branch: "likely" | "unlikely";
+  /**
+   * The instruction there now: the arch's `nop` (falls through), its `jmp`
+   * to `target`, or `other` when something else rewrote the bytes.
+   */
+  readonly instruction: "nop" | "jmp" | "other";
+  /** The instruction the key's current state asks for. */
+  readonly expected: "nop" | "jmp";
+  /** The bytes at `address` now. */
+  readonly bytes: Uint8Array;
+  /** `bytes` as hex pairs, e.g. `"0f 1f 44 00 00"`. */
+  readonly hex: string;
+  /** Where the `jmp` goes (also while the site holds the `nop`). */
+  readonly target: CodeLocation;
+}
+
+const INSNS = ["nop", "jmp", "other"] as const;
+
+interface LoaderSymbol {
+  base: bigint;
+  start: bigint;
+  exact: boolean;
+  name: string;
+  path: string;
+}
+
+const decoder = new TextDecoder();
+const elfCache = new Map<string, { mtime: number; symbols?: ElfSymbols }>();
+
+function symbolsOf(path: string): ElfSymbols | undefined {
+  const read = Deno.permissions.querySync({ name: "read", path });
+  if (read.state !== "granted") return undefined;
+  try {
+    const mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
+    const cached = elfCache.get(path);
+    if (cached && cached.mtime === mtime) return cached.symbols;
+    const symbols = readElfSymbols(Deno.readFileSync(path));
+    elfCache.set(path, { mtime, symbols });
+    return symbols;
+  } catch {
+    return undefined; // unreadable now: the loader's names stay
+  }
+}
+
+/** Reads a module's sites; one per NativeModule (it holds the buffers). */
+export class SiteReader {
+  readonly #sym: NativeSymbols;
+  readonly #path: string;
+  readonly #out = new BigUint64Array(SYMBOL_FIELDS);
+  #name = new Uint8Array(256);
+  #file = new Uint8Array(1024);
+
+  constructor(sym: NativeSymbols, path: string) {
+    this.#sym = sym;
+    this.#path = path;
+  }
+
+  #loader(address: bigint): LoaderSymbol | undefined {
+    const symbolize = this.#sym.static_keys_ffi_symbolize;
+    if (!symbolize) return undefined;
+    const call = () =>
+      symbolize(
+        address,
+        this.#out,
+        this.#name,
+        this.#name.length,
+        this.#file,
+        this.#file.length,
+      );
+    if (call() !== 0) return undefined; // ENOTSUP, ENOKEY: a bare address
+    const [, , , nameLength, pathLength] = Array.from(this.#out, Number);
+    if (nameLength > this.#name.length || pathLength > this.#file.length) {
+      this.#name = new Uint8Array(Math.max(nameLength, this.#name.length));
+      this.#file = new Uint8Array(Math.max(pathLength, this.#file.length));
+      if (call() !== 0) return undefined;
+    }
+    const [base, start, exact] = this.#out;
+    return {
+      base,
+      start,
+      exact: exact === 1n,
+      name: decoder.decode(this.#name.subarray(0, nameLength)),
+      path: decoder.decode(this.#file.subarray(0, pathLength)),
+    };
+  }
+
+  /** Names `address` as well as the loader and the library file allow. */
+  locate(address: bigint): CodeLocation & { library?: string } {
+    const loader = this.#loader(address);
+    if (!loader) return { address };
+    const elf = symbolsOf(loader.path);
+    const libraryAddress = address - loader.base + (elf?.firstPage ?? 0n);
+    const where = { address, library: loader.path, libraryAddress };
+    if (loader.exact && loader.name) {
+      return {
+        ...where,
+        function: loader.name,
+        offset: Number(address - loader.start),
+      };
+    }
+    const fn = elf && findFunction(elf, libraryAddress);
+    if (fn) {
+      return {
+        ...where,
+        function: fn.name,
+        offset: Number(libraryAddress - fn.address),
+      };
+    }
+    if (loader.name) {
+      return {
+        ...where,
+        function: loader.name,
+        offset: Number(address - loader.start),
+        nearestExport: true,
+      };
+    }
+    return where;
+  }
+
+  /** The sites of key `index` (named `key`, with `count` sites). */
+  read(index: number, key: string, count: number): Site[] {
+    const action = `Cannot list the sites of key "${key}" in "${this.#path}"`;
+    const sites = this.#sym.static_keys_ffi_sites;
+    if (!sites) {
+      throw new StaticKeysError(
+        `${action}: the library was built without static_keys_ffi_sites, ` +
+          `rebuild it with this version of the static-keys core`,
+        { code: StatusCode.ENOTSUP },
+      );
+    }
+    const out = new BigUint64Array(Math.max(1, count) * SITE_FIELDS);
+    const total = unwrap(sites(index, 0, out, count), this.#sym, action);
+    const list: Site[] = [];
+    for (let i = 0; i < Math.min(total, count); i++) {
+      const [code, target, flags, packed] = out.subarray(
+        i * SITE_FIELDS,
+        (i + 1) * SITE_FIELDS,
+      );
+      const f = Number(flags);
+      const size = (f >> 24) & 0xff;
+      const bytes = new Uint8Array(size);
+      for (let b = 0; b < size; b++) {
+        bytes[b] = Number((packed >> BigInt(8 * b)) & 0xffn);
+      }
+      const { library, ...where } = this.locate(code);
+      const { library: _, ...to } = this.locate(target);
+      list.push({
+        key,
+        ...where,
+        library,
+        branch: f & 1 ? "likely" : "unlikely",
+        instruction: INSNS[(f >> 8) & 0xff] ?? "other",
+        expected: (f >> 16) & 0xff ? "jmp" : "nop",
+        bytes,
+        hex: Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))
+          .join(" "),
+        target: to,
+      });
+    }
+    return list;
+  }
+}
