@@ -87,7 +87,7 @@ async function denoTest(): Promise<void> {
     // The toolchain cross-check asks sh and dpkg who owns each program.
     `--allow-run=${deno},sh,dpkg,dpkg-query`,
   ];
-  const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/`
+  const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/ cli.ts`
     .cwd(root).env({ NO_COLOR: "1" }).printCommand()
     .stdout("inheritPiped").stderr("inherit").noThrow();
   const [passed, failed, skipped] = denoCounts(result.stdout, result.code);
