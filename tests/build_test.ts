@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+// The build entry as a user of the published package meets it: the
+// publish set served over HTTP, an empty DENO_DIR and an empty cache, then
+// build() + open() + a flip; a second run offline that builds nothing; and
+// every missing piece refused before anything is written.
+//
+// Needs only what scripts/test.ts grants (--allow-read of the repository,
+// --allow-run of this deno): the server, the users and the scratch
+// directory (build/dist-test/) are deno subprocesses with their own flags.
+
+import assert from "node:assert/strict";
+import { publishedFiles } from "../scripts/_publish.ts";
+import {
+  cacheEnvNames,
+  METADATA_FILE,
+  TARGET,
+  VERSION,
+} from "../src/_cache.ts";
+import { LIBRARY_NAMES } from "../src/_library.ts";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
+  .replace(/\/$/, "");
+const SCRATCH = `${ROOT}/build/dist-test`;
+const LIBRARY = LIBRARY_NAMES[Deno.build.os][0];
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs this deno with `args` and `env` added to the environment, or, with
+ * `clear`, as the whole environment.
+ */
+async function deno(
+  args: string[],
+  env: Record<string, string> = {},
+  clear = false,
+): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    env: { NO_COLOR: "1", ...env },
+    clearEnv: clear,
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
+/** Runs `code` in `deno eval` (all permissions): the test's own writes. */
+async function evaluate(code: string): Promise<void> {
+  const run = await deno(["eval", "--no-config", code]);
+  assert.equal(run.code, 0, `deno eval failed: ${run.stderr}`);
+}
+
+/** A fresh, empty directory under build/dist-test/. */
+async function fresh(name: string): Promise<string> {
+  const dir = `${SCRATCH}/${name}`;
+  await evaluate(
+    `try { Deno.removeSync(${
+      JSON.stringify(dir)
+    }, { recursive: true }); } catch {}
+     Deno.mkdirSync(${JSON.stringify(dir)}, { recursive: true });`,
+  );
+  return dir;
+}
+
+/** Every path under `dir`, relative and sorted; [] when it does not exist. */
+function tree(dir: string, sub = ""): string[] {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = Array.from(Deno.readDirSync(`${dir}${sub}`));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return entries.flatMap((e) => {
+    const path = `${sub}/${e.name}`;
+    return [path.slice(1), ...(e.isDirectory ? tree(dir, path) : [])];
+  }).sort();
+}
+
+/** The JSON a fixture printed on stdout. */
+function json(run: Run): Record<string, unknown> {
+  try {
+    return JSON.parse(run.stdout);
+  } catch {
+    throw new Error(`no JSON on stdout: ${run.stdout}\n${run.stderr}`);
+  }
+}
+
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(
+    new Uint8Array(hash),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+/** The publish set served from 127.0.0.1 by a subprocess, until stop(). */
+async function serve(files: string[]) {
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${ROOT}`,
+      `${ROOT}/tests/fixtures/serve.ts`,
+      ROOT,
+      ...files,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  while (!first.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the server exited before listening");
+    first += value;
+  }
+  reader.releaseLock();
+  const port = Number(first.trim());
+  return {
+    port,
+    base: `http://127.0.0.1:${port}/`,
+    async stop() {
+      await server.stdin.close().catch(() => {});
+      await server.stdout.cancel().catch(() => {});
+      await server.status;
+    },
+  };
+}
+
+Deno.test("build() from the served publish set: an empty cache, a build, open() flips; a second run builds nothing", async (t) => {
+  const files = await publishedFiles(new URL("..", import.meta.url));
+  const denoDir = await fresh("deno-dir");
+  const cache = await fresh("cache");
+  const dir = `${cache}/${VERSION}/${TARGET}`;
+  const library = `${dir}/${LIBRARY}`;
+  const lock = `${SCRATCH}/deno.lock`;
+  const main = `${ROOT}/tests/fixtures/build_main.ts`;
+  const server = await serve(files);
+  const user = (extra: string[], ...args: string[]) =>
+    deno([
+      "run",
+      "--no-config",
+      "--no-prompt",
+      `--lock=${lock}`,
+      `--allow-import=127.0.0.1:${server.port}`,
+      "--allow-env=STATIC_KEYS_CACHE",
+      `--allow-read=${cache}`,
+      `--allow-ffi=${library}`,
+      ...extra,
+      main,
+      server.base,
+      ...args,
+    ], { DENO_DIR: denoDir, STATIC_KEYS_CACHE: cache });
+  try {
+    await t.step("open() before any build names the build entry", async () => {
+      const run = await user([], "--no-build");
+      assert.deepEqual(json(run).error, {
+        name: "LibraryNotFoundError",
+        code: -9,
+        message:
+          `Cannot find the package's library: mod.ts was loaded from "http://127.0.0.1:${server.port}" ` +
+          `and "${library}" does not exist: build it with "deno run --allow-env --allow-read ` +
+          `--allow-write --allow-run=cmake jsr:@static-keys/deno@${VERSION}/build", ` +
+          `or set STATIC_KEYS_LIB to the path of ${LIBRARY}`,
+      });
+      for (const file of ["mod.ts", "build.ts", "src/_sources.ts"]) {
+        assert.ok(run.stderr.includes(`Download ${server.base}${file}`), file);
+      }
+      assert.deepEqual(tree(cache), [], "nothing was written");
+    });
+
+    await t.step(
+      "the first run downloads, builds, and flips a key",
+      async () => {
+        const run = await user([`--allow-write=${cache}`, "--allow-run=cmake"]);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(json(run), {
+          result: {
+            version: VERSION,
+            target: TARGET,
+            directory: dir,
+            library,
+            built: true,
+          },
+          path: library,
+          seen: [0, 1, 0],
+        });
+        assert.match(run.stderr, /Building static-keys .* for /);
+        assert.match(run.stderr, /\[100%\] Built target static_keys_module/);
+        // The library and its metadata, nothing half-written beside them.
+        assert.deepEqual(tree(cache), [
+          VERSION,
+          `${VERSION}/${TARGET}`,
+          `${VERSION}/${TARGET}/${LIBRARY}`,
+          `${VERSION}/${TARGET}/${METADATA_FILE}`,
+        ]);
+        const meta = JSON.parse(
+          Deno.readTextFileSync(`${dir}/${METADATA_FILE}`),
+        );
+        assert.equal(meta.version, VERSION);
+        assert.equal(meta.target, TARGET);
+        assert.equal(meta.library, LIBRARY);
+        assert.match(meta.sources, /^[0-9a-f]{64}$/);
+      },
+    );
+
+    await t.step("the lockfile pins the embedded C sources", async () => {
+      const remote = JSON.parse(Deno.readTextFileSync(lock)).remote;
+      for (const file of ["build.ts", "mod.ts", "src/_sources.ts"]) {
+        const bytes = Deno.readFileSync(`${ROOT}/${file}`);
+        assert.equal(
+          remote[`${server.base}${file}`],
+          await sha256(bytes),
+          file,
+        );
+      }
+    });
+
+    await server.stop();
+    const metaBefore = Deno.readTextFileSync(`${dir}/${METADATA_FILE}`);
+    const mtimeBefore = Deno.statSync(library).mtime?.getTime();
+
+    await t.step(
+      "offline, from Deno's cache: build() builds nothing, open() flips",
+      async () => {
+        const run = await user(["--cached-only", "--frozen"]);
+        assert.equal(run.code, 0, run.stderr);
+        const out = json(run);
+        assert.deepEqual(out.result, {
+          version: VERSION,
+          target: TARGET,
+          directory: dir,
+          library,
+          built: false,
+        });
+        assert.deepEqual(out.seen, [0, 1, 0]);
+        assert.doesNotMatch(run.stderr, /Building|Download/);
+        assert.equal(
+          Deno.readTextFileSync(`${dir}/${METADATA_FILE}`),
+          metaBefore,
+        );
+        assert.equal(Deno.statSync(library).mtime?.getTime(), mtimeBefore);
+      },
+    );
+
+    await t.step(
+      "the command line prints the library's path and nothing else",
+      async () => {
+        const run = await deno([
+          "run",
+          "--no-config",
+          "--no-prompt",
+          "--cached-only",
+          `--allow-import=127.0.0.1:${server.port}`,
+          "--allow-env=STATIC_KEYS_CACHE",
+          `--allow-read=${cache}`,
+          `${server.base}build.ts`,
+        ], { DENO_DIR: denoDir, STATIC_KEYS_CACHE: cache });
+        assert.deepEqual(run, { code: 0, stdout: `${library}\n`, stderr: "" });
+      },
+    );
+  } finally {
+    await server.stop();
+    await evaluate(
+      `Deno.removeSync(${JSON.stringify(SCRATCH)}, { recursive: true })`,
+    );
+  }
+});
