@@ -278,3 +278,207 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
     );
   }
 });
+
+/** Absolute paths of `names` on the test's PATH (found by `deno eval`). */
+async function which(...names: string[]): Promise<Record<string, string>> {
+  const run = await deno([
+    "eval",
+    "--no-config",
+    `const dirs = (Deno.env.get("PATH") ?? "").split(":");
+     const found = {};
+     for (const name of ${JSON.stringify(names)}) {
+       for (const dir of dirs) {
+         try {
+           if (Deno.statSync(dir + "/" + name).isFile) {
+             found[name] = dir + "/" + name;
+             break;
+           }
+         } catch {}
+       }
+     }
+     console.log(JSON.stringify(found));`,
+  ]);
+  const found = json(run) as Record<string, string>;
+  for (const name of names) assert.ok(found[name], `${name} is not on PATH`);
+  return found;
+}
+
+Deno.test("build() refuses a missing piece before writing anything", async (t) => {
+  const scratch = await fresh("misuse");
+  const tools = await which("cmake", "make");
+  const dirOf = (path: string) => path.replace(/\/[^/]*$/, "");
+  // PATH with cmake and make but no C compiler, and PATH with nothing.
+  const noCompiler = `${scratch}/no-cc-bin`;
+  const empty = `${scratch}/empty-bin`;
+  const notADir = `${scratch}/a-file`;
+  await evaluate(
+    `Deno.mkdirSync(${JSON.stringify(noCompiler)});
+     Deno.mkdirSync(${JSON.stringify(empty)});
+     Deno.symlinkSync(${JSON.stringify(tools.cmake)}, ${
+      JSON.stringify(`${noCompiler}/cmake`)
+    });
+     Deno.symlinkSync(${JSON.stringify(tools.make)}, ${
+      JSON.stringify(`${noCompiler}/make`)
+    });
+     Deno.writeTextFileSync(${JSON.stringify(notADir)}, "");`,
+  );
+  const cache = `${scratch}/cache`;
+  const prefix = `${scratch}/prefix`;
+  const all = [
+    "--allow-env",
+    `--allow-read=${cache}`,
+    `--allow-write=${cache}`,
+    "--allow-run=cmake",
+  ];
+  const PATH = dirOf(tools.cmake);
+  const head = "Cannot build the static-keys library: ";
+  // [case, flags, PATH, cache, prefix, reason, message]
+  const rows: [
+    string,
+    string[],
+    string,
+    string,
+    string | undefined,
+    string,
+    string,
+  ][] = [
+    [
+      "no --allow-env",
+      [],
+      PATH,
+      cache,
+      undefined,
+      "permission",
+      `${head}finding the cache directory requires --allow-env, run again with --allow-env=${
+        cacheEnvNames().join(",")
+      }`,
+    ],
+    [
+      "no --allow-read",
+      ["--allow-env"],
+      PATH,
+      cache,
+      undefined,
+      "permission",
+      `${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake`,
+    ],
+    [
+      "no --allow-write",
+      ["--allow-env", `--allow-read=${cache}`],
+      PATH,
+      cache,
+      undefined,
+      "permission",
+      `${head}building into the cache requires more permissions, run again with --allow-write=${cache} --allow-run=cmake`,
+    ],
+    [
+      "no --allow-run",
+      ["--allow-env", `--allow-read=${cache}`, `--allow-write=${cache}`],
+      PATH,
+      cache,
+      undefined,
+      "permission",
+      `${head}building into the cache requires more permissions, run again with --allow-run=cmake`,
+    ],
+    [
+      "no --allow-write for the prefix",
+      all,
+      PATH,
+      cache,
+      prefix,
+      "permission",
+      `${head}building into the cache and installing into "${prefix}" requires more permissions, run again with --allow-write=${prefix}`,
+    ],
+    [
+      "no cmake on PATH",
+      all,
+      empty,
+      cache,
+      undefined,
+      "cmake",
+      `${head}cmake is not on PATH: install CMake 3.24 or newer (Debian/Ubuntu: apt install cmake; macOS: brew install cmake; Windows: winget install Kitware.CMake)`,
+    ],
+    [
+      "no C compiler on PATH",
+      all,
+      noCompiler,
+      cache,
+      undefined,
+      "compiler",
+      `${head}CMake finds no C compiler: install a C compiler (Debian/Ubuntu: apt install gcc; macOS: xcode-select --install; Windows: the Visual Studio Build Tools, winget install Microsoft.VisualStudio.2022.BuildTools)`,
+    ],
+  ];
+  for (const [what, flags, path, root, prefixArg, reason, message] of rows) {
+    await t.step(what, async () => {
+      const run = await deno(
+        [
+          "run",
+          "--no-config",
+          "--no-prompt",
+          ...flags,
+          `${ROOT}/tests/fixtures/build_error.ts`,
+          ...(prefixArg === undefined ? [] : [prefixArg]),
+        ],
+        { PATH: path, STATIC_KEYS_CACHE: root },
+        true,
+      );
+      assert.deepEqual(json(run), {
+        error: { name: "BuildError", reason, code: -9, message },
+      });
+      assert.deepEqual(tree(root), [], "the cache is as it was: absent");
+      assert.deepEqual(tree(prefix), [], "the prefix is untouched");
+    });
+  }
+
+  await t.step("a cache directory that cannot be written", async () => {
+    const root = `${notADir}/cache`;
+    const run = await deno(
+      [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        "--allow-env",
+        `--allow-read=${root}`,
+        `--allow-write=${root}`,
+        "--allow-run=cmake",
+        `${ROOT}/tests/fixtures/build_error.ts`,
+      ],
+      { PATH, STATIC_KEYS_CACHE: root },
+      true,
+    );
+    const { error } = json(run) as { error: Record<string, unknown> };
+    assert.equal(error.name, "BuildError");
+    assert.equal(error.reason, "cache");
+    assert.match(
+      String(error.message),
+      new RegExp(
+        `^Cannot write the cache directory "${root}/${VERSION}": .*Not a directory.*: set STATIC_KEYS_CACHE to a writable directory$`,
+      ),
+    );
+    assert.equal(Deno.readTextFileSync(notADir), "", "the file is untouched");
+  });
+
+  await t.step("the command line says the same, and exits with 1", async () => {
+    const run = await deno(
+      [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        "--allow-env",
+        `${ROOT}/build.ts`,
+      ],
+      { PATH, STATIC_KEYS_CACHE: cache },
+      true,
+    );
+    assert.deepEqual(run, {
+      code: 1,
+      stdout: "",
+      stderr:
+        `error: ${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake\n`,
+    });
+  });
+
+  await evaluate(
+    `Deno.removeSync(${JSON.stringify(scratch)}, { recursive: true })`,
+  );
+});
