@@ -271,6 +271,35 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
         assert.deepEqual(run, { code: 0, stdout: `${library}\n`, stderr: "" });
       },
     );
+    await t.step("a build of other sources is not reused", async () => {
+      const local = () =>
+        deno([
+          "run",
+          "--no-config",
+          "--no-prompt",
+          "--allow-env=STATIC_KEYS_CACHE",
+          `--allow-read=${cache}`,
+          `${ROOT}/tests/fixtures/build_error.ts`,
+        ], { STATIC_KEYS_CACHE: cache });
+      const reused = json(await local()) as { result: { built: boolean } };
+      assert.equal(reused.result.built, false, "the same sources: reused");
+      const file = `${dir}/${METADATA_FILE}`;
+      const meta = JSON.parse(metaBefore);
+      meta.sources = "0".repeat(64);
+      await evaluate(
+        `Deno.writeTextFileSync(${JSON.stringify(file)}, ${
+          JSON.stringify(JSON.stringify(meta))
+        })`,
+      );
+      // Only read access: a rebuild is needed, and refused for want of flags.
+      assert.deepEqual(json(await local()).error, {
+        name: "BuildError",
+        reason: "permission",
+        code: -9,
+        message:
+          `Cannot build the static-keys library: building into the cache requires more permissions, run again with --allow-write=${cache} --allow-run=cmake`,
+      });
+    });
   } finally {
     await server.stop();
     await evaluate(
@@ -481,4 +510,31 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
   await evaluate(
     `Deno.removeSync(${JSON.stringify(scratch)}, { recursive: true })`,
   );
+});
+
+Deno.test("the embedded sources configure with CMake's defaults, without tests/ and bench/", async () => {
+  const scratch = await fresh("defaults");
+  // deno eval writes src/_sources.ts out and runs a plain configure.
+  const run = await deno([
+    "eval",
+    "--no-config",
+    `import { SOURCES } from ${JSON.stringify(`${ROOT}/src/_sources.ts`)};
+     const src = ${JSON.stringify(`${scratch}/src`)};
+     for (const [path, text] of Object.entries(SOURCES)) {
+       const file = src + "/" + path;
+       Deno.mkdirSync(file.replace(/\\/[^/]*$/, ""), { recursive: true });
+       Deno.writeTextFileSync(file, text);
+     }
+     const out = await new Deno.Command("cmake", {
+       args: ["-S", src, "-B", ${JSON.stringify(`${scratch}/build`)}],
+     }).output();
+     const text = new TextDecoder().decode(out.stdout) +
+       new TextDecoder().decode(out.stderr);
+     console.log(JSON.stringify({ code: out.code, text }));`,
+  ]);
+  const { code, text } = json(run) as { code: number; text: string };
+  await evaluate(
+    `Deno.removeSync(${JSON.stringify(scratch)}, { recursive: true })`,
+  );
+  assert.equal(code, 0, text);
 });
