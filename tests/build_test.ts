@@ -146,6 +146,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
   const dir = `${cache}/${VERSION}/${TARGET}`;
   const library = `${dir}/${LIBRARY}`;
   const lock = `${SCRATCH}/deno.lock`;
+  const prefix = `${SCRATCH}/prefix`;
   const main = `${ROOT}/tests/fixtures/build_main.ts`;
   const server = await serve(files);
   const user = (extra: string[], ...args: string[]) =>
@@ -182,9 +183,12 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
     });
 
     await t.step(
-      "the first run downloads, builds, and flips a key",
+      "the first run downloads, builds, installs, and flips a key",
       async () => {
-        const run = await user([`--allow-write=${cache}`, "--allow-run=cmake"]);
+        const run = await user(
+          [`--allow-write=${cache},${prefix}`, "--allow-run=cmake"],
+          `--prefix=${prefix}`,
+        );
         assert.equal(run.code, 0, run.stderr);
         assert.deepEqual(json(run), {
           result: {
@@ -193,6 +197,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
             directory: dir,
             library,
             built: true,
+            prefix,
           },
           path: library,
           seen: [0, 1, 0],
@@ -206,6 +211,16 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           `${VERSION}/${TARGET}/${LIBRARY}`,
           `${VERSION}/${TARGET}/${METADATA_FILE}`,
         ]);
+        // The same build installed the C package (its layout is for the
+        // C package's tests to check).
+        const installed = tree(prefix);
+        for (
+          const file of [
+            "include/static_keys/static_keys.h",
+            "lib/libstatic_keys_core.a",
+            "lib/cmake/StaticKeys/StaticKeysConfig.cmake",
+          ]
+        ) assert.ok(installed.includes(file), `${file} in ${installed}`);
         const meta = JSON.parse(
           Deno.readTextFileSync(`${dir}/${METADATA_FILE}`),
         );
