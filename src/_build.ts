@@ -117,8 +117,8 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   let ok = false;
   try {
     say(
-      `Building static-keys ${VERSION} for ${TARGET} in ${dir}` +
-        (prefix === undefined ? "" : `, installing into ${prefix}`),
+      `Building static-keys ${VERSION} for ${TARGET} ` +
+        (ready ? `to install into ${prefix}` : `in ${dir}`),
     );
     const built = await compile(work, prefix, say);
     const name = ready?.library ?? basename(built.library);
@@ -277,11 +277,8 @@ async function sourcesDigest(): Promise<string> {
     "SHA-256",
     new TextEncoder().encode(text),
   );
-  return Array.from(
-    new Uint8Array(hash),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  const hex = (b: number) => b.toString(16).padStart(2, "0");
+  return Array.from(new Uint8Array(hash), hex).join("");
 }
 
 /** Creates `path` if needed and proves a file can be written in it. */
