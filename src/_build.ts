@@ -300,11 +300,24 @@ function assertWritable(path: string, what: "cache" | "prefix"): void {
   }
 }
 
-/** A fresh directory beside the results, so the final rename is atomic. */
+/** A day: a .build-* directory older than that was left by a killed build. */
+const STALE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A fresh directory beside the results, so the final rename is atomic.
+ * Removes what killed builds left there (a build never takes a day).
+ */
 function makeWorkDir(root: string): string {
   const parent = versionDirectory(root);
   assertWritable(parent, "cache");
-  return Deno.makeTempDirSync({ dir: parent, prefix: `.build-${TARGET}-` });
+  const prefix = `.build-${TARGET}-`;
+  for (const entry of Deno.readDirSync(parent)) {
+    if (!entry.isDirectory || !entry.name.startsWith(prefix)) continue;
+    const path = inDirectory(parent, entry.name);
+    const mtime = Deno.statSync(path).mtime?.getTime() ?? Date.now();
+    if (Date.now() - mtime > STALE_MS) removeQuietly(path, true);
+  }
+  return Deno.makeTempDirSync({ dir: parent, prefix });
 }
 
 /**

@@ -180,7 +180,37 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
         assert.ok(run.stderr.includes(`Download ${server.base}${file}`), file);
       }
       assert.deepEqual(tree(cache), [], "nothing was written");
+      const noEnv = await deno([
+        "run",
+        "--no-config",
+        "--no-prompt",
+        `--allow-import=127.0.0.1:${server.port}`,
+        main,
+        server.base,
+        "--no-build",
+      ], { DENO_DIR: denoDir });
+      assert.deepEqual(json(noEnv).error, {
+        name: "LibraryNotFoundError",
+        code: -9,
+        message:
+          `Cannot find the package's library: mod.ts was loaded from "http://127.0.0.1:${server.port}" ` +
+          `and finding the cache needs --allow-env=${
+            cacheEnvNames().join(",")
+          }: ` +
+          `build it with "deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
+          `jsr:@static-keys/deno@${VERSION}/build", or set STATIC_KEYS_LIB to the path of ${LIBRARY}`,
+      });
     });
+
+    // What a killed build left: removed by the next build, once stale.
+    const leftover = `${cache}/${VERSION}/.build-${TARGET}-killed`;
+    await evaluate(
+      `Deno.mkdirSync(${
+        JSON.stringify(`${leftover}/src`)
+      }, { recursive: true });
+       const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+       Deno.utimeSync(${JSON.stringify(leftover)}, old, old);`,
+    );
 
     await t.step(
       "the first run downloads, builds, installs, and flips a key",
