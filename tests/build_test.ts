@@ -141,12 +141,13 @@ async function serve(files: string[]) {
 
 Deno.test("build() from the served publish set: an empty cache, a build, open() flips; a second run builds nothing", async (t) => {
   const files = await publishedFiles(new URL("..", import.meta.url));
-  const denoDir = await fresh("deno-dir");
-  const cache = await fresh("cache");
+  const scratch = await fresh("served");
+  const denoDir = await fresh("served/deno-dir");
+  const cache = await fresh("served/cache");
   const dir = `${cache}/${VERSION}/${TARGET}`;
   const library = `${dir}/${LIBRARY}`;
-  const lock = `${SCRATCH}/deno.lock`;
-  const prefix = `${SCRATCH}/prefix`;
+  const lock = `${scratch}/deno.lock`;
+  const prefix = `${scratch}/prefix`;
   const main = `${ROOT}/tests/fixtures/build_main.ts`;
   const server = await serve(files);
   const user = (extra: string[], ...args: string[]) =>
@@ -348,7 +349,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
   } finally {
     await server.stop();
     await evaluate(
-      `Deno.removeSync(${JSON.stringify(SCRATCH)}, { recursive: true })`,
+      `Deno.removeSync(${JSON.stringify(scratch)}, { recursive: true })`,
     );
   }
 });
