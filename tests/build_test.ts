@@ -9,6 +9,7 @@
 // directory (build/dist-test/) are deno subprocesses with their own flags.
 
 import assert from "node:assert/strict";
+import { build, type BuildOptions } from "../build.ts";
 import { publishedFiles } from "../scripts/_publish.ts";
 import {
   cacheEnvNames,
@@ -552,6 +553,36 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
         `error: ${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake\n`,
     });
   });
+
+  await t.step("the command line refuses an unknown argument", async () => {
+    const run = await deno([
+      "run",
+      "--no-config",
+      `${ROOT}/build.ts`,
+      "--prefx",
+    ]);
+    assert.equal(run.code, 2);
+    assert.equal(run.stdout, "");
+    assert.match(
+      run.stderr,
+      /^error: Cannot read argument "--prefx"\nUsage: deno run .* \[--prefix DIR\] \[--quiet\]\n$/,
+    );
+  });
+
+  await t.step(
+    "options of the wrong type are TypeErrors, before anything else",
+    async () => {
+      const bad = [null, { prefix: 42 }, { prefix: "" }, { quiet: "yes" }];
+      for (const options of bad) {
+        await assert.rejects(
+          () => build(options as unknown as BuildOptions),
+          (e: Error) =>
+            e instanceof TypeError && /^Cannot build: /.test(e.message),
+          JSON.stringify(options),
+        );
+      }
+    },
+  );
 
   await evaluate(
     `Deno.removeSync(${JSON.stringify(scratch)}, { recursive: true })`,
