@@ -53,6 +53,8 @@ export {
 } from "./src/_types.ts";
 export {
   BadSiteError,
+  BuildError,
+  type BuildErrorReason,
   FfiPermissionError,
   KeyCountError,
   LibraryNotFoundError,

@@ -306,6 +306,65 @@ export class LibraryNotFoundError extends StaticKeysError {
 }
 
 /**
+ * What was missing when the build entry stopped: `"cmake"` or `"compiler"`
+ * (a tool not installed), `"permission"` (a Deno flag), `"cache"` (a cache
+ * directory that cannot be written), `"prefix"` (an install prefix that
+ * cannot be written, or a failed install), `"failed"` (CMake failed).
+ *
+ * @example Usage
+ * ```ts
+ * import type { BuildErrorReason } from "@static-keys/deno";
+ *
+ * const reason: BuildErrorReason = "cmake";
+ * ```
+ */
+export type BuildErrorReason =
+  | "cmake"
+  | "compiler"
+  | "permission"
+  | "cache"
+  | "prefix"
+  | "failed";
+
+/**
+ * The build entry (`@static-keys/deno/build`) cannot build or install the
+ * package's library (code `EINIT`). Raised before anything is written to
+ * the cache when a tool, a permission or a writable directory is missing;
+ * the message names the package or the flag to add.
+ *
+ * @example Usage
+ * ```ts
+ * import { BuildError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new BuildError("Cannot build: cmake is not installed", "cmake");
+ * assert.equal(error.reason, "cmake");
+ * assert.equal(error.code, -9);
+ * ```
+ */
+export class BuildError extends StaticKeysError {
+  /** What was missing; see {@linkcode BuildErrorReason}. */
+  readonly reason: BuildErrorReason;
+
+  /**
+   * Makes the error for a build that cannot run or failed.
+   *
+   * @param message The message, naming what to install or grant.
+   * @param reason What was missing.
+   * @param options The cause, if any.
+   */
+  constructor(
+    message: string,
+    reason: BuildErrorReason,
+    options?: ErrorOptions,
+  ) {
+    super(message, { code: StatusCode.EINIT, ...options });
+    this.name = "BuildError";
+    this.reason = reason;
+  }
+}
+
+/**
  * Returns `code` when it is a success (>= 0); otherwise throws the error
  * class for it, with the native last-error text after `action`.
  */

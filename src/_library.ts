@@ -8,6 +8,7 @@ import {
   StatusCode,
 } from "./_errors.ts";
 import { assertFfiPermission, readEnv } from "./_guards.ts";
+import { cacheRoot, inDirectory, libraryDirectory, VERSION } from "./_cache.ts";
 import {
   ABI_VERSION,
   type NativeSymbols,
@@ -15,7 +16,7 @@ import {
 } from "./_ffi.ts";
 
 /** The library's file names per OS, most likely first. */
-const LIBRARY_NAMES: Record<typeof Deno.build.os, readonly string[]> = {
+export const LIBRARY_NAMES: Record<typeof Deno.build.os, readonly string[]> = {
   linux: ["libstatic_keys.so"],
   android: ["libstatic_keys.so"],
   darwin: ["libstatic_keys.dylib"],
@@ -63,24 +64,45 @@ function absolute(path: string): string {
 }
 
 /**
- * The package's library: `STATIC_KEYS_LIB` when set, else build/lib/ next
- * to mod.ts, with this OS's file name.
+ * The package's library, the first of: `STATIC_KEYS_LIB` when set;
+ * build/lib/ next to mod.ts when mod.ts is a local file and it exists;
+ * the build entry's cache for this version when it exists. Else the
+ * local path (for its error), or LibraryNotFoundError for a remote mod.ts.
  */
 export function defaultLibraryPath(): string {
   const fromEnv = readEnv(LIBRARY_ENV);
   if (fromEnv) return absolute(fromEnv);
   const names = LIBRARY_NAMES[Deno.build.os];
   const dir = new URL("../build/lib/", import.meta.url);
-  if (dir.protocol !== "file:") {
-    throw new LibraryNotFoundError(
-      `Cannot find the package's library: mod.ts was loaded from "${dir.origin}", ` +
-        `set ${LIBRARY_ENV} to the path of ${names[0]} or pass it to open()`,
-      dir.href,
+  const local = dir.protocol === "file:"
+    ? names.map((name) => new URL(name, dir))
+    : [];
+  const found = local.find((url) => exists(url) === true);
+  if (found) return fromFileUrl(found);
+  const cache = cacheRoot();
+  if ("root" in cache) {
+    const cached = names.map((name) =>
+      inDirectory(libraryDirectory(cache.root), name)
     );
+    // Without --allow-read the file may be there all the same.
+    const hit = cached.find((path) => exists(path) === true) ??
+      cached.find((path) => exists(path) === undefined);
+    if (hit) return hit;
   }
-  const candidates = names.map((name) => new URL(name, dir));
-  const found = candidates.find((url) => exists(url) === true);
-  return fromFileUrl(found ?? candidates[0]);
+  if (local.length > 0) return fromFileUrl(local[0]);
+  const where = "root" in cache
+    ? `"${inDirectory(libraryDirectory(cache.root), names[0])}" does not exist`
+    : "needsEnv" in cache
+    ? `finding the cache needs --allow-env=${cache.needsEnv.join(",")}`
+    : `no cache directory is set (${cache.unset.join(", ")})`;
+  throw new LibraryNotFoundError(
+    `Cannot find the package's library: mod.ts was loaded from "${dir.origin}" and ${where}: ` +
+      `build it with "deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
+      `jsr:@static-keys/deno@${VERSION}/build", or set ${LIBRARY_ENV} to the path of ${
+        names[0]
+      }`,
+    dir.href,
+  );
 }
 
 /** The absolute path `open()` loads for `path`. */

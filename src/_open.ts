@@ -8,7 +8,8 @@ import type { OpenOptions } from "./_types.ts";
 
 /**
  * Opens a module: the package's library when `path` is omitted
- * (`STATIC_KEYS_LIB` if set, else `build/lib/` next to `mod.ts`), or your
+ * (`STATIC_KEYS_LIB` if set, else `build/lib/` next to a local `mod.ts`,
+ * else the cache of `@static-keys/deno/build`), or your
  * own library that links the static-keys core. Checks the thread and the
  * `--allow-ffi` permission before loading anything, then checks the C ABI
  * version and initialises the module on the main thread.

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Builds the package's native library for this OS and architecture from the
+ * C sources of this very version, so that `open()` without a path finds it;
+ * optionally installs the C package for your own library.
+ *
+ * The library goes to a cache directory per version and target,
+ * `<cache>/<version>/<os>-<arch>/`, with a metadata file beside it. `<cache>`
+ * is `STATIC_KEYS_CACHE` when set, else `static-keys/` in Deno's cache
+ * directory (`DENO_DIR`, or the platform's default). A second call finds the
+ * library there and returns at once, quietly. It needs CMake 3.24+ and a C
+ * compiler; everything is checked before anything is written.
+ *
+ * From the command line (prints the library's path):
+ *
+ * ```sh
+ * deno run --allow-env --allow-read --allow-write --allow-run=cmake \
+ *   jsr:@static-keys/deno/build [--prefix DIR] [--quiet]
+ * ```
+ *
+ * From code:
+ *
+ * ```ts ignore
+ * import { build } from "@static-keys/deno/build";
+ * import { open } from "@static-keys/deno";
+ *
+ * await build(); // compiles once per version, then returns at once
+ * using mod = open(); // finds the library in the cache
+ * mod.key("tracing").enable();
+ * ```
+ *
+ * @module
+ */
+
+import {
+  build as buildLibrary,
+  type BuildOptions,
+  type BuildResult,
+} from "./src/_build.ts";
+
+import { BuildError } from "./src/_errors.ts";
+
+export type { BuildOptions, BuildResult } from "./src/_build.ts";
+export { BuildError, type BuildErrorReason } from "./src/_errors.ts";
+
+/**
+ * Builds this version's library into the cache unless it is already there,
+ * and installs the C package (header, core library, CMake package,
+ * `static-keys.pc`) into `options.prefix` when given. Prints progress on
+ * stderr while it builds, nothing when the library is in place.
+ *
+ * Needs `--allow-env` for `STATIC_KEYS_CACHE` (and, when it is unset,
+ * `DENO_DIR` and the variables of Deno's default cache directory),
+ * `--allow-read` and `--allow-write` for the cache directory (and
+ * `--allow-write` for the prefix), and `--allow-run=cmake`. When the library
+ * is already built and no prefix is given, `--allow-read` is enough.
+ *
+ * @param options An install prefix, and whether to print nothing.
+ * @returns Where the library is, and whether anything was compiled.
+ * @throws {BuildError} When a permission, CMake, a C compiler or a writable
+ *   directory is missing (before anything is written), or the build fails;
+ *   `reason` says which, the message what to install or grant.
+ * @throws {TypeError} If an option has the wrong type.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { build } from "@static-keys/deno/build";
+ *
+ * const { library, built } = await build();
+ * console.log(built ? `built ${library}` : `${library} was there`);
+ * ```
+ *
+ * @example Install the C package
+ * ```ts ignore
+ * import { build } from "@static-keys/deno/build";
+ *
+ * await build({ prefix: "/opt/static-keys" });
+ * // cmake -DCMAKE_PREFIX_PATH=/opt/static-keys, or
+ * // PKG_CONFIG_PATH=/opt/static-keys/lib/pkgconfig pkg-config static-keys
+ * ```
+ */
+export function build(options: BuildOptions = {}): Promise<BuildResult> {
+  return buildLibrary(options);
+}
+
+const USAGE = "Usage: deno run --allow-env --allow-read --allow-write " +
+  "--allow-run=cmake jsr:@static-keys/deno/build [--prefix DIR] [--quiet]";
+
+/** The command line: options from `args`, the library's path on stdout. */
+async function main(args: string[]): Promise<number> {
+  const options: BuildOptions = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--help" || arg === "-h") {
+      console.log(USAGE);
+      return 0;
+    } else if (arg === "--quiet" || arg === "-q") {
+      options.quiet = true;
+    } else if (arg === "--prefix" && i + 1 < args.length) {
+      options.prefix = args[++i];
+    } else if (arg.startsWith("--prefix=")) {
+      options.prefix = arg.slice("--prefix=".length);
+    } else {
+      console.error(`error: Cannot read argument "${arg}"\n${USAGE}`);
+      return 2;
+    }
+  }
+  try {
+    const result = await buildLibrary(options);
+    console.log(result.library);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof BuildError || error instanceof TypeError)) {
+      throw error;
+    }
+    console.error(`error: ${error.message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
