@@ -111,7 +111,8 @@ Deno.test("Batch builds a request immutably and changes nothing until apply()", 
     async () => {
       assert.equal("then" in two, false);
       await two;
-      // deno-lint-ignore require-await -- the case under test: returned from async
+      // The case under test: a builder returned from an async function.
+    // deno-lint-ignore require-await
     const returned = await (async () => two)();
       assert.equal(returned, two, "an async function returns the builder");
       assert.equal(mod.key("tracing").enabled, false);
