@@ -112,8 +112,8 @@ Deno.test("Batch builds a request immutably and changes nothing until apply()", 
       assert.equal("then" in two, false);
       await two;
       // The case under test: a builder returned from an async function.
-    // deno-lint-ignore require-await
-    const returned = await (async () => two)();
+      // deno-lint-ignore require-await
+      const returned = await (async () => two)();
       assert.equal(returned, two, "an async function returns the builder");
       assert.equal(mod.key("tracing").enabled, false);
       assert.equal(mod.key("checks").enabled, true);
