@@ -43,6 +43,11 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
    * close() reports them, so a forgotten apply() is never silent.
    */
   readonly pending: Set<PendingBatch> = new Set();
+  /** A program that ends without close() still hears of lost batches. */
+  readonly #atExit = () => {
+    if (this.#lib === null || this.pending.size === 0) return;
+    console.error(`Warning: "${this.path}" was never closed: ${this.#lost()}`);
+  };
 
   constructor(lib: Library<S>, path: string) {
     this.#lib = lib;
@@ -60,6 +65,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       this.#index.set(names[i], i);
     }
     this.names = names;
+    globalThis.addEventListener("unload", this.#atExit);
   }
 
   get closed(): boolean {
@@ -89,24 +95,30 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     const lib = this.#lib;
     if (lib === null) return;
     this.#lib = null;
+    globalThis.removeEventListener("unload", this.#atExit);
     if (this.#inflight === 0) lib.raw.close();
     else this.#unloadWhenIdle = lib;
-    const lost = [...this.pending].map((batch) => batch.changes);
+    if (this.pending.size === 0) return;
+    const error = new UnappliedBatchError(
+      `Cannot close "${this.path}" cleanly: ${this.#lost()}; ` +
+        `the handle is closed now`,
+      [...this.pending].map((batch) => batch.changes),
+    );
     this.pending.clear();
-    if (lost.length === 0) return;
-    const list = lost.map((changes) =>
+    throw error;
+  }
+
+  /** What was lost: the pending batches and what to do. */
+  #lost(): string {
+    const list = [...this.pending].map(({ changes }) =>
       changes.map(([name, on]) => `${on ? "enable" : "disable"} "${name}"`)
         .join(", ")
     ).join("; ");
-    const batches = lost.length === 1
+    const batches = this.pending.size === 1
       ? "1 batch was"
-      : `${lost.length} batches were`;
-    throw new UnappliedBatchError(
-      `Cannot close "${this.path}" cleanly: ${batches} built but never ` +
-        `applied (${list}): call apply() on a batch to make its request; ` +
-        `the handle is closed now`,
-      lost,
-    );
+      : `${this.pending.size} batches were`;
+    return `${batches} built but never applied (${list}): ` +
+      `call apply() on a batch to make its request`;
   }
 
   /**

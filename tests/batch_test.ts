@@ -203,3 +203,45 @@ Deno.test("StaticKeysModule.close() reports a batch that was never applied", asy
     assert.equal(mod.closed, true);
   });
 });
+
+Deno.test("a program that ends without close() warns about a batch never applied", async (t) => {
+  const main = new URL("./fixtures/lost_batch_main.ts", import.meta.url);
+  const root = new URL("..", import.meta.url).pathname;
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--no-config",
+        `--allow-ffi=${LIB}`,
+        `--allow-read=${root}`,
+        main.pathname,
+        ...args,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: text.decode(out.stdout),
+      stderr: text.decode(out.stderr),
+    };
+  };
+  await t.step("lost: a warning on stderr", async () => {
+    const { code, stdout, stderr } = await run([]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "end\n");
+    assert.equal(
+      stderr,
+      `Warning: "${LIB}" was never closed: 1 batch was built but never applied ` +
+        `(enable "tracing", disable "checks"): call apply() on a batch to make its request\n`,
+    );
+  });
+  await t.step("applied: no warning", async () => {
+    const { code, stdout, stderr } = await run(["apply"]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "end\n");
+    assert.equal(stderr, "");
+  });
+});
