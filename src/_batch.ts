@@ -16,7 +16,8 @@ import type { NativeModule } from "./_native.ts";
  * A builder is not a promise: `await` does not apply it. A builder with
  * changes that is neither applied nor extended by another step is lost;
  * the handle's `close()` (or the end of its `using` block) then throws
- * `UnappliedBatchError` naming the lost changes.
+ * `UnappliedBatchError` naming the lost changes, and a program that ends
+ * without closing the handle prints them as a warning on stderr.
  *
  * @example Usage
  * ```ts ignore
