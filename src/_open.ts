@@ -69,7 +69,8 @@ export function open<
     if (options.strategy !== undefined) mod.setStrategy(options.strategy);
     return mod;
   } catch (error) {
-    lib.raw.close();
+    if (mod) mod.close(); // also drops its exit listener
+    else lib.raw.close();
     throw error;
   }
 }
