@@ -312,7 +312,8 @@ export class FfiPermissionError extends StaticKeysError {
 
 /**
  * `open()` of a library file that does not exist (code `EINIT`); the message
- * names the path tried and how to build the package's library.
+ * names the path tried and what to do: check the path given to `open()` or
+ * in `STATIC_KEYS_LIB`, or build the package's own library.
  *
  * @example Usage
  * ```ts ignore
@@ -329,7 +330,7 @@ export class LibraryNotFoundError extends StaticKeysError {
   /**
    * Makes the error for a missing library.
    *
-   * @param message The message, naming the path and the build command.
+   * @param message The message, naming the path and what to do.
    * @param path The path tried.
    * @param options The cause, if any.
    */
