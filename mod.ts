@@ -25,7 +25,7 @@
  * mod.symbols.static_keys_demo_tracing(); // 1: the branch is taken now
  *
  * mod.set({ tracing: false, checks: false }); // one all-or-nothing request
- * await mod.batch().enable("experimental").disable("checks");
+ * mod.batch().enable("experimental").disable("checks").apply();
  *
  * const { strategy, lastPages, lastSyscalls } = mod.stats();
  * console.log(`${strategy}: ${lastSyscalls} syscalls for ${lastPages} pages`);
@@ -33,7 +33,8 @@
  *
  * Errors are classes: {@linkcode UnknownKeyError} (with suggestions),
  * {@linkcode WrongThreadError}, {@linkcode ModuleClosedError},
- * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError}, ... all
+ * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
+ * {@linkcode UnappliedBatchError}, ... all
  * extending {@linkcode StaticKeysError}, whose `code` is the native status.
  *
  * @module
@@ -62,6 +63,7 @@ export {
   StaticKeysError,
   type StaticKeysErrorOptions,
   StatusCode,
+  UnappliedBatchError,
   UnknownKeyError,
   UnsupportedStrategyError,
   WrongThreadError,

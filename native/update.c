@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * update.c - flipping keys. One request carries any number of keys and is
- * all or nothing (DESIGN.md, "Updating a key"):
+ * all or nothing (docs/design.md, "A request, step by step"):
  *
  *   mark    each key in the request whose state changes (flags, target)
  *   check   every site of every marked key holds the old bytes right now

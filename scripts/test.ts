@@ -85,7 +85,7 @@ async function denoTest(): Promise<void> {
     `--allow-ffi=${libraryPath}`,
     `--allow-read=${root}`,
     // The toolchain cross-check asks sh and dpkg who owns each program.
-    `--allow-run=${deno},sh,dpkg,dpkg-query`,
+    `--allow-run=${deno},sh,dpkg,dpkg-query,cc,c++`,
   ];
   const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/ cli.ts`
     .cwd(root).env({ NO_COLOR: "1" }).printCommand()

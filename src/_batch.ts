@@ -1,14 +1,23 @@
 // SPDX-License-Identifier: MIT
 // Batch: an immutable builder of one all-or-nothing request, after dax's
-// CommandBuilder.
+// CommandBuilder, made with an explicit apply(). Not awaitable on purpose:
+// a thenable builder is applied by any `await` or `return` from an async
+// function, and a forgotten one would change nothing silently.
 
 import type { NativeModule } from "./_native.ts";
 
 /**
  * An immutable builder of one all-or-nothing request; get one with
- * `StaticKeysModule.batch()`. Each step returns a new builder; `apply()`, or
- * awaiting the builder, validates every name and then makes one native call
- * that patches each touched page once. If any change fails, none is made.
+ * `StaticKeysModule.batch()`. Each step returns a new builder; nothing
+ * changes until `apply()`, which validates every name and then makes one
+ * native call that patches each touched page once. If any change fails,
+ * none is made.
+ *
+ * A builder is not a promise: `await` does not apply it. A builder with
+ * changes that is neither applied nor extended by another step is lost;
+ * the handle's `close()` (or the end of its `using` block) then throws
+ * `UnappliedBatchError` naming the lost changes, and a program that ends
+ * without closing the handle prints them as a warning on stderr.
  *
  * @example Usage
  * ```ts ignore
@@ -17,10 +26,10 @@ import type { NativeModule } from "./_native.ts";
  * using mod = open();
  * const tracingOnly = mod.batch().enable("tracing").disable("checks");
  * tracingOnly.apply();
- * await mod.batch().disable("tracing").enable("checks");
+ * mod.batch().disable("tracing").enable("checks").apply();
  * ```
  */
-export class Batch implements PromiseLike<void> {
+export class Batch {
   readonly #module: NativeModule<Deno.ForeignLibraryInterface>;
   readonly #changes: readonly (readonly [string, boolean])[];
 
@@ -37,6 +46,7 @@ export class Batch implements PromiseLike<void> {
   ) {
     this.#module = module;
     this.#changes = changes;
+    if (changes.length > 0) module.pending.add(this);
   }
 
   /**
@@ -50,7 +60,9 @@ export class Batch implements PromiseLike<void> {
    * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * assert.deepEqual(mod.batch().enable("tracing").changes, [["tracing", true]]);
+   * const batch = mod.batch().enable("tracing");
+   * assert.deepEqual(batch.changes, [["tracing", true]]);
+   * batch.apply();
    * ```
    */
   get changes(): readonly (readonly [string, boolean])[] {
@@ -60,6 +72,7 @@ export class Batch implements PromiseLike<void> {
   /**
    * A new builder that also sets key `name` to `enabled`. A key may appear
    * twice only with the same state; the request is checked when applied.
+   * This builder is then no longer reported as lost: the new one is.
    *
    * @param name The key's name.
    * @param enabled The state it takes; `true` when omitted.
@@ -74,6 +87,7 @@ export class Batch implements PromiseLike<void> {
    * ```
    */
   set(name: string, enabled = true): Batch {
+    this.#module.pending.delete(this);
     return new Batch(this.#module, [...this.#changes, [name, enabled]]);
   }
 
@@ -114,7 +128,8 @@ export class Batch implements PromiseLike<void> {
   }
 
   /**
-   * Makes the request: one native call for every change.
+   * Makes the request: one native call for every change. A builder may be
+   * applied more than once; each time is one request.
    *
    * @throws {TypeError} If a name is not a string or a state not a boolean.
    * @throws {UnknownKeyError} If a name is not a key of the module; nothing
@@ -133,35 +148,10 @@ export class Batch implements PromiseLike<void> {
    * ```
    */
   apply(): void {
+    // Tried is not lost, even when refused: the error says what went wrong.
+    this.#module.pending.delete(this);
     const action = `Cannot apply a batch of ${this.#changes.length} changes`;
     const resolved = this.#module.resolve(this.#changes, action);
     this.#module.setMany(resolved, action);
-  }
-
-  /**
-   * Applies the batch when awaited, so `await batch` equals `batch.apply()`.
-   *
-   * @typeParam T The fulfilled value of `onfulfilled`.
-   * @typeParam E The fulfilled value of `onrejected`.
-   * @param onfulfilled Called after the request succeeded.
-   * @param onrejected Called with the error when it failed.
-   * @returns A promise of the callbacks' result.
-   *
-   * @example Usage
-   * ```ts ignore
-   * import { open } from "@static-keys/deno";
-   *
-   * using mod = open();
-   * await mod.batch().enable("tracing");
-   * ```
-   */
-  then<T = void, E = never>(
-    onfulfilled?: ((value: void) => T | PromiseLike<T>) | null,
-    onrejected?: ((reason: unknown) => E | PromiseLike<E>) | null,
-  ): PromiseLike<T | E> {
-    return new Promise<void>((resolve) => resolve(this.apply())).then(
-      onfulfilled,
-      onrejected,
-    );
   }
 }

@@ -244,6 +244,41 @@ export class ModuleClosedError extends StaticKeysError {
 }
 
 /**
+ * A batch was built but never applied (code `EINVAL`). `close()` throws it
+ * after closing the handle, so a forgotten `apply()` cannot go unseen;
+ * `changes` lists the changes of each batch that was lost.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { open, UnappliedBatchError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const mod = open();
+ * mod.batch().enable("tracing"); // no apply(): nothing changes
+ * assert.throws(() => mod.close(), UnappliedBatchError);
+ * ```
+ */
+export class UnappliedBatchError extends StaticKeysError {
+  /** The changes of each batch never applied, as `[name, enabled]` pairs. */
+  readonly changes: readonly (readonly (readonly [string, boolean])[])[];
+
+  /**
+   * Makes the error for batches never applied.
+   *
+   * @param message The message, listing the lost changes.
+   * @param changes The changes of each lost batch.
+   */
+  constructor(
+    message: string,
+    changes: readonly (readonly (readonly [string, boolean])[])[],
+  ) {
+    super(message, { code: StatusCode.EINVAL });
+    this.name = "UnappliedBatchError";
+    this.changes = changes;
+  }
+}
+
+/**
  * `open()` without `--allow-ffi` for the library's path (code `EINIT`).
  * Raised before `Deno.dlopen`; `path` is the path to grant.
  *
@@ -277,7 +312,8 @@ export class FfiPermissionError extends StaticKeysError {
 
 /**
  * `open()` of a library file that does not exist (code `EINIT`); the message
- * names the path tried and how to build the package's library.
+ * names the path tried and what to do: check the path given to `open()` or
+ * in `STATIC_KEYS_LIB`, or build the package's own library.
  *
  * @example Usage
  * ```ts ignore
@@ -294,7 +330,7 @@ export class LibraryNotFoundError extends StaticKeysError {
   /**
    * Makes the error for a missing library.
    *
-   * @param message The message, naming the path and the build command.
+   * @param message The message, naming the path and what to do.
    * @param path The path tried.
    * @param options The cause, if any.
    */

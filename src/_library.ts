@@ -128,11 +128,13 @@ export interface Library<S extends Deno.ForeignLibraryInterface> {
 
 /**
  * Loads `path` after the permission check; maps a missing file to
- * LibraryNotFoundError and checks the ABI version.
+ * LibraryNotFoundError (its message ends with `missingHint`, what to do) and
+ * checks the ABI version.
  */
 export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
   path: string,
   userSymbols: S,
+  missingHint = `build the package's library with "deno task build"`,
 ): Library<S> {
   for (const name of Object.keys(userSymbols)) {
     if (Object.hasOwn(nativeSymbols, name)) {
@@ -147,7 +149,7 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
   try {
     raw = Deno.dlopen(path, { ...userSymbols, ...nativeSymbols });
   } catch (error) {
-    throw loadError(path, error);
+    throw loadError(path, error, missingHint);
   }
   // One dlopen binds both tables; these are two typed views of its symbols.
   const lib: Library<S> = {
@@ -167,15 +169,14 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
   return lib;
 }
 
-function loadError(path: string, error: unknown): Error {
+function loadError(path: string, error: unknown, missingHint: string): Error {
   const text = error instanceof Error ? error.message : String(error);
   const missing = exists(path) === false ||
     /no such file|cannot open shared object|image not found|could not be found|cannot find the file/i
         .test(text) && exists(path) !== true;
   if (missing) {
     return new LibraryNotFoundError(
-      `Cannot find library "${path}": build the package's library with ` +
-        `"deno task build", or pass the path of your own`,
+      `Cannot find library "${path}": ${missingHint}`,
       path,
       { cause: error },
     );

@@ -61,9 +61,14 @@ export class StaticKeysModule<
    */
   constructor(lib: Library<S>, path: string, symbols: readonly string[]) {
     this.#native = new NativeModule(lib, path);
+    // Functions are handed out guarded: after close() they throw instead of
+    // calling into an unloaded library.
     const own: Record<string, unknown> = {};
     for (const name of symbols) {
-      own[name] = (lib.user as Record<string, unknown>)[name];
+      const value = (lib.user as Record<string, unknown>)[name];
+      own[name] = typeof value === "function"
+        ? this.#native.guard(name, value as (...args: unknown[]) => unknown)
+        : value;
     }
     this.#symbols = own as Deno.StaticForeignLibraryInterface<S>;
   }
@@ -163,7 +168,11 @@ export class StaticKeysModule<
 
   /**
    * The symbols given in `options.symbols`, typed as `Deno.dlopen` types
-   * them. They live in the same library as the keys.
+   * them (with `open()`'s exact parameter tuples). They live in the same
+   * library as the keys. Functions are guarded: one kept and called after
+   * `close()` throws `ModuleClosedError` instead of calling into an unloaded
+   * library, and a `nonblocking` call still running at `close()` keeps the
+   * library loaded until it settles.
    *
    * @returns The user's symbols.
    * @throws {ModuleClosedError} If the module is closed.
@@ -338,7 +347,7 @@ export class StaticKeysModule<
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
-   * await mod.batch().enable("tracing").disable("checks");
+   * mod.batch().enable("tracing").disable("checks").apply();
    * ```
    */
   batch(): Batch {
@@ -410,7 +419,11 @@ export class StaticKeysModule<
 
   /**
    * Closes the library; a no-op when already closed. Keys, batches and
-   * symbols of this handle throw `ModuleClosedError` afterwards.
+   * symbols of this handle throw `ModuleClosedError` afterwards. If a batch
+   * of this handle was built but never applied, `close()` closes the handle
+   * and then throws `UnappliedBatchError` listing the lost changes.
+   *
+   * @throws {UnappliedBatchError} If a batch was never applied.
    *
    * @example Usage
    * ```ts ignore
@@ -426,7 +439,9 @@ export class StaticKeysModule<
   }
 
   /**
-   * Closes the library at the end of a `using` block.
+   * Closes the library at the end of a `using` block; see `close()`.
+   *
+   * @throws {UnappliedBatchError} If a batch was never applied.
    *
    * @example Usage
    * ```ts ignore

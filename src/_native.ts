@@ -2,7 +2,12 @@
 // The state one handle holds over one loaded module, shared by the handle,
 // its keys and its batches. Every native call of mod.ts goes through here.
 
-import { ModuleClosedError, unknownKey, unwrap } from "./_errors.ts";
+import {
+  ModuleClosedError,
+  UnappliedBatchError,
+  unknownKey,
+  unwrap,
+} from "./_errors.ts";
 import { type NativeSymbols, readCString, STATS_FIELDS } from "./_ffi.ts";
 import { assertMainThread } from "./_guards.ts";
 import type { Library } from "./_library.ts";
@@ -17,6 +22,11 @@ import {
 /** A change a request asks for: key index and state. */
 export type Change = readonly [index: number, enabled: boolean];
 
+/** A batch as the module tracks it until it is applied or extended. */
+export interface PendingBatch {
+  readonly changes: readonly (readonly [string, boolean])[];
+}
+
 /** @internal */
 export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   #lib: Library<S> | null;
@@ -26,6 +36,20 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   readonly #info = new Int32Array(4);
   readonly #stats = new BigUint64Array(STATS_FIELDS);
   #sites: SiteReader | undefined;
+  /** Nonblocking user calls still running on Deno's threads. */
+  #inflight = 0;
+  /** Set by close() while calls run: unloaded when the last one settles. */
+  #unloadWhenIdle: Library<S> | null = null;
+  /**
+   * Batches with changes that were neither applied nor extended by a step:
+   * close() reports them, so a forgotten apply() is never silent.
+   */
+  readonly pending: Set<PendingBatch> = new Set();
+  /** A program that ends without close() still hears of lost batches. */
+  readonly #atExit = () => {
+    if (this.#lib === null || this.pending.size === 0) return;
+    console.error(`Warning: "${this.path}" was never closed: ${this.#lost()}`);
+  };
 
   constructor(lib: Library<S>, path: string) {
     this.#lib = lib;
@@ -43,6 +67,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       this.#index.set(names[i], i);
     }
     this.names = names;
+    globalThis.addEventListener("unload", this.#atExit);
   }
 
   get closed(): boolean {
@@ -63,10 +88,59 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     return this.library(action).native;
   }
 
+  /**
+   * Closes the handle, and unloads the library once no nonblocking call of
+   * it runs any more (unloading under a running call would crash). Throws
+   * UnappliedBatchError afterwards if batches were lost.
+   */
   close(): void {
     const lib = this.#lib;
+    if (lib === null) return;
     this.#lib = null;
-    lib?.raw.close();
+    globalThis.removeEventListener("unload", this.#atExit);
+    if (this.#inflight === 0) lib.raw.close();
+    else this.#unloadWhenIdle = lib;
+    if (this.pending.size === 0) return;
+    const error = new UnappliedBatchError(
+      `Cannot close "${this.path}" cleanly: ${this.#lost()}; ` +
+        `the handle is closed now`,
+      [...this.pending].map((batch) => batch.changes),
+    );
+    this.pending.clear();
+    throw error;
+  }
+
+  /** What was lost: the pending batches and what to do. */
+  #lost(): string {
+    const list = [...this.pending].map(({ changes }) =>
+      changes.map(([name, on]) => `${on ? "enable" : "disable"} "${name}"`)
+        .join(", ")
+    ).join("; ");
+    const batches = this.pending.size === 1
+      ? "1 batch was"
+      : `${this.pending.size} batches were`;
+    return `${batches} built but never applied (${list}): ` +
+      `call apply() on a batch to make its request`;
+  }
+
+  /**
+   * Wraps a user's function so that a call after close() throws
+   * ModuleClosedError instead of jumping into an unloaded library, and a
+   * nonblocking call keeps the library loaded until it settles.
+   */
+  guard(name: string, fn: (...args: unknown[]) => unknown): typeof fn {
+    const action = `Cannot call "${name}"`;
+    return (...args: unknown[]) => {
+      this.library(action);
+      const result = fn(...args);
+      if (!(result instanceof Promise)) return result;
+      this.#inflight++;
+      return result.finally(() => {
+        if (--this.#inflight > 0 || this.#unloadWhenIdle === null) return;
+        this.#unloadWhenIdle.raw.close();
+        this.#unloadWhenIdle = null;
+      });
+    };
   }
 
   /** The index of key `name`; TypeError or UnknownKeyError otherwise. */

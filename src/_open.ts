@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: MIT
 // open(): guards, library path, dlopen, init.
 
-import { assertMainThread } from "./_guards.ts";
-import { loadLibrary, resolveLibraryPath } from "./_library.ts";
+import { FfiPermissionError, LibraryNotFoundError } from "./_errors.ts";
+import { assertMainThread, readEnv } from "./_guards.ts";
+import {
+  type Library,
+  LIBRARY_ENV,
+  loadLibrary,
+  resolveLibraryPath,
+} from "./_library.ts";
 import { StaticKeysModule } from "./_module.ts";
 import type { OpenOptions } from "./_types.ts";
 
@@ -14,13 +20,18 @@ import type { OpenOptions } from "./_types.ts";
  * `--allow-ffi` permission before loading anything, then checks the C ABI
  * version and initialises the module on the main thread.
  *
+ * The symbols keep their exact types: `S` is a `const` type parameter, so
+ * `parameters: ["u32"]` types the function as `(a: number) => ...` and a
+ * call with the wrong number of arguments fails `deno check`.
+ *
  * @typeParam S The user's own symbols.
  * @param path The library's path, or `undefined` for the package's.
  * @param options More symbols to bind, and the strategy to use.
  * @returns A disposable handle over the module.
  * @throws {WrongThreadError} Inside a Web Worker.
  * @throws {FfiPermissionError} Without `--allow-ffi` for the path.
- * @throws {LibraryNotFoundError} If the file does not exist.
+ * @throws {LibraryNotFoundError} If the file does not exist; for the
+ *   package's own library the message says how to build it.
  * @throws {TypeError} If `path` or `options` have the wrong type.
  * @throws {StaticKeysError} If the library does not speak this ABI or
  *   cannot be initialised.
@@ -35,7 +46,7 @@ import type { OpenOptions } from "./_types.ts";
  * ```
  */
 export function open<
-  S extends Deno.ForeignLibraryInterface = Record<never, never>,
+  const S extends Deno.ForeignLibraryInterface = Record<never, never>,
 >(path?: string | URL, options: OpenOptions<S> = {}): StaticKeysModule<S> {
   if (options === null || typeof options !== "object") {
     throw new TypeError(
@@ -45,15 +56,54 @@ export function open<
   const symbols = options.symbols ?? ({} as S);
   const where = path === undefined ? "the package's library" : `"${path}"`;
   assertMainThread(`Cannot open ${where}`);
-  const resolved = resolveLibraryPath(path);
-  const lib = loadLibrary(resolved, symbols);
+  let resolved: string;
+  let lib: Library<S>;
+  try {
+    resolved = resolveLibraryPath(path);
+    lib = loadLibrary(resolved, symbols, missingHint(path));
+  } catch (error) {
+    throw path === undefined ? withEnvNote(error) : error;
+  }
   let mod: StaticKeysModule<S> | undefined;
   try {
     mod = new StaticKeysModule(lib, resolved, Object.keys(symbols));
     if (options.strategy !== undefined) mod.setStrategy(options.strategy);
     return mod;
   } catch (error) {
-    lib.raw.close();
+    if (mod) mod.close(); // also drops its exit listener
+    else lib.raw.close();
     throw error;
   }
+}
+
+/** What to do about a missing library, by where its path came from. */
+function missingHint(path?: string | URL): string | undefined {
+  if (path !== undefined) return "no such file, check the path given to open()";
+  if (readEnv(LIBRARY_ENV)) {
+    return `no such file, check ${LIBRARY_ENV} or unset it to use the package's library`;
+  }
+  return undefined; // the package's own library: loadLibrary says how to build it
+}
+
+/**
+ * Without --allow-env the variable reads as unset, so the package's library
+ * was tried instead of the one it may name: say so when that fails.
+ */
+function withEnvNote(error: unknown): unknown {
+  const env = Deno.permissions.querySync({
+    name: "env",
+    variable: LIBRARY_ENV,
+  });
+  if (env.state === "granted") return error;
+  const note = `; ${LIBRARY_ENV} could not be read without --allow-env, ` +
+    `if it is set run again with --allow-env=${LIBRARY_ENV}`;
+  if (error instanceof FfiPermissionError) {
+    return new FfiPermissionError(`${error.message}${note}`, error.path);
+  }
+  if (error instanceof LibraryNotFoundError) {
+    return new LibraryNotFoundError(`${error.message}${note}`, error.path, {
+      cause: error.cause,
+    });
+  }
+  return error;
 }

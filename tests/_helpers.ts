@@ -17,6 +17,41 @@ export const demoSymbols = {
 /** The package's library path, as open() finds it. */
 export const LIB = defaultLibraryPath();
 
+/**
+ * Stops the run with one message naming the fix when the tests cannot use
+ * the package's library, instead of a failure per test.
+ */
+function assertLibraryUsable(): void {
+  const root = new URL("..", import.meta.url).pathname;
+  const command = `deno test --allow-ffi=${LIB} --allow-read=${root} ` +
+    `--allow-run=${Deno.execPath()} --doc tests/ mod.ts src/`;
+  const granted = (descriptor: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(descriptor).state === "granted";
+  if (granted({ name: "read", path: LIB })) {
+    try {
+      Deno.statSync(LIB);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Error(
+        `Cannot run the Deno tests: the package's library "${LIB}" is not ` +
+          `built, build it with "deno task build" (or run "deno task test", ` +
+          `which builds it and runs every suite)`,
+      );
+    }
+  }
+  const usable = granted({ name: "read", path: root }) &&
+    granted({ name: "ffi", path: LIB });
+  if (!usable) {
+    throw new Error(
+      `Cannot run the Deno tests without their permissions: run ` +
+        `"deno task test" (it builds the library with "deno task build" ` +
+        `first), or run: ${command}`,
+    );
+  }
+}
+
+assertLibraryUsable();
+
 /** The demo keys and their initial states (native/demo.c). */
 export const INITIAL = {
   tracing: false,

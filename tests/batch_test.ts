@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: MIT
-// Several keys in one all-or-nothing request: set() and batch().
+// Several keys in one all-or-nothing request: set() and batch(), and the
+// report of a batch never applied.
 
 import assert from "node:assert/strict";
-import { Batch, StaticKeysError, UnknownKeyError } from "../mod.ts";
-import { INITIAL, openDemo, taken } from "./_helpers.ts";
+import {
+  Batch,
+  ModuleClosedError,
+  StaticKeysError,
+  UnappliedBatchError,
+  UnknownKeyError,
+} from "../mod.ts";
+import { INITIAL, LIB, openDemo, taken } from "./_helpers.ts";
 
 Deno.test("StaticKeysModule.set() flips several keys in one request", async (t) => {
   using mod = openDemo();
@@ -84,20 +91,34 @@ Deno.test("StaticKeysModule.set() changes nothing when one change is refused", a
   });
 });
 
-Deno.test("Batch builds a request immutably and applies it once", async (t) => {
+Deno.test("Batch builds a request immutably and changes nothing until apply()", async (t) => {
   using mod = openDemo();
   const empty = mod.batch();
   const one = empty.enable("tracing");
   const two = one.disable("checks");
+  const three = one.set("audit");
   await t.step("each step returns a new builder", () => {
     assert.ok(two instanceof Batch);
     assert.notEqual(one, empty);
     assert.deepEqual(empty.changes, []);
     assert.deepEqual(one.changes, [["tracing", true]]);
     assert.deepEqual(two.changes, [["tracing", true], ["checks", false]]);
-    assert.deepEqual(one.set("audit").changes.at(-1), ["audit", true]);
+    assert.deepEqual(three.changes.at(-1), ["audit", true]);
     assert.equal(mod.key("tracing").enabled, false, "building flips nothing");
   });
+  await t.step(
+    "await does not apply it: a builder is not thenable",
+    async () => {
+      assert.equal("then" in two, false);
+      await two;
+      // The case under test: a builder returned from an async function.
+      // deno-lint-ignore require-await
+      const returned = await (async () => two)();
+      assert.equal(returned, two, "an async function returns the builder");
+      assert.equal(mod.key("tracing").enabled, false);
+      assert.equal(mod.key("checks").enabled, true);
+    },
+  );
   await t.step("apply() makes one request", () => {
     const before = mod.stats().requests;
     two.apply();
@@ -108,22 +129,119 @@ Deno.test("Batch builds a request immutably and applies it once", async (t) => {
     });
     assert.equal(mod.stats().requests - before, 1);
   });
-  await t.step("awaiting the builder applies it", async () => {
-    await mod.batch().disable("tracing").enable("checks");
-    assert.deepEqual(taken(mod), {
-      tracing: false,
-      checks: true,
-      experimental: false,
-    });
+  await t.step("apply() again makes the request again", () => {
+    mod.set(INITIAL);
+    three.apply();
+    three.apply();
+    assert.equal(mod.key("tracing").enabled, true);
+    assert.equal(mod.key("audit").enabled, true);
+    assert.equal(mod.key("checks").enabled, true);
   });
-  await t.step(
-    "awaiting a refused builder rejects, changing nothing",
-    async () => {
-      await assert.rejects(
-        async () => await mod.batch().enable("tracing").enable("nope"),
-        UnknownKeyError,
+  await t.step("a refused apply() throws and changes nothing", () => {
+    mod.set(INITIAL);
+    assert.throws(
+      () => mod.batch().enable("tracing").enable("nope").apply(),
+      UnknownKeyError,
+    );
+    assert.equal(mod.key("tracing").enabled, false);
+  });
+});
+
+Deno.test("StaticKeysModule.close() reports a batch that was never applied", async (t) => {
+  await t.step("close() closes, then throws UnappliedBatchError", () => {
+    const mod = openDemo();
+    mod.batch().enable("tracing"); // lost: no apply()
+    const kept = mod.batch().disable("checks").enable("experimental"); // lost
+    const base = mod.batch().enable("audit"); // extended, not lost
+    const lost = base.enable("tracing").disable("tracing"); // lost
+    assert.equal(lost.changes.length, 3);
+    base.disable("checks").apply(); // applied
+    mod.batch(); // empty: nothing to lose
+    assert.throws(() => mod.batch().enable("nope").apply(), UnknownKeyError);
+    assert.throws(() => mod.close(), (error: unknown) => {
+      assert.ok(error instanceof UnappliedBatchError);
+      assert.equal(error.code, -1);
+      assert.deepEqual(error.changes, [
+        [["tracing", true]],
+        [["checks", false], ["experimental", true]],
+        [["audit", true], ["tracing", true], ["tracing", false]],
+      ]);
+      assert.equal(
+        error.message,
+        `Cannot close "${LIB}" cleanly: 3 batches were built but never applied ` +
+          `(enable "tracing"; disable "checks", enable "experimental"; ` +
+          `enable "audit", enable "tracing", disable "tracing"): ` +
+          `call apply() on a batch to make its request; the handle is closed now`,
       );
-      assert.equal(mod.key("tracing").enabled, false);
-    },
-  );
+      return true;
+    });
+    assert.equal(mod.closed, true);
+    mod.close(); // reported once: a second close() is a no-op
+    assert.throws(() => kept.apply(), ModuleClosedError);
+  });
+  await t.step("the lost batches changed no key", () => {
+    const mod = openDemo();
+    mod.batch().set("tracing", true).disable("checks");
+    assert.deepEqual(taken(mod), {
+      tracing: INITIAL.tracing,
+      checks: INITIAL.checks,
+      experimental: INITIAL.experimental,
+    });
+    assert.throws(() => mod.close(), UnappliedBatchError);
+  });
+  await t.step("a using block ends with the error", () => {
+    assert.throws(() => {
+      using mod = openDemo();
+      mod.batch().disable("checks");
+    }, /1 batch was built but never applied \(disable "checks"\)/);
+  });
+  await t.step("applied and empty batches close quietly", () => {
+    const mod = openDemo();
+    mod.batch();
+    mod.batch().enable("tracing").apply();
+    mod.close();
+    assert.equal(mod.closed, true);
+  });
+});
+
+Deno.test("a program that ends without close() warns about a batch never applied", async (t) => {
+  const main = new URL("./fixtures/lost_batch_main.ts", import.meta.url);
+  const root = new URL("..", import.meta.url).pathname;
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--no-config",
+        `--allow-ffi=${LIB}`,
+        `--allow-read=${root}`,
+        main.pathname,
+        ...args,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: text.decode(out.stdout),
+      stderr: text.decode(out.stderr),
+    };
+  };
+  await t.step("lost: a warning on stderr", async () => {
+    const { code, stdout, stderr } = await run([]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "end\n");
+    assert.equal(
+      stderr,
+      `Warning: "${LIB}" was never closed: 1 batch was built but never applied ` +
+        `(enable "tracing", disable "checks"): call apply() on a batch to make its request\n`,
+    );
+  });
+  await t.step("applied: no warning", async () => {
+    const { code, stdout, stderr } = await run(["apply"]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "end\n");
+    assert.equal(stderr, "");
+  });
 });

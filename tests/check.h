@@ -114,9 +114,10 @@ static inline int check_under_valgrind(void)
 
 /*
  * 1 when no mapping of this process is writable and executable at once
- * (DESIGN.md: never outside a documented window). Prints offenders. Where
- * /proc/self/maps cannot show exec permission (check_prot_visible), the
- * answer is 1 but the check is counted as undecided, not as passed.
+ * (docs/design.md, "Strategies": never outside a documented window).
+ * Prints offenders. Where /proc/self/maps cannot show exec permission
+ * (check_prot_visible), the answer is 1 but the check is counted as
+ * undecided, not as passed.
  */
 static inline int check_no_wx_mapping(void)
 {

@@ -6,9 +6,14 @@ import {
   ModuleClosedError,
   open,
   type StaticKeysModule,
+  UnappliedBatchError,
   UnknownKeyError,
 } from "../mod.ts";
 import { type demoSymbols, LIB, openDemo, runOpen } from "./_helpers.ts";
+
+/** What open() adds when it could not read STATIC_KEYS_LIB. */
+const ENV_NOTE =
+  "; STATIC_KEYS_LIB could not be read without --allow-env, if it is set run again with --allow-env=STATIC_KEYS_LIB";
 
 Deno.test("open() refuses a path without --allow-ffi", async (t) => {
   const variants = [
@@ -23,10 +28,20 @@ Deno.test("open() refuses a path without --allow-ffi", async (t) => {
         code: -9,
         path: LIB,
         message:
-          `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}`,
+          `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}${ENV_NOTE}`,
       });
     });
   }
+  await t.step("given as a path", async () => {
+    const { result } = await runOpen([], [LIB]);
+    assert.deepEqual(result, {
+      name: "FfiPermissionError",
+      code: -9,
+      path: LIB,
+      message:
+        `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}`,
+    });
+  });
 });
 
 Deno.test("open() loads the library with --allow-ffi for its path only", async () => {
@@ -34,30 +49,72 @@ Deno.test("open() loads the library with --allow-ffi for its path only", async (
   assert.deepEqual(result, { name: "opened", message: LIB });
 });
 
-Deno.test("open() names the path and the build command for a missing library", async (t) => {
+Deno.test("open() says what to do about a missing library, by where its path came from", async (t) => {
   const missing = "/tmp/static-keys-missing/libstatic_keys.so";
-  const expected = {
+  const notFound = (hint: string) => ({
     name: "LibraryNotFoundError",
     code: -9,
     path: missing,
-    message:
-      `Cannot find library "${missing}": build the package's library with "deno task build", or pass the path of your own`,
-  };
-  await t.step("given as a path", async () => {
-    const { result } = await runOpen([`--allow-ffi=${missing}`], [missing]);
-    assert.deepEqual(result, expected);
+    message: `Cannot find library "${missing}": ${hint}`,
   });
-  await t.step("given in STATIC_KEYS_LIB", async () => {
+  await t.step("a path given to open(): check it, no build hint", async () => {
+    const { result } = await runOpen([`--allow-ffi=${missing}`], [missing]);
+    assert.deepEqual(
+      result,
+      notFound("no such file, check the path given to open()"),
+    );
+    assert.doesNotMatch(result.message, /deno task build/);
+  });
+  await t.step("a path from STATIC_KEYS_LIB: check the variable", async () => {
     const { result } = await runOpen(
       [`--allow-ffi=${missing}`, "--allow-env=STATIC_KEYS_LIB"],
       [],
       { STATIC_KEYS_LIB: missing },
     );
-    assert.deepEqual(result, expected);
+    assert.deepEqual(
+      result,
+      notFound(
+        "no such file, check STATIC_KEYS_LIB or unset it to use the package's library",
+      ),
+    );
   });
-  await t.step("STATIC_KEYS_LIB is ignored without --allow-env", async () => {
+  await t.step("the package's own library: build it", async () => {
+    const { result } = await runOpen([`--allow-ffi=${missing}`], [
+      "--load",
+      missing,
+    ]);
+    assert.deepEqual(
+      result,
+      notFound(`build the package's library with "deno task build"`),
+    );
+  });
+});
+
+Deno.test("open() names --allow-env=STATIC_KEYS_LIB when it cannot read the variable", async (t) => {
+  const mine = "/tmp/static-keys-mine/libmine.so";
+  await t.step("--allow-ffi for the variable's path only", async () => {
+    const { result } = await runOpen([`--allow-ffi=${mine}`], [], {
+      STATIC_KEYS_LIB: mine,
+    });
+    assert.deepEqual(result, {
+      name: "FfiPermissionError",
+      code: -9,
+      path: LIB,
+      message:
+        `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}${ENV_NOTE}`,
+    });
+  });
+  await t.step("no note once --allow-env is given", async () => {
+    const { result } = await runOpen(
+      [`--allow-ffi=${LIB}`, "--allow-env=STATIC_KEYS_LIB"],
+      [],
+      { STATIC_KEYS_LIB: LIB },
+    );
+    assert.deepEqual(result, { name: "opened", message: LIB });
+  });
+  await t.step("the package's library opens when it is allowed", async () => {
     const { result } = await runOpen([`--allow-ffi=${LIB}`], [], {
-      STATIC_KEYS_LIB: missing,
+      STATIC_KEYS_LIB: mine,
     });
     assert.deepEqual(result, { name: "opened", message: LIB });
   });
@@ -98,7 +155,10 @@ Deno.test("StaticKeysModule refuses every use after close()", async (t) => {
   const mod = openDemo();
   const key = mod.key("tracing");
   const batch = mod.batch().enable("tracing");
-  mod.close();
+  await t.step("close() closes, and reports the batch never applied", () => {
+    assert.throws(() => mod.close(), UnappliedBatchError);
+    assert.equal(mod.closed, true);
+  });
   await t.step("close() again is a no-op", () => {
     mod.close();
     assert.equal(mod.closed, true);

@@ -24,8 +24,9 @@
  *   static_key_enabled(&tracing);            // current state
  *
  * Cost model: the test is one instruction; a flip validates every site of
- * the key, then patches each touched page once (see DESIGN.md, "Updating a
- * key"). Use keys for switches that change a handful of times per run.
+ * the key, then patches each touched page once (see docs/design.md, "A
+ * request, step by step"). Use keys for switches that change a handful of
+ * times per run.
  *
  * Scope: a key belongs to the module (executable or shared library) that
  * defines it, and its sites must be in that module. Each module carries its
@@ -91,7 +92,7 @@ extern "C" {
 #define STATIC_KEYS_EBUSY (-10)   /* init or a flip is already running */
 #define STATIC_KEYS_ECODE_MIN STATIC_KEYS_EBUSY
 
-/* ---- patch strategies (DESIGN.md, "Updating a key") -------------------- */
+/* ---- patch strategies (docs/design.md, "Strategies") ------------------ */
 
 #define STATIC_KEYS_STRATEGY_DEFAULT 0  /* the OS layer's safest */
 #define STATIC_KEYS_STRATEGY_REMAP 1    /* patch a copy, swap it in */
@@ -115,7 +116,7 @@ extern "C" {
 #define STATIC_KEYS_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* ---- data layout (DESIGN.md, "Data layout") ---------------------------- */
+/* ---- data layout (docs/design.md, "Data layout") ---------------------- */
 
 /*
  * One record per site, written by the assembler. Fields are relative to

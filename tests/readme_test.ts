@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// Every program block of README.md is type-checked or compiled, so the
+// README cannot show code that does not build. How a block is checked
+// follows from its info string (see docs/design.md, "README code blocks"):
+//
+//   ```ts            type-checked by `deno check --doc-only README.md`, which
+//                    resolves "@static-keys/deno" (and its other exports) to
+//                    this repository through deno.json; a block imports what
+//                    it uses. `ignore` is refused: nothing may go unchecked.
+//   ```c             a translation unit, compiled as is by cc against
+//                    native/include (C11 + GNU extensions, -Wall -Wextra
+//                    -Werror, unused things allowed)
+//   ```c fragment    statements: compiled as the body of a function placed
+//                    after the README's previous complete ```c block, whose
+//                    declarations it uses
+//   ```cpp           the same as c, compiled by c++ (also with `fragment`)
+//
+// Blocks of other languages (sh, cmake, ...) are shown, not compiled.
+
+import assert from "node:assert/strict";
+
+/** One fenced block of a Markdown file. */
+export interface Block {
+  /** The language: the first word of the info string, lower case. */
+  lang: string;
+  /** The other words of the info string. */
+  attrs: string[];
+  /** The line of the opening fence, from 1. */
+  line: number;
+  /** The block's text, without the fence's indentation. */
+  code: string;
+}
+
+/** The fenced code blocks of `markdown`, in order (``` and ~~~ fences). */
+export function blocks(markdown: string): Block[] {
+  const lines = markdown.split(/\r?\n/);
+  const out: Block[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = lines[i].match(/^( {0,3}|\s*)(`{3,}|~{3,})\s*([^\s`]*)(.*)$/);
+    if (!open) continue;
+    const [, indent, fence, lang, rest] = open;
+    const body: string[] = [];
+    let j = i + 1;
+    for (; j < lines.length; j++) {
+      const close = lines[j].match(/^\s*(`{3,}|~{3,})\s*$/);
+      if (
+        close && close[1][0] === fence[0] && close[1].length >= fence.length
+      ) {
+        break;
+      }
+      body.push(
+        lines[j].startsWith(indent)
+          ? lines[j].slice(indent.length)
+          : lines[j].trimStart(),
+      );
+    }
+    out.push({
+      lang: lang.toLowerCase(),
+      attrs: rest.split(/[\s,]+/).filter(Boolean),
+      line: i + 1,
+      code: body.join("\n"),
+    });
+    i = j;
+  }
+  return out;
+}
+
+const root = new URL("..", import.meta.url).pathname;
+const README = "README.md";
+const readme = blocks(Deno.readTextFileSync(`${root}${README}`));
+
+const TS = ["ts", "typescript"];
+/** Compiled languages: the compiler and its flags. */
+const COMPILED: Record<string, { cc: string; flags: string[] }> = {
+  c: { cc: "cc", flags: ["-std=gnu11", "-x", "c"] },
+  cpp: { cc: "c++", flags: ["-std=gnu++17", "-x", "c++"] },
+  "c++": { cc: "c++", flags: ["-std=gnu++17", "-x", "c++"] },
+};
+const ATTRIBUTES = ["fragment"];
+
+Deno.test("README.md shows TypeScript and C blocks, with known attributes", () => {
+  assert.ok(readme.some((b) => TS.includes(b.lang)), "no ts block found");
+  assert.ok(readme.some((b) => b.lang === "c"), "no c block found");
+  for (const block of readme) {
+    if (TS.includes(block.lang)) {
+      assert.deepEqual(
+        block.attrs,
+        [],
+        `${README}:${block.line}: a ts block is type-checked whole; remove "${
+          block.attrs.join(" ")
+        }"`,
+      );
+    } else if (block.lang in COMPILED) {
+      const unknown = block.attrs.filter((a) => !ATTRIBUTES.includes(a));
+      assert.deepEqual(
+        unknown,
+        [],
+        `${README}:${block.line}: unknown attribute, the known ones are ${
+          ATTRIBUTES.join(", ")
+        }`,
+      );
+    }
+  }
+});
+
+Deno.test("README.md's TypeScript blocks type-check against mod.ts", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--doc-only", README],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  const output = text.decode(out.stdout) + text.decode(out.stderr);
+  assert.equal(out.code, 0, `deno check --doc-only ${README}:\n${output}`);
+});
+
+/** The source cc sees for `block`: a fragment goes inside a function. */
+function source(block: Block, context: Block | undefined): string {
+  const at = (line: number) => `#line ${line} "${README}"\n`;
+  if (!block.attrs.includes("fragment")) return at(block.line + 1) + block.code;
+  assert.ok(
+    context,
+    `${README}:${block.line}: a fragment needs a complete ${block.lang} block before it`,
+  );
+  return `${at(context.line + 1)}${context.code}\n` +
+    `void readme_fragment_${block.line}(void)\n{\n` +
+    `${at(block.line + 1)}${block.code}\n}\n`;
+}
+
+Deno.test("README.md's C blocks compile against native/include", async (t) => {
+  const context: Record<string, Block> = {};
+  for (const block of readme) {
+    const compiler = COMPILED[block.lang];
+    if (!compiler) continue;
+    const code = source(block, context[block.lang]);
+    if (!block.attrs.includes("fragment")) context[block.lang] = block;
+    const name = `${README}:${block.line} (${
+      [block.lang, ...block.attrs].join(" ")
+    })`;
+    await t.step(name, async () => {
+      const run = Deno.permissions.querySync({
+        name: "run",
+        command: compiler.cc,
+      });
+      assert.equal(
+        run.state,
+        "granted",
+        `Cannot compile the README's ${block.lang} blocks: run the tests with --allow-run=${compiler.cc}`,
+      );
+      const child = new Deno.Command(compiler.cc, {
+        args: [
+          ...compiler.flags,
+          "-Wall",
+          "-Wextra",
+          "-Werror",
+          "-Wno-unused",
+          "-O2",
+          "-fPIC",
+          `-I${root}native/include`,
+          `-I${root}`,
+          "-c",
+          "-o",
+          "/dev/null",
+          "-",
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(code));
+      await writer.close();
+      const out = await child.output();
+      const errors = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, `${compiler.cc} says:\n${errors}`);
+    });
+  }
+});
