@@ -158,7 +158,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
       "--no-prompt",
       `--lock=${lock}`,
       `--allow-import=127.0.0.1:${server.port}`,
-      "--allow-env=STATIC_KEYS_CACHE",
+      "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
       `--allow-read=${cache}`,
       `--allow-ffi=${library}`,
       ...extra,
@@ -200,7 +200,9 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
             cacheEnvNames().join(",")
           }: ` +
           `build it with "deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
-          `jsr:@static-keys/deno@${VERSION}/build", or set STATIC_KEYS_LIB to the path of ${LIBRARY}`,
+          `jsr:@static-keys/deno@${VERSION}/build", or set STATIC_KEYS_LIB to the path of ${LIBRARY}; ` +
+          `STATIC_KEYS_LIB could not be read without --allow-env, if it is set run again with ` +
+          `--allow-env=STATIC_KEYS_LIB`,
       });
     });
 
@@ -311,7 +313,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           "--no-prompt",
           "--cached-only",
           `--allow-import=127.0.0.1:${server.port}`,
-          "--allow-env=STATIC_KEYS_CACHE",
+          "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
           `--allow-read=${cache}`,
           `${server.base}build.ts`,
         ], { DENO_DIR: denoDir, STATIC_KEYS_CACHE: cache });
@@ -324,7 +326,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           "run",
           "--no-config",
           "--no-prompt",
-          "--allow-env=STATIC_KEYS_CACHE",
+          "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
           `--allow-read=${cache}`,
           `${ROOT}/tests/fixtures/build_error.ts`,
         ], { STATIC_KEYS_CACHE: cache });
