@@ -103,13 +103,17 @@ cxx)
 	done
 	;;
 without-core)
+	# No core at all, and the package's own module (-lstatic_keys) instead
+	# of the core: each must fail to link, naming the guard.
 	cp "$src/examples/mylib/mylib.c" .
-	line=$(localize "$plain" | sed -e 's|[^ ]*libstatic_keys_core\.a||')
-	if sh -ec "$line" >log 2>&1; then
-		fail "linking a key without the core succeeded: $line"
-	fi
-	grep -q "$guard" log || { cat log >&2; fail "the link error does not name $guard"; }
-	echo "refused as expected:" && cat log
+	for core in "" "-L$prefix/lib -lstatic_keys"; do
+		line=$(localize "$plain" | sed -e "s|[^ ]*libstatic_keys_core\.a|$core|")
+		if sh -ec "$line" >log 2>&1; then
+			fail "linking a key without the core succeeded: $line"
+		fi
+		grep -q "$guard" log || { cat log >&2; fail "the link error does not name $guard: $line"; }
+		echo "refused as expected: $line" && cat log
+	done
 	;;
 nocore)
 	cp "$src/tests/consumer/nocore.c" .
