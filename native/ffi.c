@@ -7,6 +7,10 @@
  */
 #include "core.h"
 
+/* Defined here and only here: every key refers to it (static_keys.h, "the
+ * link guard"), so whatever links a key links this file's ABI too. */
+STATIC_KEYS_LOCAL struct jump_entry STATIC_KEYS_CORE_GUARD[1];
+
 STATIC_KEYS_EXPORT uint32_t static_keys_ffi_abi_version(void)
 {
 	return STATIC_KEYS_ABI_VERSION;

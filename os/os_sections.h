@@ -69,8 +69,10 @@
 #define STATIC_KEYS_ENTRY_KEY_REL32 1
 #endif
 #else
-/* ELF: __start_/__stop_ give the bounds; "R" (SHF_GNU_RETAIN) survives GC */
-#define STATIC_KEYS_ENTRY_PUSHSECTION ".pushsection __static_keys, \"awR\""
+/* ELF: __start_/__stop_ give the bounds; "R" (SHF_GNU_RETAIN) survives GC;
+ * "?" joins the function's COMDAT group, if any (a C++ inline function), so
+ * the linker drops a duplicate copy's entries along with its code. */
+#define STATIC_KEYS_ENTRY_PUSHSECTION ".pushsection __static_keys, \"awR?\""
 #define STATIC_KEYS_ENTRY_POPSECTION ".popsection"
 #define STATIC_KEYS_KEY_SECTION                                                \
 	__attribute__((used, retain, section("__static_keys_tab")))

@@ -182,6 +182,18 @@ function loadError(path: string, error: unknown, missingHint: string): Error {
     );
   }
   if (error instanceof Deno.errors.PermissionDenied) return error;
+  // Deno names the first symbol it could not bind; ours means no core.
+  const abi = text.match(/register symbol (static_keys_ffi_\w+)/)?.[1];
+  if (abi) {
+    return new StaticKeysError(
+      `Cannot open "${path}": it is not linked with the static-keys core ` +
+        `(it does not export ${abi}); link the core into it: ` +
+        `StaticKeys::static_keys with CMake, ` +
+        `$(pkg-config --libs static-keys), ` +
+        `or <prefix>/lib/libstatic_keys_core.a after your objects`,
+      { code: StatusCode.EINIT, cause: error },
+    );
+  }
   return new StaticKeysError(`Cannot open "${path}": ${text}`, {
     code: StatusCode.EINIT,
     cause: error,

@@ -142,8 +142,9 @@ struct jump_entry {
 
 /*
  * A key. Define it with DEFINE_STATIC_KEY_*; never write its fields.
- * `entries` and `sites` are filled by init; `count` is the enable count;
- * `flags` and `cursor` are the core's bookkeeping during one update.
+ * `entries` and `sites` are filled by init (until then `entries` holds the
+ * link guard below); `count` is the enable count; `flags` and `cursor` are
+ * the core's bookkeeping during one update.
  */
 struct static_key {
 	const char *name;
@@ -173,8 +174,19 @@ struct static_key_false {
 extern "C" {
 #endif
 
+/*
+ * The link guard. Every key refers to this symbol, which only the core's
+ * Deno ABI (native/ffi.c) defines, so linking the core as a plain archive
+ * pulls that ABI into the module, and a module that has keys but not the
+ * core fails to link, naming what to do. Hidden: a shared library cannot
+ * leave it for the loader to find elsewhere.
+ */
+#define STATIC_KEYS_CORE_GUARD                                                 \
+	static_keys_core_missing__link_libstatic_keys_core_after_your_objects
+extern STATIC_KEYS_LOCAL struct jump_entry STATIC_KEYS_CORE_GUARD[];
+
 #define STATIC_KEY_INIT_NAMED(nm, initial)                                     \
-	{ (nm), NULL, 0, (initial), (initial), (initial), 0, 0 }
+	{ (nm), STATIC_KEYS_CORE_GUARD, 0, (initial), (initial), (initial), 0, 0 }
 
 /* Keys live in the key section so a key without sites is still listed. */
 #define STATIC_KEYS_KEY_ATTRS                                                  \
@@ -201,18 +213,17 @@ extern "C" {
 /* ---- branches ----------------------------------------------------------- */
 
 /*
- * Compile-time type of a key: 1 for static_key_true, 0 for static_key_false.
- * Anything else is a compile error, as in the kernel.
+ * ARCH_STATIC_BRANCH(key, branch) emits a NOP site and evaluates to 0 on
+ * the fall-through path, 1 at the jump target; ARCH_STATIC_BRANCH_JUMP
+ * emits a JMP site. Which one a branch starts with is type ^ branch, where
+ * the type is 1 for static_key_true, 0 for static_key_false; any other
+ * argument is a compile error, as in the kernel.
  */
+#ifndef __cplusplus
 #define STATIC_KEYS_TYPE(x)                                                    \
 	_Generic((x), struct static_key_true *: 1,                             \
 		 struct static_key_false *: 0)
 
-/*
- * ARCH_STATIC_BRANCH(key, branch) emits a NOP site and evaluates to 0 on
- * the fall-through path, 1 at the jump target; ARCH_STATIC_BRANCH_JUMP
- * emits a JMP site. Which one a branch starts with is type ^ branch.
- */
 #define STATIC_KEYS_SITE(key, type, branch)                                    \
 	__builtin_choose_expr((type) ^ (branch),                               \
 			      ARCH_STATIC_BRANCH_JUMP(key, branch),            \
@@ -222,6 +233,50 @@ extern "C" {
 	__builtin_expect(!STATIC_KEYS_SITE(&(x)->key, STATIC_KEYS_TYPE(x), 1), 1)
 #define static_branch_unlikely(x)                                              \
 	__builtin_expect(STATIC_KEYS_SITE(&(x)->key, STATIC_KEYS_TYPE(x), 0), 0)
+#else
+/*
+ * C++ (11 or later) has neither _Generic nor __builtin_choose_expr, and a
+ * constant `?:` still emits both sites at -O0. A specialisation picks the
+ * emitter instead, with the key as a template argument so the asm gets a
+ * constant at any optimisation level; always_inline puts the one site into
+ * the caller, as the C macro does, and no out-of-line copy is left.
+ */
+extern "C++" {
+template <class P> struct static_keys_cxx_type; /* not a key: error */
+template <> struct static_keys_cxx_type<struct static_key_true *> {
+	enum { value = 1 };
+};
+template <> struct static_keys_cxx_type<struct static_key_false *> {
+	enum { value = 0 };
+};
+
+template <int Jump> struct static_keys_cxx_site;
+template <> struct static_keys_cxx_site<0> {
+	template <class P, P K, int Branch>
+	static inline __attribute__((always_inline)) int at()
+	{
+		return ARCH_STATIC_BRANCH(&K->key, Branch);
+	}
+};
+template <> struct static_keys_cxx_site<1> {
+	template <class P, P K, int Branch>
+	static inline __attribute__((always_inline)) int at()
+	{
+		return ARCH_STATIC_BRANCH_JUMP(&K->key, Branch);
+	}
+};
+} /* extern "C++" */
+
+#define STATIC_KEYS_TYPE(x) (static_keys_cxx_type<decltype(x)>::value)
+#define STATIC_KEYS_SITE_CXX(x, branch)                                        \
+	(static_keys_cxx_site<STATIC_KEYS_TYPE(x) ^ (branch)>::template at<    \
+		decltype(x), (x), (branch)>())
+
+#define static_branch_likely(x)                                                \
+	__builtin_expect(!STATIC_KEYS_SITE_CXX(x, 1), 1)
+#define static_branch_unlikely(x)                                              \
+	__builtin_expect(STATIC_KEYS_SITE_CXX(x, 0), 0)
+#endif
 
 /* ---- flipping (each returns 0 or a negative STATIC_KEYS_E* code) -------- */
 
