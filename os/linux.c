@@ -292,9 +292,6 @@ static void linux_text_setup(uintptr_t lo, uintptr_t hi)
 	s = mmap(NULL, linux_text.end - linux_text.start, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	linux_text.scratch = s == MAP_FAILED ? NULL : s;
-	if (linux_text.scratch)
-		madvise(linux_text.scratch, linux_text.end - linux_text.start,
-			MADV_DONTFORK);
 	linux_text.ready = 1;
 }
 
@@ -661,6 +658,7 @@ static int linux_procmem_probe(uintptr_t lo, struct os_patch *d)
 
 int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 {
+	int prev_alias = linux_alias.rw != NULL;
 	int rc;
 
 	if (lo < hi && !linux_alias.rw)
@@ -669,9 +667,16 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 	case STATIC_KEYS_STRATEGY_ALIAS:
 		return lo < hi ? linux_alias_setup(lo, hi, diag) : 0;
 	case STATIC_KEYS_STRATEGY_PROCMEM:
-		if (lo < hi && (rc = linux_procmem_probe(lo, diag)))
-			return rc;
-		return linux_alias_drop(diag);
+		/* a forced write cannot go through the alias's shared pages */
+		rc = linux_alias_drop(diag);
+		if (!rc && lo < hi && (rc = linux_procmem_probe(lo, diag)) &&
+		    prev_alias) {
+			struct os_patch again = *diag;
+
+			linux_alias_setup(lo, hi, &again); /* back to alias */
+			diag->syscalls = again.syscalls;
+		}
+		return rc;
 	case STATIC_KEYS_STRATEGY_REMAP:
 	case STATIC_KEYS_STRATEGY_MPROTECT:
 		return linux_alias_drop(diag);
