@@ -318,8 +318,9 @@ static int linux_fail(struct os_patch *p, const char *call, int err)
 static void *linux_private_copy(uintptr_t start, size_t len)
 {
 	if (linux_text.file_fd >= 0 && linux_text_covers(start, len)) {
-		void *c = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-			       linux_text.file_fd,
+		/* populated: one fault-in for the run, not two per page */
+		void *c = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_POPULATE, linux_text.file_fd,
 			       linux_text.offset + (off_t)(start - linux_text.start));
 
 		if (c != MAP_FAILED)
