@@ -244,6 +244,20 @@ static int linux_file_step(void *ctx, const struct linux_map *m)
 }
 
 /*
+ * 1 when /proc/self/mem shows, at lo, the bytes this code reads at lo. A
+ * user-mode emulator (qemu-user) passes the file offset through untranslated:
+ * a write there would land in the emulator's memory, not ours.
+ */
+static int linux_mem_is_ours(uintptr_t lo)
+{
+	uint8_t seen[32];
+
+	return pread(linux_text.mem_fd, seen, sizeof seen, (off_t)lo) ==
+		       (ssize_t)sizeof seen &&
+	       !memcmp(seen, (const void *)lo, sizeof seen);
+}
+
+/*
  * Finds the file mapping around [lo, hi) and opens its file (checked to
  * be the same inode: a library replaced on disk is not the one mapped).
  * Then /proc/self/mem and the scratch. Each part that fails is left out;
@@ -288,6 +302,11 @@ static void linux_text_setup(uintptr_t lo, uintptr_t hi)
 	if (linux_text.mem_fd < 0) {
 		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
+	}
+	if (linux_text.mem_fd >= 0 && !linux_mem_is_ours(lo)) {
+		close(linux_text.mem_fd);
+		linux_text.mem_fd = -1;
+		linux_text.mem_err = EFAULT;
 	}
 	s = mmap(NULL, linux_text.end - linux_text.start, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -192,6 +192,11 @@ int main(void)
 	size_t i;
 	ssize_t n;
 
+	if (!check_prot_visible()) {
+		printf("skipped: under an emulator a uprobe would plant the "
+		       "host's breakpoint in guest code\n");
+		return 77;
+	}
 	if (geteuid() != 0) {
 		printf("skipped: uprobes through tracefs need root\n");
 		return 77;
