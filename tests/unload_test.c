@@ -2,11 +2,13 @@
 /*
  * unload_test.c - unloading a module releases what its strategy set up:
  * after dlclose of a plugin that chose alias, no mapping of its memfd is
- * left, and its /proc/self/mem descriptor is closed.
+ * left, its /proc/self/mem descriptor is closed, and its fork handlers are
+ * gone (a fork() after dlclose would otherwise call unmapped code).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -61,7 +63,8 @@ int main(void)
 	void *lib;
 	strategy_fn set_strategy;
 	set_fn set_feature;
-	int fds;
+	int fds, status = 0;
+	pid_t pid;
 
 	if (!check_prot_visible()) {
 		printf("skipped: alias cannot be tested under an emulator\n");
@@ -89,5 +92,12 @@ int main(void)
 	CHECK("no mapping of the memfd is left", alias_mappings() == 0);
 	CHECK("its /proc/self/mem is closed", mem_fds() == fds);
 	CHECK("never writable+executable", check_no_wx_mapping());
+
+	/* The plugin's fork handlers went with it: fork() calls none of them. */
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	CHECK("fork after dlclose", pid > 0 && waitpid(pid, &status, 0) == pid &&
+					    WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	return check_summary();
 }
