@@ -658,9 +658,9 @@ static void linux_fork_child(void)
 static int linux_procmem_probe(uintptr_t lo, struct os_patch *d)
 {
 	if (linux_text.mem_fd < 0) {
-		d->failed = "the kernel refuses to open /proc/self/mem for "
-			    "writing (no /proc, or a security policy); use "
-			    "\"remap\"";
+		d->failed = "/proc/self/mem cannot be opened for writing "
+			    "(no /proc, a security policy) or does not show "
+			    "this process's memory (an emulator); use \"remap\"";
 		d->raw_error = linux_text.mem_err;
 		return STATIC_KEYS_ENOTSUP;
 	}
