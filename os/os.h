@@ -55,7 +55,9 @@ struct os_patch {
 			       *     means that need no new resource (no new
 			       *     mapping, fd or memory), set up earlier */
 	int fault;            /* in: tests only: 1 makes the strategy's own
-			       *     calls fail as if out of mappings (ENOMEM) */
+			       *     calls fail as if out of mappings (ENOMEM;
+			       *     honoured where a rollback can do without
+			       *     them: linux) */
 	unsigned syscalls;    /* out: system calls made */
 	const char *failed;   /* out: the call that failed ("mremap"), or NULL */
 	long raw_error;       /* out: its errno / GetLastError / kern_return_t */
