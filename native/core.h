@@ -32,6 +32,9 @@ struct module {
 	int strategy;
 	int busy;        /* an update is running (re-entry guard) */
 	int fault_at;    /* tests only: n > 0 makes the n-th os_patch fail */
+	int fault_rollback; /* tests only: the rollback's os_patch calls get
+			     * os_patch.fault (the strategy's calls fail) */
+	int prepared;    /* os_prepare ran for the strategy in use */
 	struct static_keys_stats stats;
 	char last_error[STATIC_KEYS_ERRBUF];
 };

@@ -43,7 +43,7 @@ const char *static_keys_strerror(int code)
 const char *static_keys_strategy_name(int strategy)
 {
 	static const char *const names[STATIC_KEYS_STRATEGY_COUNT] = {
-		"default", "remap", "mprotect", "alias", "direct"};
+		"default", "remap", "mprotect", "alias", "direct", "procmem"};
 
 	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT)
 		return "unknown";

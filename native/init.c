@@ -291,3 +291,21 @@ struct static_key *static_keys_find(const char *name)
 	}
 	return NULL;
 }
+
+/* ---- unload ------------------------------------------------------------- */
+
+/*
+ * The module's destructor (dlclose, FreeLibrary, exit): whatever the
+ * strategy set up (a writable view, descriptors, buffers) goes with it.
+ * Skipped while an update runs on this thread (exit from a signal handler).
+ */
+__attribute__((destructor)) static void module_unload(void)
+{
+	struct module *m = &static_keys_mod;
+
+	if (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY ||
+	    m->busy)
+		return;
+	os_release();
+	m->prepared = 0;
+}

@@ -289,6 +289,8 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	p->len = end - start;
 	p->fill = fill_run;
 	p->ctx = &pc;
+	p->rollback = invert;
+	p->fault = invert ? m->fault_rollback : 0;
 	p->syscalls = 0;
 	p->failed = NULL;
 	p->raw_error = 0;
@@ -399,6 +401,8 @@ out_unmark:
 	return rc;
 }
 
+static int module_prepare(struct module *m, int strategy);
+
 static int update(const struct request *req)
 {
 	struct module *m = &static_keys_mod;
@@ -412,7 +416,9 @@ static int update(const struct request *req)
 			       "running on this thread");
 	m->busy = 1;
 	err_clear();
-	rc = update_locked(m, req);
+	rc = m->prepared ? 0 : module_prepare(m, m->strategy);
+	if (!rc)
+		rc = update_locked(m, req);
 	m->busy = 0;
 	return rc;
 }
@@ -548,7 +554,12 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 	err_str(&eb, "Cannot use strategy \"");
 	err_str(&eb, static_keys_strategy_name(strategy));
 	err_str(&eb, "\": ");
-	if (rc == STATIC_KEYS_ENOTSUP) {
+	if (rc == STATIC_KEYS_ENOTSUP && diag && diag->failed) {
+		err_str(&eb, diag->failed);
+		err_str(&eb, " (error ");
+		err_i64(&eb, diag->raw_error);
+		err_str(&eb, "); the strategy in use did not change");
+	} else if (rc == STATIC_KEYS_ENOTSUP) {
 		err_str(&eb, "the ");
 		err_str(&eb, m->caps.name);
 		err_str(&eb, " layer does not offer it");
@@ -561,24 +572,16 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 	return rc;
 }
 
-int static_keys_set_strategy(int strategy)
+/* Makes `strategy` ready (os_prepare) and the module's; 0 or a code. */
+static int module_prepare(struct module *m, int strategy)
 {
-	struct module *m = &static_keys_mod;
 	struct os_patch diag; /* no `= {0}`: clang -O0 makes it a memset call */
 	uintptr_t lo, hi;
-	int rc = module_enter();
+	int rc;
 
-	if (rc)
-		return rc;
 	diag.syscalls = 0; /* the out fields os_prepare reports through */
 	diag.failed = NULL;
 	diag.raw_error = 0;
-	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
-		strategy = m->caps.default_strategy;
-	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
-	    !(m->caps.strategies & (1u << strategy)))
-		return strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, &diag);
-	err_clear();
 	module_span(m, &lo, &hi);
 	rc = os_prepare(strategy, lo, hi, &diag);
 	m->stats.syscalls += diag.syscalls;
@@ -586,5 +589,22 @@ int static_keys_set_strategy(int strategy)
 		return strategy_refused(m, strategy, rc, &diag);
 	m->strategy = strategy;
 	m->stats.strategy = (uint32_t)strategy;
+	m->prepared = 1;
 	return 0;
+}
+
+int static_keys_set_strategy(int strategy)
+{
+	struct module *m = &static_keys_mod;
+	int rc = module_enter();
+
+	if (rc)
+		return rc;
+	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
+		strategy = m->caps.default_strategy;
+	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
+	    !(m->caps.strategies & (1u << strategy)))
+		return strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, NULL);
+	err_clear();
+	return module_prepare(m, strategy);
 }

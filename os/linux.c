@@ -1,21 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * linux.c - ELF sections, pthread ids, and two ways past W^X:
+ * linux.c - ELF sections, pthread ids, and four ways past W^X
+ * (docs/strategies.md says what each does to threads and tracers):
  *
- *   remap     copy the pages into a fresh anonymous mapping, patch the copy,
- *             make it r-x, mremap it over the original: the range changes in
- *             one step under other threads and is never writable+executable
- *             (3 syscalls: mmap, mprotect, mremap)
+ *   remap     copy the run into a private mapping of the library's own file
+ *             (same file, same offset; anonymous memory when the file cannot
+ *             be found), patch the copy, make it r-x, mremap it over the
+ *             original: the range changes in one step under other threads,
+ *             is never writable+executable, and stays file-backed, so
+ *             uprobes, perf and gdb keep seeing the library (3 syscalls)
+ *   procmem   one pwrite of the run's changed bytes through /proc/self/mem,
+ *             the kernel's forced write: pages stay r-x and file-backed, no
+ *             mapping is added (1 syscall); bytes change in place
  *   mprotect  make the range rwx, write, make it r-x again (2 syscalls; a
  *             brief rwx window)
  *   alias     (opt-in) once, move the pages holding sites into a memfd
  *             mapped twice: r-x where the code runs, rw- elsewhere; a flip
  *             is a plain store through the rw- view (0 syscalls). No single
  *             mapping is writable and executable, but a writable alias of
- *             the code exists until another strategy is chosen, and after
- *             fork() parent and child share those pages.
+ *             the code exists until another strategy is chosen. fork()
+ *             gives the child private pages (pthread_atfork below).
+ *
+ * A rollback that meets an OS refusal (ENOMEM near vm.max_map_count) goes
+ * through /proc/self/mem and a scratch buffer opened before the first
+ * flip, so restoring needs no new mapping.
  */
 #define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +34,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -51,6 +64,38 @@ void os_sections(struct os_sections *out)
 	out->keys_stop = __stop___static_keys_tab;
 }
 
+/* ---- state --------------------------------------------------------------- */
+
+/*
+ * What the strategies set up for this module, found once before the first
+ * page changes, so that neither a flip's rollback nor a fork needs a new
+ * resource: the file mapping that holds the sites, /proc/self/mem, and a
+ * scratch buffer as large as the text to build a run in.
+ */
+static struct {
+	int ready;            /* linux_text_setup ran */
+	uintptr_t start, end; /* span the scratch mirrors (the text mapping) */
+	off_t offset;         /* file offset of start, when file_fd >= 0 */
+	int file_fd;          /* the library file, O_RDONLY, or -1 */
+	int mem_fd;           /* /proc/self/mem, O_RDWR, or -1 */
+	int mem_err;          /* errno of the failed open, when mem_fd < 0 */
+	uint8_t *scratch;     /* end - start bytes, rw-, or NULL */
+} linux_text = {0, 0, 0, 0, -1, -1, 0, NULL};
+
+/* The alias, if any: [lo, hi) runs from memfd `fd`, rw is its rw- view. */
+static struct {
+	uintptr_t lo, hi;
+	uint8_t *rw;
+	int fd;
+	int stale;   /* forked child: the next patch sets up its own memfd */
+	int forking; /* 1 while fork() runs with the text made private */
+	pthread_mutex_t lock;
+} linux_alias = {0, 0, NULL, -1, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+
+static void linux_fork_prepare(void);
+static void linux_fork_parent(void);
+static void linux_fork_child(void);
+
 /* ---- init ---------------------------------------------------------------- */
 
 int os_init(struct os_caps *caps)
@@ -63,8 +108,15 @@ int os_init(struct os_caps *caps)
 	caps->page_size = (size_t)page;
 	caps->strategies = (1u << STATIC_KEYS_STRATEGY_REMAP) |
 			   (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
-			   (1u << STATIC_KEYS_STRATEGY_ALIAS);
+			   (1u << STATIC_KEYS_STRATEGY_ALIAS) |
+			   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
+	/*
+	 * remap, not procmem: only a whole-page swap is safe for threads
+	 * executing the sites while they change (docs/strategies.md).
+	 */
 	caps->default_strategy = STATIC_KEYS_STRATEGY_REMAP;
+	/* glibc drops a dlopen'ed module's handlers at dlclose */
+	pthread_atfork(linux_fork_prepare, linux_fork_parent, linux_fork_child);
 	return 0;
 }
 
@@ -112,6 +164,201 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 	return 0;
 }
 
+/* ---- /proc/self/maps ----------------------------------------------------- */
+
+struct linux_map {
+	uintptr_t lo, hi;
+	char perms[5];
+	unsigned long long offset;
+	unsigned major, minor;
+	unsigned long inode;
+	const char *path;
+};
+
+/*
+ * Calls fn for each line of /proc/self/maps until it returns nonzero;
+ * returns that value, or -1 if the file cannot be read. Stack buffers only.
+ */
+static int linux_maps_each(int (*fn)(void *ctx, const struct linux_map *m),
+			   void *ctx)
+{
+	char buf[4096], line[1024];
+	size_t n = 0;
+	ssize_t got;
+	int rc = 0, fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while (!rc && (got = read(fd, buf, sizeof buf)) > 0) {
+		ssize_t i;
+
+		for (i = 0; i < got && !rc; i++) {
+			struct linux_map m;
+			unsigned long a, b;
+			int at = 0;
+
+			if (buf[i] != '\n') {
+				if (n + 1 < sizeof line)
+					line[n++] = buf[i];
+				continue;
+			}
+			line[n] = '\0';
+			n = 0;
+			if (sscanf(line, "%lx-%lx %4s %llx %x:%x %lu %n", &a, &b,
+				   m.perms, &m.offset, &m.major, &m.minor,
+				   &m.inode, &at) < 7)
+				continue;
+			m.lo = a;
+			m.hi = b;
+			m.path = at ? line + at : "";
+			rc = fn(ctx, &m);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+struct linux_span_walk {
+	uintptr_t lo, hi, covered;
+};
+
+/* Follows r-x mappings from lo; stops at a hole or another protection. */
+static int linux_span_step(void *ctx, const struct linux_map *m)
+{
+	struct linux_span_walk *w = ctx;
+
+	if (m->hi <= w->covered || m->lo > w->covered || w->covered >= w->hi)
+		return 0;
+	if (strncmp(m->perms, "r-x", 3))
+		return 1;
+	w->covered = m->hi;
+	return 0;
+}
+
+/*
+ * 1 when every page of [lo, hi) is mapped r-x (private or shared): the
+ * alias replaces that whole span, so a hole or a data page inside it
+ * would be lost.
+ */
+static int linux_span_is_text(uintptr_t lo, uintptr_t hi)
+{
+	struct linux_span_walk w = {lo, hi, lo};
+
+	return linux_maps_each(linux_span_step, &w) >= 0 && w.covered >= hi;
+}
+
+struct linux_file_walk {
+	uintptr_t addr;           /* in: a page of the text */
+	struct linux_map group;   /* out: the file-backed r-x span around it */
+	char path[1024];
+	int found;
+};
+
+/*
+ * Groups consecutive private r-x mappings of one file whose offsets follow
+ * their addresses (earlier remaps split the text; they stay one span).
+ */
+static int linux_file_step(void *ctx, const struct linux_map *m)
+{
+	struct linux_file_walk *w = ctx;
+	struct linux_map *g = &w->group;
+	int usable = m->inode && !strcmp(m->perms, "r-xp") && m->path[0] == '/';
+
+	if (g->hi && usable && m->lo == g->hi && m->inode == g->inode &&
+	    m->major == g->major && m->minor == g->minor &&
+	    m->offset == g->offset + (g->hi - g->lo)) {
+		g->hi = m->hi;
+		return 0;
+	}
+	if (g->hi && g->lo <= w->addr && w->addr < g->hi)
+		return w->found = 1;
+	g->hi = 0;
+	if (!usable)
+		return 0;
+	*g = *m;
+	snprintf(w->path, sizeof w->path, "%s", m->path);
+	g->path = w->path;
+	return 0;
+}
+
+/*
+ * 1 when /proc/self/mem shows, at lo, the bytes this code reads at lo. A
+ * user-mode emulator (qemu-user) passes the file offset through untranslated:
+ * a write there would land in the emulator's memory, not ours.
+ */
+static int linux_mem_is_ours(uintptr_t lo)
+{
+	uint8_t seen[32];
+
+	return pread(linux_text.mem_fd, seen, sizeof seen, (off_t)lo) ==
+		       (ssize_t)sizeof seen &&
+	       !memcmp(seen, (const void *)lo, sizeof seen);
+}
+
+/*
+ * Finds the file mapping around [lo, hi) and opens its file (checked to
+ * be the same inode: a library replaced on disk is not the one mapped).
+ * Then /proc/self/mem and the scratch. Each part that fails is left out;
+ * the strategies that need it refuse or do without.
+ */
+static void linux_text_setup(uintptr_t lo, uintptr_t hi)
+{
+	struct linux_file_walk w;
+	struct stat st;
+	void *s;
+
+	if (linux_text.ready && linux_text.start <= lo && hi <= linux_text.end)
+		return;
+	memset(&w, 0, sizeof w);
+	w.addr = lo;
+	if (linux_maps_each(linux_file_step, &w) == 0 && w.group.hi &&
+	    w.group.lo <= lo && lo < w.group.hi)
+		w.found = 1;
+	if (w.found && w.group.hi < hi)
+		w.found = 0; /* the sites run past the file's text */
+	if (linux_text.file_fd >= 0)
+		close(linux_text.file_fd);
+	if (linux_text.scratch)
+		munmap(linux_text.scratch, linux_text.end - linux_text.start);
+	linux_text.file_fd = -1;
+	linux_text.start = lo;
+	linux_text.end = hi;
+	if (w.found) {
+		int fd = open(w.path, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0 && !fstat(fd, &st) && st.st_ino == w.group.inode &&
+		    major(st.st_dev) == w.group.major &&
+		    minor(st.st_dev) == w.group.minor) {
+			linux_text.file_fd = fd;
+			linux_text.start = w.group.lo;
+			linux_text.end = w.group.hi;
+			linux_text.offset = (off_t)w.group.offset;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (linux_text.mem_fd < 0) {
+		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
+	}
+	if (linux_text.mem_fd >= 0 && !linux_mem_is_ours(lo)) {
+		close(linux_text.mem_fd);
+		linux_text.mem_fd = -1;
+		linux_text.mem_err = EFAULT;
+	}
+	s = mmap(NULL, linux_text.end - linux_text.start, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	linux_text.scratch = s == MAP_FAILED ? NULL : s;
+	linux_text.ready = 1;
+}
+
+/* 1 when [start, start + len) lies inside the span the scratch mirrors. */
+static int linux_text_covers(uintptr_t start, size_t len)
+{
+	return linux_text.ready && linux_text.start <= start &&
+	       start + len <= linux_text.end;
+}
+
 /* ---- patching ------------------------------------------------------------ */
 
 static int linux_fail(struct os_patch *p, const char *call, int err)
@@ -121,6 +368,26 @@ static int linux_fail(struct os_patch *p, const char *call, int err)
 	return STATIC_KEYS_EPATCH;
 }
 
+/*
+ * A private rw- copy of [start, start + len): pages of the library file at
+ * the same offset when known (the copy stays file-backed), else anonymous.
+ */
+static void *linux_private_copy(uintptr_t start, size_t len)
+{
+	if (linux_text.file_fd >= 0 && linux_text_covers(start, len)) {
+		/* populated: one fault-in for the run, not two per page */
+		void *c = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_POPULATE, linux_text.file_fd,
+			       linux_text.offset + (off_t)(start - linux_text.start));
+
+		if (c != MAP_FAILED)
+			return c;
+	}
+	return mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+/* remap; with p->fill NULL it only makes the range private (alias, fork). */
 static int linux_patch_remap(struct os_patch *p)
 {
 	const char *call;
@@ -128,12 +395,12 @@ static int linux_patch_remap(struct os_patch *p)
 	int err;
 
 	p->syscalls++;
-	copy = mmap(NULL, p->len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	copy = linux_private_copy(p->start, p->len);
 	if (copy == MAP_FAILED)
 		return linux_fail(p, "mmap", errno);
 	memcpy(copy, (const void *)p->start, p->len);
-	p->fill(p->ctx, copy, p->start, p->len, 0);
+	if (p->fill)
+		p->fill(p->ctx, copy, p->start, p->len, 0);
 
 	p->syscalls++;
 	if (mprotect(copy, p->len, LINUX_RX)) {
@@ -176,65 +443,109 @@ static int linux_patch_mprotect(struct os_patch *p)
 	return linux_fail(p, "mprotect(r-x)", err);
 }
 
-/* ---- alias ---------------------------------------------------------------- */
-
-/* This module's alias, if any: [lo, hi) runs from a memfd, rw is its view. */
-static struct {
-	uintptr_t lo, hi;
-	uint8_t *rw;
-} linux_alias;
-
-/*
- * 1 when every page of [lo, hi) is mapped r-x (private or shared): the
- * alias replaces that whole span, so a hole or a data page inside it
- * would be lost. Reads /proc/self/maps with a stack buffer.
- */
-static int linux_span_is_text(uintptr_t lo, uintptr_t hi)
+/* pwrite through /proc/self/mem until done; bytes written, or -1. */
+static ssize_t linux_mem_write(struct os_patch *p, const uint8_t *from,
+			       size_t len, uintptr_t at)
 {
-	char buf[4096], line[512];
-	size_t n = 0;
-	uintptr_t covered = lo;
-	ssize_t got;
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
 
-	if (fd < 0)
-		return 0;
-	while ((got = read(fd, buf, sizeof buf)) > 0) {
-		ssize_t i;
-
-		for (i = 0; i < got; i++) {
-			unsigned long a, b;
-			char perms[5];
-
-			if (buf[i] != '\n') {
-				if (n + 1 < sizeof line)
-					line[n++] = buf[i];
-				continue;
-			}
-			line[n] = '\0';
-			n = 0;
-			if (sscanf(line, "%lx-%lx %4s", &a, &b, perms) != 3)
-				continue;
-			if (b <= covered || a > covered || covered >= hi)
-				continue;
-			if (perms[0] != 'r' || perms[1] != '-' || perms[2] != 'x')
-				break;
-			covered = b;
-		}
-	}
-	close(fd);
-	return covered >= hi;
+	do {
+		p->syscalls++;
+		n = pwrite(linux_text.mem_fd, from, len, (off_t)at);
+	} while (n < 0 && errno == EINTR);
+	return n;
 }
 
-static void linux_alias_drop(void)
+/*
+ * procmem, and every rollback's last resort: build the run in the scratch
+ * (copy, fill), then one pwrite of the bytes that changed. A short write
+ * is undone the same way. Needs what linux_text_setup opened, nothing new.
+ */
+static int linux_patch_procmem(struct os_patch *p)
+{
+	const uint8_t *live = (const uint8_t *)p->start;
+	uint8_t *view;
+	size_t a, b;
+	ssize_t n;
+	int err;
+
+	if (linux_text.mem_fd < 0 || !linux_text.scratch ||
+	    !linux_text_covers(p->start, p->len))
+		return linux_fail(p, "procmem (range not prepared)", EINVAL);
+	view = linux_text.scratch + (p->start - linux_text.start);
+	memcpy(view, live, p->len);
+	p->fill(p->ctx, view, p->start, p->len, 0);
+	for (a = 0; a < p->len && view[a] == live[a]; a++)
+		;
+	for (b = p->len; b > a && view[b - 1] == live[b - 1]; b--)
+		;
+	if (a == b)
+		return 0;
+	n = linux_mem_write(p, view + a, b - a, p->start + a);
+	if (n == (ssize_t)(b - a))
+		return 0;
+	err = n < 0 ? errno : EIO;
+	if (n > 0) { /* part of the run changed: write its old bytes back */
+		p->fill(p->ctx, view, p->start, p->len, 1);
+		if (linux_mem_write(p, view + a, (size_t)n, p->start + a) != n)
+			return linux_fail(p, "pwrite(/proc/self/mem) (and writing "
+					     "the old bytes back failed too)", err);
+	}
+	return linux_fail(p, "pwrite(/proc/self/mem)", err);
+}
+
+/* ---- alias ---------------------------------------------------------------- */
+
+/* Unmaps the rw- view and closes the memfd; the text is left as it is. */
+static void linux_alias_forget(void)
 {
 	if (linux_alias.rw)
 		munmap(linux_alias.rw, linux_alias.hi - linux_alias.lo);
+	if (linux_alias.fd >= 0)
+		close(linux_alias.fd);
 	linux_alias.rw = NULL;
+	linux_alias.fd = -1;
+	linux_alias.stale = 0;
 	linux_alias.lo = linux_alias.hi = 0;
 }
 
-static int linux_alias_setup(uintptr_t lo, uintptr_t hi, struct os_patch *d)
+/* Moves [lo, hi) to private pages holding the same bytes (remap, no fill). */
+static int linux_make_private(uintptr_t lo, uintptr_t hi, struct os_patch *d)
+{
+	struct os_patch p = *d;
+	int rc;
+
+	p.start = lo;
+	p.len = hi - lo;
+	p.fill = NULL;
+	p.syscalls = 0;
+	rc = linux_patch_remap(&p);
+	d->syscalls += p.syscalls;
+	d->failed = p.failed;
+	d->raw_error = p.raw_error;
+	return rc;
+}
+
+/*
+ * Leaving alias: the text goes back to private pages (file-backed), so no
+ * shared page is left for a later fork() to share, then the view goes.
+ */
+static int linux_alias_drop(struct os_patch *d)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&linux_alias.lock);
+	if (linux_alias.lo < linux_alias.hi && !linux_alias.stale)
+		rc = linux_make_private(linux_alias.lo, linux_alias.hi, d);
+	if (!rc)
+		linux_alias_forget();
+	pthread_mutex_unlock(&linux_alias.lock);
+	return rc;
+}
+
+/* Caller holds linux_alias.lock. */
+static int linux_alias_setup_locked(uintptr_t lo, uintptr_t hi,
+				    struct os_patch *d)
 {
 	size_t len = hi - lo;
 	const char *call;
@@ -258,6 +569,9 @@ static int linux_alias_setup(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 	}
 	if (rw == MAP_FAILED)
 		goto out_close;
+	/* A child of fork() must not inherit a writable view of our code. */
+	d->syscalls++;
+	madvise(rw, len, MADV_DONTFORK);
 	memcpy(rw, (const void *)lo, len);
 	/* One step: the r-x view replaces the original pages, same bytes. */
 	d->syscalls++;
@@ -269,12 +583,11 @@ static int linux_alias_setup(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 		errno = err;
 		goto out_close;
 	}
-	d->syscalls++;
-	close(fd);
-	linux_alias_drop();
+	linux_alias_forget();
 	linux_alias.lo = lo;
 	linux_alias.hi = hi;
 	linux_alias.rw = rw;
+	linux_alias.fd = fd;
 	return 0;
 
 out_close:
@@ -283,43 +596,222 @@ out_close:
 	return linux_fail(d, call, err);
 }
 
+static int linux_alias_setup(uintptr_t lo, uintptr_t hi, struct os_patch *d)
+{
+	int rc;
+
+	pthread_mutex_lock(&linux_alias.lock);
+	rc = linux_alias_setup_locked(lo, hi, d);
+	pthread_mutex_unlock(&linux_alias.lock);
+	return rc;
+}
+
+static int linux_patch_alias(struct os_patch *p)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&linux_alias.lock);
+	if (linux_alias.stale) /* a forked child: its own memfd first */
+		rc = linux_alias_setup_locked(linux_alias.lo, linux_alias.hi, p);
+	if (!rc && (!linux_alias.rw || p->start < linux_alias.lo ||
+		    p->start + p->len > linux_alias.hi))
+		rc = linux_fail(p, "alias (range not prepared)", EINVAL);
+	if (!rc)
+		p->fill(p->ctx, linux_alias.rw + (p->start - linux_alias.lo),
+			p->start, p->len, 0);
+	pthread_mutex_unlock(&linux_alias.lock);
+	return rc;
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+/*
+ * The alias's r-x view is MAP_SHARED: across fork() parent and child would
+ * run the same pages, and a flip in one would change the other. Before the
+ * fork the parent's text moves to private copies (which fork copies on
+ * write); afterwards the parent maps its memfd back and the child, which
+ * never inherits the rw- view (MADV_DONTFORK), sets up its own memfd at its
+ * next flip. The lock keeps alias flips out of that window. A child also
+ * reopens /proc/self/mem: the inherited descriptor writes the parent.
+ */
+static void linux_fork_prepare(void)
+{
+	struct os_patch d;
+
+	pthread_mutex_lock(&linux_alias.lock);
+	linux_alias.forking = 0;
+	if (!linux_alias.rw || linux_alias.stale)
+		return;
+	memset(&d, 0, sizeof d);
+	linux_alias.forking =
+		linux_make_private(linux_alias.lo, linux_alias.hi, &d) ? -1 : 1;
+}
+
+static void linux_fork_parent(void)
+{
+	if (linux_alias.forking == 1 &&
+	    mmap((void *)linux_alias.lo, linux_alias.hi - linux_alias.lo,
+		 LINUX_RX, MAP_SHARED | MAP_FIXED, linux_alias.fd, 0) == MAP_FAILED) {
+		/* stores through rw would miss the code: set up anew */
+		linux_alias_forget();
+		linux_alias.stale = 1;
+	}
+	linux_alias.forking = 0;
+	pthread_mutex_unlock(&linux_alias.lock);
+}
+
+static void linux_fork_child(void)
+{
+	struct os_patch d;
+
+	if (linux_alias.forking) {
+		uintptr_t lo = linux_alias.lo, hi = linux_alias.hi;
+
+		if (linux_alias.forking < 0) { /* still shared: last try */
+			memset(&d, 0, sizeof d);
+			linux_make_private(lo, hi, &d);
+		}
+		linux_alias.rw = NULL; /* not inherited */
+		linux_alias_forget();
+		linux_alias.lo = lo;
+		linux_alias.hi = hi;
+		linux_alias.stale = 1;
+	}
+	linux_alias.forking = 0;
+	if (linux_text.mem_fd >= 0) {
+		close(linux_text.mem_fd);
+		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
+	}
+	pthread_mutex_unlock(&linux_alias.lock);
+}
+
+/* ---- strategies ------------------------------------------------------------ */
+
+/*
+ * procmem is refused where the kernel does not allow it: /proc/self/mem
+ * cannot be opened, or a write-back of a byte already in place fails
+ * (proc_mem.force_override=never, a seccomp filter, an LSM).
+ */
+static int linux_procmem_probe(uintptr_t lo, struct os_patch *d)
+{
+	if (linux_text.mem_fd < 0) {
+		d->failed = "/proc/self/mem cannot be opened for writing "
+			    "(no /proc, a security policy) or does not show "
+			    "this process's memory (an emulator); use \"remap\"";
+		d->raw_error = linux_text.mem_err;
+		return STATIC_KEYS_ENOTSUP;
+	}
+	if (linux_mem_write(d, (const uint8_t *)lo, 1, lo) != 1) {
+		d->failed = "the kernel refuses writes to code through "
+			    "/proc/self/mem (proc_mem.force_override, a seccomp "
+			    "filter or a security module); use \"remap\"";
+		d->raw_error = errno;
+		return STATIC_KEYS_ENOTSUP;
+	}
+	if (!linux_text.scratch || !linux_text_covers(lo, 1))
+		return linux_fail(d, "mmap(scratch)", ENOMEM);
+	return 0;
+}
+
 int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 {
+	int prev_alias = linux_alias.rw != NULL;
+	int rc;
+
+	if (lo < hi && !linux_alias.rw)
+		linux_text_setup(lo, hi); /* before alias moves the text */
 	switch (strategy) {
 	case STATIC_KEYS_STRATEGY_ALIAS:
 		return lo < hi ? linux_alias_setup(lo, hi, diag) : 0;
+	case STATIC_KEYS_STRATEGY_PROCMEM:
+		/* a forced write cannot go through the alias's shared pages */
+		rc = linux_alias_drop(diag);
+		if (!rc && lo < hi && (rc = linux_procmem_probe(lo, diag)) &&
+		    prev_alias) {
+			struct os_patch again = *diag;
+
+			linux_alias_setup(lo, hi, &again); /* back to alias */
+			diag->syscalls = again.syscalls;
+		}
+		return rc;
 	case STATIC_KEYS_STRATEGY_REMAP:
 	case STATIC_KEYS_STRATEGY_MPROTECT:
-		/* The r-x pages stay memfd-backed; both strategies work on them. */
-		linux_alias_drop();
-		return 0;
+		return linux_alias_drop(diag);
 	default:
 		return STATIC_KEYS_ENOTSUP;
 	}
 }
 
-static int linux_patch_alias(struct os_patch *p)
+/*
+ * A rollback whose strategy failed (say, mmap at vm.max_map_count): write
+ * the old bytes through /proc/self/mem with what was opened before the
+ * flip. Bytes change in place, so a thread executing a site at that
+ * moment is not protected; this runs only when nothing else can restore.
+ */
+static int linux_rollback(struct os_patch *p)
 {
-	if (!linux_alias.rw || p->start < linux_alias.lo ||
-	    p->start + p->len > linux_alias.hi)
-		return linux_fail(p, "alias (range not prepared)", EINVAL);
-	p->fill(p->ctx, linux_alias.rw + (p->start - linux_alias.lo), p->start,
-		p->len, 0);
+	const char *failed = p->failed;
+	long raw = p->raw_error;
+
+	if (linux_text.mem_fd < 0 || !linux_text.scratch ||
+	    !linux_text_covers(p->start, p->len))
+		return STATIC_KEYS_EPATCH;
+	if (linux_patch_procmem(p)) {
+		p->failed = failed;
+		p->raw_error = raw;
+		return STATIC_KEYS_EPATCH;
+	}
+	p->failed = NULL;
+	p->raw_error = 0;
 	return 0;
 }
 
 int os_patch(struct os_patch *p)
 {
-	switch (p->strategy) {
-	case STATIC_KEYS_STRATEGY_REMAP:
-		return linux_patch_remap(p);
-	case STATIC_KEYS_STRATEGY_MPROTECT:
-		return linux_patch_mprotect(p);
-	case STATIC_KEYS_STRATEGY_ALIAS:
-		return linux_patch_alias(p);
-	default:
-		p->failed = "strategy";
-		p->raw_error = p->strategy;
-		return STATIC_KEYS_ENOTSUP;
+	int rc;
+
+	if (p->fault && p->strategy != STATIC_KEYS_STRATEGY_ALIAS) {
+		rc = linux_fail(p, "mmap (injected)", ENOMEM);
+	} else {
+		switch (p->strategy) {
+		case STATIC_KEYS_STRATEGY_REMAP:
+			rc = linux_patch_remap(p);
+			break;
+		case STATIC_KEYS_STRATEGY_MPROTECT:
+			rc = linux_patch_mprotect(p);
+			break;
+		case STATIC_KEYS_STRATEGY_ALIAS:
+			rc = linux_patch_alias(p);
+			break;
+		case STATIC_KEYS_STRATEGY_PROCMEM:
+			rc = linux_patch_procmem(p);
+			break;
+		default:
+			p->failed = "strategy";
+			p->raw_error = p->strategy;
+			return STATIC_KEYS_ENOTSUP;
+		}
 	}
+	if (rc == STATIC_KEYS_EPATCH && p->rollback)
+		rc = linux_rollback(p);
+	return rc;
+}
+
+/* ---- unload ---------------------------------------------------------------- */
+
+void os_release(void)
+{
+	pthread_mutex_lock(&linux_alias.lock);
+	linux_alias_forget(); /* the text itself goes with the module */
+	pthread_mutex_unlock(&linux_alias.lock);
+	if (linux_text.scratch)
+		munmap(linux_text.scratch, linux_text.end - linux_text.start);
+	if (linux_text.file_fd >= 0)
+		close(linux_text.file_fd);
+	if (linux_text.mem_fd >= 0)
+		close(linux_text.mem_fd);
+	linux_text.scratch = NULL;
+	linux_text.file_fd = linux_text.mem_fd = -1;
+	linux_text.ready = 0;
 }

@@ -49,6 +49,15 @@ struct os_patch {
 	os_fill_fn fill;      /* in: called once with undo = 0, and again with
 			       *     undo = 1 if the strategy must roll back */
 	void *ctx;            /* in: passed to fill */
+	int rollback;         /* in: 1 when restoring runs after a failed
+			       *     patch: if the strategy's own calls fail,
+			       *     the OS layer must still restore through
+			       *     means that need no new resource (no new
+			       *     mapping, fd or memory), set up earlier */
+	int fault;            /* in: tests only: 1 makes the strategy's own
+			       *     calls fail as if out of mappings (ENOMEM;
+			       *     honoured where a rollback can do without
+			       *     them: linux) */
 	unsigned syscalls;    /* out: system calls made */
 	const char *failed;   /* out: the call that failed ("mremap"), or NULL */
 	long raw_error;       /* out: its errno / GetLastError / kern_return_t */
@@ -67,11 +76,20 @@ uintptr_t os_thread_id(void);
  * pre: lo < hi, both page-aligned: the pages holding every site of the
  * module. Makes `strategy` ready for os_patch on ranges inside [lo, hi)
  * and releases what another strategy set up before. The core calls it
- * whenever the module's strategy changes. 0, STATIC_KEYS_ENOTSUP, or
+ * whenever the module's strategy changes, and for the default strategy
+ * before the first flip. 0, STATIC_KEYS_ENOTSUP (the OS or the kernel's
+ * policy refuses the strategy here; diag->failed says why when known), or
  * STATIC_KEYS_EPATCH with diag->failed/raw_error filled; on failure the
- * previous strategy stays usable.
+ * previous strategy stays usable. For caps.default_strategy it never
+ * fails: what it cannot set up, the strategy does without.
  */
 int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag);
+
+/*
+ * The module is being unloaded (its destructor runs): releases every
+ * view, descriptor and buffer the strategies set up. No flip follows.
+ */
+void os_release(void);
 
 /*
  * pre: p->start/p->len page-aligned and inside one module's text.

@@ -18,6 +18,7 @@ export const STRATEGIES = [
   "mprotect",
   "alias",
   "direct",
+  "procmem",
 ] as const;
 
 /**
@@ -29,6 +30,7 @@ export const STRATEGIES = [
  * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per page) | a brief rwx window |
  * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
  * | `direct` | the text is writable (bare metal) | n/a |
+ * | `procmem` | one `pwrite` per run through `/proc/self/mem` (Linux; refused where the kernel forbids it) | never writable and executable |
  *
  * `default` picks the OS layer's safest (`remap` on Linux).
  *

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "static_keys.h"
 
 /*
@@ -126,17 +127,20 @@ static inline long plat_page_prot(const void *addr)
 #define PLAT_STRATEGY_CONCURRENT STATIC_KEYS_STRATEGY_REMAP
 #define PLAT_PAGE_ALIGN 65536 /* the largest page size Linux runs with */
 
+/* procmem too, unless the kernel refuses it (plat_strategy_set says so) */
 static inline int plat_strategy_offered(int s)
 {
 	return s == STATIC_KEYS_STRATEGY_REMAP ||
-	       s == STATIC_KEYS_STRATEGY_MPROTECT;
+	       s == STATIC_KEYS_STRATEGY_MPROTECT ||
+	       s == STATIC_KEYS_STRATEGY_PROCMEM;
 }
 
-/* remap: mmap, mprotect, mremap; mprotect: rwx, then r-x */
+/* remap: mmap, mprotect, mremap; mprotect: rwx, then r-x; procmem: pwrite */
 static inline unsigned plat_run_syscalls(int s)
 {
 	return s == STATIC_KEYS_STRATEGY_REMAP	  ? 3
 	       : s == STATIC_KEYS_STRATEGY_MPROTECT ? 2
+	       : s == STATIC_KEYS_STRATEGY_PROCMEM  ? 1
 						    : 0;
 }
 
@@ -211,5 +215,32 @@ static inline long plat_page_prot(const void *addr)
 	return prot;
 }
 #endif
+
+/*
+ * Chooses strategy s: 0, or 1 when the kernel's policy refuses one that
+ * depends on it (procmem: proc_mem.force_override, seccomp), which the
+ * caller skips with the reason printed. Anything else is a failed check.
+ */
+static inline int plat_strategy_set(int s)
+{
+	int rc;
+
+	/* qemu-user keeps running its translation of code the kernel rewrote */
+	if (s == STATIC_KEYS_STRATEGY_PROCMEM && !check_prot_visible()) {
+		printf("skipped procmem: not testable under an emulator\n");
+		return 1;
+	}
+	rc = static_keys_set_strategy(s);
+
+	if (rc == STATIC_KEYS_ENOTSUP && s == STATIC_KEYS_STRATEGY_PROCMEM) {
+		printf("skipped %s: %s\n", static_keys_strategy_name(s),
+		       static_keys_last_error());
+		return 1;
+	}
+	if (rc)
+		fprintf(stderr, "FAIL choosing %s: %s\n",
+			static_keys_strategy_name(s), static_keys_last_error());
+	return rc ? -1 : 0;
+}
 
 #endif /* STATIC_KEYS_TEST_PLAT_H */

@@ -45,7 +45,7 @@ int main(void)
 {
 	long prot[8];
 	uint32_t i;
-	int s;
+	int s, rc;
 
 	if (!check_prot_visible()) {
 		printf("skipped: page protections cannot be read back here\n");
@@ -57,10 +57,13 @@ int main(void)
 		prot[i] = plat_page_prot((const void *)jump_entry_code(&guarded.key.entries[i]));
 		CHECK("protection readable", prot[i] != -1);
 	}
-	for (s = STATIC_KEYS_STRATEGY_REMAP; s <= STATIC_KEYS_STRATEGY_MPROTECT; s++) {
+	for (s = STATIC_KEYS_STRATEGY_REMAP; s < STATIC_KEYS_STRATEGY_COUNT; s++) {
 		if (!plat_strategy_offered(s))
 			continue;
-		CHECK_OK(static_keys_strategy_name(s), static_keys_set_strategy(s));
+		rc = plat_strategy_set(s);
+		CHECK(static_keys_strategy_name(s), rc >= 0);
+		if (rc)
+			continue;
 		CHECK_OK("enable", static_branch_enable(&guarded));
 		CHECK("on", page_a() == 1 && page_b() == 2 && sites_match(&guarded.key));
 		CHECK("protection as before, after enable", same_prot(prot));

@@ -9,7 +9,12 @@ Deno.test("StaticKeysModule.stats() describes the demo module", () => {
   using mod = openDemo();
   const stats = mod.stats();
   assert.equal(stats.strategy, "remap", "the default on Linux");
-  assert.deepEqual(stats.strategies, ["remap", "mprotect", "alias"]);
+  assert.deepEqual(stats.strategies, [
+    "remap",
+    "mprotect",
+    "alias",
+    "procmem",
+  ]);
   assert.equal(stats.keys, 4);
   assert.equal(stats.entries, 6, "two sites each for three keys");
   assert.ok(stats.pageSize >= 4096);
@@ -17,8 +22,13 @@ Deno.test("StaticKeysModule.stats() describes the demo module", () => {
 });
 
 // [strategy, syscalls per touched page]; alias pays its syscalls once, when
-// it is chosen, and a flip is then a plain store.
-const strategies = [["remap", 3], ["mprotect", 2], ["alias", 0]] as const;
+// it is chosen, and a flip is then a plain store; procmem is one pwrite.
+const strategies = [
+  ["remap", 3],
+  ["mprotect", 2],
+  ["alias", 0],
+  ["procmem", 1],
+] as const;
 
 Deno.test("StaticKeysModule.setStrategy() picks how pages are patched", async (t) => {
   using mod = openDemo();

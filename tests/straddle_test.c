@@ -35,7 +35,7 @@ int main(void)
 	struct static_keys_stats st;
 	uintptr_t code;
 	long ps;
-	int s;
+	int s, rc;
 
 	CHECK_OK("init", static_keys_init());
 	static_keys_get_stats(&st);
@@ -44,10 +44,13 @@ int main(void)
 	code = jump_entry_code(&straddle.key.entries[1]);
 	CHECK("the site straddles a page boundary",
 	      (code & (uintptr_t)(ps - 1)) == (uintptr_t)(ps - 2));
-	for (s = STATIC_KEYS_STRATEGY_REMAP; s <= STATIC_KEYS_STRATEGY_MPROTECT; s++) {
+	for (s = STATIC_KEYS_STRATEGY_REMAP; s < STATIC_KEYS_STRATEGY_COUNT; s++) {
 		if (!plat_strategy_offered(s))
 			continue;
-		CHECK_OK("strategy", static_keys_set_strategy(s));
+		rc = plat_strategy_set(s);
+		CHECK("strategy", rc >= 0);
+		if (rc)
+			continue;
 		CHECK_OK("enable", static_branch_enable(&straddle));
 		static_keys_get_stats(&st);
 		CHECK("one run of two pages", st.last_pages == 2);

@@ -99,7 +99,8 @@ extern "C" {
 #define STATIC_KEYS_STRATEGY_MPROTECT 2 /* brief rwx window */
 #define STATIC_KEYS_STRATEGY_ALIAS 3    /* store through an rw alias */
 #define STATIC_KEYS_STRATEGY_DIRECT 4   /* text is writable (bare metal) */
-#define STATIC_KEYS_STRATEGY_COUNT 5
+#define STATIC_KEYS_STRATEGY_PROCMEM 5  /* kernel's forced write (Linux) */
+#define STATIC_KEYS_STRATEGY_COUNT 6
 
 /* ---- visibility --------------------------------------------------------- */
 
