@@ -38,17 +38,6 @@ struct patch_ctx {
 
 /* ---- bytes of a site ---------------------------------------------------- */
 
-/* instruction = enabled ^ branch (truth table in static_keys.h); 1 = JMP */
-static void site_bytes(const struct jump_entry *e, int enabled, uint8_t *out)
-{
-	uintptr_t code = jump_entry_code(e);
-
-	if (enabled ^ jump_entry_branch(e))
-		arch_jump_jmp(out, code, jump_entry_target(e));
-	else
-		arch_jump_nop(out, code);
-}
-
 static int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
 	while (n--)
@@ -59,7 +48,7 @@ static int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 
 /* ---- mark --------------------------------------------------------------- */
 
-static void request_unmark(struct module *m)
+void update_unmark(struct module *m)
 {
 	struct static_key *k;
 
@@ -128,7 +117,7 @@ static int site_check(const struct static_key *k, const struct jump_entry *e)
 		err_str(&eb, "; nothing was written");
 		return STATIC_KEYS_ERANGE;
 	}
-	site_bytes(e, k->enabled, want);
+	jump_entry_bytes(e, k->enabled, want);
 	if (bytes_equal(site, want, ARCH_JUMP_SIZE))
 		return 0;
 	/* The kernel's "unexpected op" check, minus the crash. */
@@ -169,9 +158,24 @@ static int request_check(struct module *m)
 
 /* ---- patch -------------------------------------------------------------- */
 
+/* A key whose sites this request rewrites (repair: its marked ones). */
 static int key_moves(const struct static_key *k)
 {
-	return KEY_PENDING(k) && KEY_TARGET(k) != k->enabled;
+	return KEY_PENDING(k) &&
+	       ((k->flags & KEY_FLAG_REPAIR) || KEY_TARGET(k) != k->enabled);
+}
+
+static int site_moves(const struct static_key *k, const struct jump_entry *e)
+{
+	return !(k->flags & KEY_FLAG_REPAIR) || jump_entry_marked(e);
+}
+
+/* The state whose bytes a site of a moving key gets: new, or old on undo. */
+static int site_state(const struct static_key *k, int old)
+{
+	if (!old)
+		return KEY_TARGET(k);
+	return (k->flags & KEY_FLAG_REPAIR) ? !k->enabled : k->enabled;
 }
 
 static uintptr_t page_down(const struct module *m, uintptr_t a)
@@ -197,11 +201,18 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 
 	KEYS_FOR_EACH(m, k)
 	{
-		if (key_moves(k) && k->cursor < k->sites) {
-			uintptr_t c = jump_entry_code(&k->entries[k->cursor]);
+		uint32_t i;
 
+		if (!key_moves(k))
+			continue;
+		for (i = k->cursor; i < k->sites; i++) {
+			uintptr_t c = jump_entry_code(&k->entries[i]);
+
+			if (!site_moves(k, &k->entries[i]))
+				continue;
 			if (c < lo)
 				lo = c;
+			break;
 		}
 	}
 	if (lo == UINTPTR_MAX)
@@ -220,7 +231,8 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 
 				if (c >= hi)
 					break;
-				if (site_end_page(m, c) > hi) {
+				if (site_moves(k, &k->entries[i]) &&
+				    site_end_page(m, c) > hi) {
 					hi = site_end_page(m, c);
 					grown = 1;
 				}
@@ -240,7 +252,7 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 
 	KEYS_FOR_EACH(pc->m, k)
 	{
-		int state = (undo ^ pc->invert) ? k->enabled : KEY_TARGET(k);
+		int state = site_state(k, undo ^ pc->invert);
 		uint32_t i;
 
 		if (!key_moves(k))
@@ -251,7 +263,8 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 
 			if (c >= base + len)
 				break;
-			site_bytes(e, state, view + (c - base));
+			if (site_moves(k, e))
+				jump_entry_bytes(e, state, view + (c - base));
 		}
 	}
 }
@@ -292,10 +305,13 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	p->syscalls = 0;
 	p->failed = NULL;
 	p->raw_error = 0;
-	if (m->fault_at > 0 && --m->fault_at == 0) {
+	if ((m->fault_at > 0 && --m->fault_at == 0) ||
+	    (invert && m->fault_rollback)) {
 		p->failed = "injected fault";
 		return STATIC_KEYS_EPATCH;
 	}
+	if (m->patch_hook)
+		m->patch_hook();
 	rc = os_patch(p);
 	m->stats.syscalls += p->syscalls;
 	m->stats.last_syscalls += p->syscalls;
@@ -307,7 +323,7 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	return 0;
 }
 
-static void patch_error(struct module *m, const struct os_patch *p,
+static void patch_error(struct module *m, const struct os_patch *p, int rc,
 			uintptr_t start, uintptr_t end, int restored)
 {
 	struct errbuf eb;
@@ -323,13 +339,22 @@ static void patch_error(struct module *m, const struct os_patch *p,
 	err_str(&eb, p->failed ? p->failed : "the OS layer");
 	err_str(&eb, " failed with error ");
 	err_i64(&eb, p->raw_error);
-	err_str(&eb, restored ? "; every page was restored and no key changed"
-			      : "; restoring the pages patched before failed "
-				"too, so sites may be inconsistent");
+	if (rc == STATIC_KEYS_EWX)
+		err_str(&eb, ", and the OS refused to make the pages read+execute "
+			     "again: they hold their old bytes but are left "
+			     "writable and executable");
+	if (!restored)
+		err_str(&eb, "; restoring the pages patched before failed too, "
+			     "so sites may disagree with their keys: call "
+			     "static_keys_repair()");
+	else if (rc != STATIC_KEYS_EWX)
+		err_str(&eb, "; every page was restored and no key changed");
+	else
+		err_str(&eb, "; every other page was restored and no key changed");
 }
 
 /* Patches every run; on failure rolls back the runs before it. */
-static int request_patch(struct module *m)
+int update_patch(struct module *m)
 {
 	struct os_patch p, undo;
 	uintptr_t start, end, fail_start, fail_end, s2, e2;
@@ -351,7 +376,7 @@ static int request_patch(struct module *m)
 				restored = 0;
 			run_done(m, e2);
 		}
-		patch_error(m, &p, fail_start, fail_end, restored);
+		patch_error(m, &p, rc, fail_start, fail_end, restored);
 		return rc;
 	}
 	return 0;
@@ -379,7 +404,7 @@ static void request_publish(struct module *m)
 		m->stats.requests++;
 }
 
-/* Caller holds the module (busy set, owner thread). */
+/* Caller holds the module (module_lock). */
 static int update_locked(struct module *m, const struct request *req)
 {
 	int rc;
@@ -390,30 +415,24 @@ static int update_locked(struct module *m, const struct request *req)
 	rc = request_check(m);
 	if (rc)
 		goto out_unmark;
-	rc = request_patch(m);
+	rc = update_patch(m);
 	if (rc)
 		goto out_unmark;
 	request_publish(m);
 out_unmark:
-	request_unmark(m);
+	update_unmark(m);
 	return rc;
 }
 
 static int update(const struct request *req)
 {
-	struct module *m = &static_keys_mod;
-	int rc = module_enter();
+	int rc = module_lock("Cannot update keys");
 
 	if (rc)
 		return rc;
-	if (m->busy)
-		return err_set(STATIC_KEYS_EBUSY,
-			       "Cannot update keys: an update is already "
-			       "running on this thread");
-	m->busy = 1;
 	err_clear();
-	rc = update_locked(m, req);
-	m->busy = 0;
+	rc = update_locked(&static_keys_mod, req);
+	module_unlock();
 	return rc;
 }
 
@@ -465,12 +484,9 @@ int static_key_disable(struct static_key *key)
 	return static_key_set(key, 0);
 }
 
+/* Caller holds the module. */
 static int count_check(struct static_key *key, int inc)
 {
-	int rc = module_enter();
-
-	if (rc)
-		return rc;
 	if (!module_key_valid(key))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot count key: the pointer is not a key of "
@@ -491,28 +507,38 @@ static int count_check(struct static_key *key, int inc)
 	return 0;
 }
 
-int static_key_slow_inc(struct static_key *key)
+/*
+ * The count moves by `step` (+1 or -1); a move to or from 0 flips the key,
+ * and the flip publishes the new count. The whole call holds the module,
+ * so a signal handler cannot slip an inc between the check and the store.
+ */
+static int count_step(struct static_key *key, int step)
 {
-	int rc = count_check(key, 1);
+	struct static_key_change c = {key, step > 0};
+	struct request req = {1, &c, array_at};
+	int rc = module_lock(step > 0 ? "Cannot inc key" : "Cannot dec key");
 
 	if (rc)
 		return rc;
-	if (key->count == 0)
-		return static_key_set(key, 1); /* publishes count = 1 */
-	__atomic_store_n(&key->count, key->count + 1, __ATOMIC_RELAXED);
-	return 0;
+	err_clear();
+	rc = count_check(key, step > 0);
+	if (!rc && key->count == (step > 0 ? 0 : 1))
+		rc = update_locked(&static_keys_mod, &req);
+	else if (!rc)
+		__atomic_store_n(&key->count, key->count + step,
+				 __ATOMIC_RELAXED);
+	module_unlock();
+	return rc;
+}
+
+int static_key_slow_inc(struct static_key *key)
+{
+	return count_step(key, 1);
 }
 
 int static_key_slow_dec(struct static_key *key)
 {
-	int rc = count_check(key, 0);
-
-	if (rc)
-		return rc;
-	if (key->count == 1)
-		return static_key_set(key, 0); /* publishes count = 0 */
-	__atomic_store_n(&key->count, key->count - 1, __ATOMIC_RELAXED);
-	return 0;
+	return count_step(key, -1);
 }
 
 /* Pages holding a byte of any site of the module: [lo, hi), or lo == hi. */
@@ -561,30 +587,39 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 	return rc;
 }
 
-int static_keys_set_strategy(int strategy)
+static int strategy_locked(struct module *m, int strategy,
+			   struct os_patch *diag)
 {
-	struct module *m = &static_keys_mod;
-	struct os_patch diag; /* no `= {0}`: clang -O0 makes it a memset call */
 	uintptr_t lo, hi;
-	int rc = module_enter();
+	int rc;
 
-	if (rc)
-		return rc;
-	diag.syscalls = 0; /* the out fields os_prepare reports through */
-	diag.failed = NULL;
-	diag.raw_error = 0;
+	diag->syscalls = 0; /* the out fields os_prepare reports through */
+	diag->failed = NULL;
+	diag->raw_error = 0;
 	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
 		strategy = m->caps.default_strategy;
 	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
 	    !(m->caps.strategies & (1u << strategy)))
-		return strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, &diag);
+		return strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, diag);
 	err_clear();
 	module_span(m, &lo, &hi);
-	rc = os_prepare(strategy, lo, hi, &diag);
-	m->stats.syscalls += diag.syscalls;
+	rc = os_prepare(strategy, lo, hi, diag);
+	m->stats.syscalls += diag->syscalls;
 	if (rc)
-		return strategy_refused(m, strategy, rc, &diag);
+		return strategy_refused(m, strategy, rc, diag);
 	m->strategy = strategy;
 	m->stats.strategy = (uint32_t)strategy;
 	return 0;
+}
+
+int static_keys_set_strategy(int strategy)
+{
+	struct os_patch diag; /* no `= {0}`: clang -O0 makes it a memset call */
+	int rc = module_lock("Cannot change strategy");
+
+	if (rc)
+		return rc;
+	rc = strategy_locked(&static_keys_mod, strategy, &diag);
+	module_unlock();
+	return rc;
 }
