@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * linux.c - ELF sections, pthread ids, and two ways past W^X:
+ * linux.c - ELF sections, thread tokens, and two ways past W^X:
  *
  *   remap     copy the pages into a fresh anonymous mapping, patch the copy,
  *             make it r-x, mremap it over the original: the range changes in
@@ -69,9 +69,15 @@ int os_init(struct os_caps *caps)
 
 /* ---- threads ------------------------------------------------------------- */
 
+/* A per-module counter: pthread_self() and gettid() are reused. */
 uintptr_t os_thread_id(void)
 {
-	return (uintptr_t)pthread_self();
+	static uintptr_t last;
+	static _Thread_local uintptr_t self;
+
+	if (!self)
+		self = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+	return self;
 }
 
 /* ---- patching ------------------------------------------------------------ */

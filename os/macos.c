@@ -122,6 +122,7 @@ int os_init(struct os_caps *caps)
 
 /* ---- threads ------------------------------------------------------------- */
 
+/* The kernel's 64-bit thread id: unique for the life of the system. */
 uintptr_t os_thread_id(void)
 {
 	uint64_t tid = 0;

@@ -60,7 +60,13 @@ int os_init(struct os_caps *caps);
 /* pre: out non-NULL. Bounds of this module's sections; NULLs when empty. */
 void os_sections(struct os_sections *out);
 
-/* Id of the calling thread, never 0. */
+/*
+ * A token for the calling thread: never 0, the same on every call from it,
+ * and never handed to another thread of this process, even after this one
+ * exits. A pthread_t, a Linux tid or a Windows thread id does not qualify:
+ * the OS gives them to new threads. The core owns a module by this token.
+ * May be called from a signal handler on a thread that called it before.
+ */
 uintptr_t os_thread_id(void);
 
 /*

@@ -76,6 +76,17 @@ static inline void *plat_thread_join(plat_thread t, plat_thread_box *box)
 	return box->ret;
 }
 
+/* The OS's own id of the calling thread (which the OS may reuse). */
+static inline uintptr_t plat_thread_raw_id(void)
+{
+	return (uintptr_t)GetCurrentThreadId();
+}
+
+static inline void plat_yield(void)
+{
+	SwitchToThread();
+}
+
 static inline void *plat_lib_open(const char *path)
 {
 	return (void *)LoadLibraryA(path);
@@ -119,6 +130,7 @@ static inline long plat_page_prot(const void *addr)
 #else
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -159,6 +171,17 @@ static inline void *plat_thread_join(plat_thread t, plat_thread_box *box)
 	(void)box;
 	pthread_join(t, &ret);
 	return ret;
+}
+
+/* The OS's own id of the calling thread (which the OS may reuse). */
+static inline uintptr_t plat_thread_raw_id(void)
+{
+	return (uintptr_t)pthread_self();
+}
+
+static inline void plat_yield(void)
+{
+	sched_yield();
 }
 
 static inline void *plat_lib_open(const char *path)
