@@ -85,7 +85,10 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag);
  * place with the range's protection as before (read + execute). On failure
  * (STATIC_KEYS_EPATCH, or STATIC_KEYS_ENOTSUP for an unknown strategy) the
  * range holds its old bytes and old protection, and p->failed/raw_error say
- * why. No page is left writable and executable after return.
+ * why. No page is left writable and executable after return, with one
+ * exception that must be reported as such: STATIC_KEYS_EWX when the OS
+ * refused every way to take write access away again; the range then holds
+ * its old bytes but stays writable and executable.
  */
 int os_patch(struct os_patch *p);
 
