@@ -46,6 +46,7 @@ export { Batch } from "./src/_batch.ts";
 export {
   type KeyInfo,
   type OpenOptions,
+  type RepairReport,
   type Stats,
   STRATEGIES,
   type Strategy,

@@ -36,8 +36,10 @@ export const StatusCode = {
   ECOUNT: -8,
   /** The module cannot be initialised (corrupt tables, wrong ABI). */
   EINIT: -9,
-  /** Another init or update of this module is running. */
+  /** Another call that changes the module is running on this thread. */
   EBUSY: -10,
+  /** The OS refused to make a code page read+execute again: it is left writable and executable. */
+  EWX: -11,
 } as const;
 
 /**
