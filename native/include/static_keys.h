@@ -30,7 +30,8 @@
  * Scope: a key belongs to the module (executable or shared library) that
  * defines it, and its sites must be in that module. Each module carries its
  * own copy of the core, finds only its own entries and keys, and records the
- * thread that initialised it as the only one allowed to flip its keys.
+ * first thread that initialises it or changes its state as the only one
+ * allowed to change it, for good (reading takes no ownership).
  *
  * Which instruction a site holds (the kernel's truth table, kept only here):
  * `type` is the key's initial state (TRUE key = 1), `branch` is 1 for
