@@ -323,8 +323,12 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	return 0;
 }
 
+/*
+ * rc: what the failed run returned; undo_rc: 0 when every run before it was
+ * restored, else the worst code a restoring run returned (EWX over EPATCH).
+ */
 static void patch_error(struct module *m, const struct os_patch *p, int rc,
-			uintptr_t start, uintptr_t end, int restored)
+			uintptr_t start, uintptr_t end, int undo_rc)
 {
 	struct errbuf eb;
 
@@ -343,9 +347,14 @@ static void patch_error(struct module *m, const struct os_patch *p, int rc,
 		err_str(&eb, ", and the OS refused to make the pages read+execute "
 			     "again: they hold their old bytes but are left "
 			     "writable and executable");
-	if (!restored)
-		err_str(&eb, "; restoring the pages patched before failed too, "
-			     "so sites may disagree with their keys: call "
+	if (undo_rc)
+		err_str(&eb, undo_rc == STATIC_KEYS_EWX
+				     ? "; restoring the pages patched before failed "
+				       "too and left a page writable and executable"
+				     : "; restoring the pages patched before failed "
+				       "too");
+	if (undo_rc)
+		err_str(&eb, ", so sites may disagree with their keys: call "
 			     "static_keys_repair()");
 	else if (rc != STATIC_KEYS_EWX)
 		err_str(&eb, "; every page was restored and no key changed");
@@ -353,12 +362,15 @@ static void patch_error(struct module *m, const struct os_patch *p, int rc,
 		err_str(&eb, "; every other page was restored and no key changed");
 }
 
-/* Patches every run; on failure rolls back the runs before it. */
+/*
+ * Patches every run; on failure rolls back the runs before it. EWX wins
+ * over other codes: a page left writable and executable is reported first.
+ */
 int update_patch(struct module *m)
 {
 	struct os_patch p, undo;
 	uintptr_t start, end, fail_start, fail_end, s2, e2;
-	int rc, restored = 1;
+	int rc, urc, undo_rc = 0;
 
 	m->stats.last_pages = 0;
 	m->stats.last_syscalls = 0;
@@ -372,12 +384,13 @@ int update_patch(struct module *m)
 		fail_end = end;
 		cursors_reset(m);
 		while (next_run(m, &s2, &e2) && s2 < fail_start) {
-			if (run_patch(m, s2, e2, 1, &undo))
-				restored = 0;
+			urc = run_patch(m, s2, e2, 1, &undo);
+			if (urc && undo_rc != STATIC_KEYS_EWX)
+				undo_rc = urc;
 			run_done(m, e2);
 		}
-		patch_error(m, &p, rc, fail_start, fail_end, restored);
-		return rc;
+		patch_error(m, &p, rc, fail_start, fail_end, undo_rc);
+		return undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc;
 	}
 	return 0;
 }

@@ -98,6 +98,26 @@ int main(void)
 		      mprotect((void *)(jump_entry_code(&wide.key.entries[1]) & ~(uintptr_t)(ps - 1)),
 			       (size_t)ps, PROT_READ | PROT_EXEC) == 0);
 
+	/*
+	 * The second page fails (injected in the core), and restoring the
+	 * first meets a refusal of every way: EWX, and the first page keeps
+	 * the new bytes while the key reads as before. Repair puts it right.
+	 */
+	static_keys_mod.fault_at = 2;
+	CHECK("rollback stuck", flip_refused(1, 3, &wide.key) == STATIC_KEYS_EWX);
+	static_keys_mod.fault_at = 0;
+	CHECK("rollback stuck: says so",
+	      strstr(static_keys_last_error(), "restoring the pages patched before failed too "
+					       "and left a page writable and executable") &&
+		      !restored());
+	CHECK("rollback stuck: the page is in fact rwx", !check_no_wx_mapping());
+	CHECK("rollback stuck: key as before", !static_key_enabled(&wide) && !sites_match(&wide.key));
+	CHECK("close it by hand",
+	      mprotect((void *)(jump_entry_code(&wide.key.entries[0]) & ~(uintptr_t)(ps - 1)),
+		       (size_t)ps, PROT_READ | PROT_EXEC) == 0);
+	CHECK_OK("repair", static_keys_repair(NULL, NULL, 0));
+	CHECK("repaired", sites_match(&wide.key) && page_a() == 0 && page_b() == 0);
+
 	CHECK_OK("then flips work", static_branch_enable(&lone));
 	CHECK_OK("then flips work", static_branch_enable(&wide));
 	CHECK("flipped", page_a() == 3 && page_b() == 2);
