@@ -36,6 +36,7 @@ struct module {
 	int fault_at;    /* tests only: n > 0 makes the n-th os_patch fail */
 	int fault_rollback; /* tests only: every os_patch of a rollback fails */
 	void (*patch_hook)(void); /* tests only: called before each os_patch */
+	void (*setup_hook)(void); /* tests only: called at the end of init */
 	struct static_keys_stats stats;
 	char last_error[STATIC_KEYS_ERRBUF];
 };

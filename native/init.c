@@ -210,6 +210,8 @@ static int module_setup(struct module *m)
 	m->stats.keys = (uint32_t)m->nr_keys;
 	m->stats.entries = (uint32_t)m->nr_entries;
 	m->stats.page_size = m->caps.page_size;
+	if (m->setup_hook)
+		m->setup_hook();
 	return 0;
 }
 
@@ -238,7 +240,7 @@ int module_ready(void)
 	    __atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
 		return STATIC_KEYS_EBUSY;
 	while (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
-		;
+		os_thread_yield();
 	return m->init_status;
 }
 

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -78,6 +79,11 @@ uintptr_t os_thread_id(void)
 	if (!self)
 		self = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
 	return self;
+}
+
+void os_thread_yield(void)
+{
+	sched_yield();
 }
 
 /* ---- patching ------------------------------------------------------------ */

@@ -29,6 +29,7 @@
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
 #include <pthread.h>
+#include <sched.h>
 #else
 /*
  * No macOS SDK (the compile check on Linux): the few declarations used
@@ -67,6 +68,7 @@ kern_return_t mach_vm_remap(vm_map_t, mach_vm_address_t *, mach_vm_size_t,
 			    boolean_t, vm_prot_t *, vm_prot_t *, vm_inherit_t);
 void sys_icache_invalidate(void *, size_t);
 int pthread_threadid_np(pthread_t, uint64_t *);
+int sched_yield(void);
 #endif
 
 #define MACOS_RX (VM_PROT_READ | VM_PROT_EXECUTE)
@@ -130,6 +132,11 @@ uintptr_t os_thread_id(void)
 	if (pthread_threadid_np(NULL, &tid) || !tid)
 		return 1; /* cannot happen for the calling thread */
 	return (uintptr_t)tid;
+}
+
+void os_thread_yield(void)
+{
+	sched_yield();
 }
 
 /* ---- patching ------------------------------------------------------------ */

@@ -103,6 +103,11 @@ uintptr_t os_thread_id(void)
 	return static_keys_none_thread_id();
 }
 
+/* Nothing to yield to that the core could name; the wait is a spin. */
+void os_thread_yield(void)
+{
+}
+
 /* ---- patching ------------------------------------------------------------ */
 
 /* Direct needs nothing set up, and there is nothing to release. */

@@ -69,6 +69,9 @@ void os_sections(struct os_sections *out);
  */
 uintptr_t os_thread_id(void);
 
+/* Lets another thread run (a thread waiting for init calls it); may do nothing. */
+void os_thread_yield(void);
+
 /*
  * pre: lo < hi, both page-aligned: the pages holding every site of the
  * module. Makes `strategy` ready for os_patch on ranges inside [lo, hi)

@@ -111,6 +111,11 @@ uintptr_t os_thread_id(void)
 	return self;
 }
 
+void os_thread_yield(void)
+{
+	SwitchToThread();
+}
+
 /* ---- patching ------------------------------------------------------------ */
 
 /* One part of the range with a single protection before the patch. */

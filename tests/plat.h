@@ -87,6 +87,11 @@ static inline void plat_yield(void)
 	SwitchToThread();
 }
 
+static inline void plat_sleep_ms(unsigned ms)
+{
+	Sleep(ms);
+}
+
 static inline void *plat_lib_open(const char *path)
 {
 	return (void *)LoadLibraryA(path);
@@ -182,6 +187,11 @@ static inline uintptr_t plat_thread_raw_id(void)
 static inline void plat_yield(void)
 {
 	sched_yield();
+}
+
+static inline void plat_sleep_ms(unsigned ms)
+{
+	usleep(ms * 1000u);
 }
 
 static inline void *plat_lib_open(const char *path)
