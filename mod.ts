@@ -48,6 +48,7 @@ export type { CodeLocation, Site } from "./src/_sites.ts";
 export {
   type KeyInfo,
   type OpenOptions,
+  type RepairReport,
   type Stats,
   STRATEGIES,
   type Strategy,

@@ -15,10 +15,11 @@
 /* key->flags during one update */
 #define KEY_FLAG_PENDING 0x1u /* in the current request */
 #define KEY_FLAG_TARGET 0x2u  /* the state the request asks for */
+#define KEY_FLAG_REPAIR 0x4u  /* repair: rewrite the marked sites only */
 
 #define STATIC_KEYS_ERRBUF 384
 
-enum module_init { MODULE_NEW = 0, MODULE_RUNNING = 1, MODULE_READY = 2 };
+enum module_init { MODULE_NEW = 0, MODULE_READY = 2 };
 
 /* One per module: the core is linked into each module on its own. */
 struct module {
@@ -28,13 +29,18 @@ struct module {
 	size_t nr_keys;
 	int init;        /* enum module_init, atomic */
 	int init_status; /* result of the one real init */
-	uintptr_t owner; /* thread allowed to flip */
+	uintptr_t setup_thread; /* the thread running init (atomic) */
+	uintptr_t owner; /* thread allowed to flip: 0 until init or a flip */
 	int strategy;
-	int busy;        /* an update is running (re-entry guard) */
+	int busy;        /* a state-changing call is running (re-entry guard) */
 	int fault_at;    /* tests only: n > 0 makes the n-th os_patch fail */
-	int fault_rollback; /* tests only: the rollback's os_patch calls get
-			     * os_patch.fault (the strategy's calls fail) */
+	int fault_rollback; /* tests only: 1, the rollback's os_patch calls get
+			     * os_patch.fault (the strategy's calls fail, its
+			     * fallback may still restore); 2, every os_patch
+			     * of a rollback fails before reaching the OS */
 	int prepared;    /* os_prepare ran for the strategy in use */
+	void (*patch_hook)(void); /* tests only: called before each os_patch */
+	void (*setup_hook)(void); /* tests only: called at the end of init */
 	struct static_keys_stats stats;
 	char last_error[STATIC_KEYS_ERRBUF];
 };
@@ -63,9 +69,27 @@ static inline uintptr_t jump_entry_key_raw(const struct jump_entry *e)
 #endif
 }
 
+/*
+ * Bit 1 of the key field: keys are 8-aligned, so it is free (the kernel
+ * keeps two flags there too). Only repair sets it, and clears it again.
+ */
+#define JUMP_ENTRY_MARK ((uintptr_t)2)
+
 static inline struct static_key *jump_entry_key(const struct jump_entry *e)
 {
-	return (struct static_key *)(jump_entry_key_raw(e) & ~(uintptr_t)1);
+	return (struct static_key *)(jump_entry_key_raw(e) & ~(uintptr_t)3);
+}
+
+static inline int jump_entry_marked(const struct jump_entry *e)
+{
+	return (jump_entry_key_raw(e) & JUMP_ENTRY_MARK) != 0;
+}
+
+/* Sets or clears the mark; the same arithmetic for relative and absolute keys. */
+static inline void jump_entry_mark(struct jump_entry *e, int on)
+{
+	if (on != jump_entry_marked(e))
+		e->key += on ? 2 : -2;
 }
 
 /* 1 for static_branch_likely, 0 for static_branch_unlikely */
@@ -74,13 +98,42 @@ static inline int jump_entry_branch(const struct jump_entry *e)
 	return (int)(jump_entry_key_raw(e) & 1);
 }
 
+/*
+ * The bytes a site holds while its key is `enabled`: instruction =
+ * enabled ^ branch (truth table in static_keys.h), 1 = JMP.
+ */
+static inline void jump_entry_bytes(const struct jump_entry *e, int enabled,
+				    uint8_t *out)
+{
+	uintptr_t code = jump_entry_code(e);
+
+	if (enabled ^ jump_entry_branch(e))
+		arch_jump_jmp(out, code, jump_entry_target(e));
+	else
+		arch_jump_nop(out, code);
+}
+
 /* ---- module (init.c) ---------------------------------------------------- */
 
-/* Runs init once (any thread; the first becomes the owner): 0 or a code. */
+/*
+ * Runs init once, whichever thread comes first; the others wait for it.
+ * Takes no ownership (readers call it). 0 or a code.
+ */
 int module_ready(void);
 
-/* Runs init if needed and checks the calling thread owns the module. */
+/*
+ * Runs init if needed and takes ownership if nobody has it yet: 0, or
+ * ETHREAD when another thread owns the module.
+ */
 int module_enter(void);
+
+/*
+ * For every call that changes state: module_enter, then marks the module
+ * busy; EBUSY (with `action` in the text) if a call is already running on
+ * this thread (a signal handler). module_unlock ends it.
+ */
+int module_lock(const char *action);
+void module_unlock(void);
 
 /* 1 when key is one of this module's keys. */
 int module_key_valid(const struct static_key *key);
@@ -91,6 +144,15 @@ int module_key_valid(const struct static_key *key);
 int static_keys_update_request(size_t count, const void *src,
 			       int (*at)(const void *src, size_t i,
 					 struct static_key **key, int *enabled));
+
+/*
+ * Caller holds the module (module_lock). Patches every run of the marked
+ * keys, all or nothing: 0, or a code with the last-error text set.
+ */
+int update_patch(struct module *m);
+
+/* Clears every key's request bookkeeping (flags, cursor). */
+void update_unmark(struct module *m);
 
 /* ---- last error (error.c) ----------------------------------------------- */
 

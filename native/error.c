@@ -34,7 +34,11 @@ const char *static_keys_strerror(int code)
 	case STATIC_KEYS_EINIT:
 		return "The module's jump entries or keys are corrupt";
 	case STATIC_KEYS_EBUSY:
-		return "Another init or update of this module is running";
+		return "Another call that changes this module is running on "
+		       "this thread (a signal handler?); nothing was changed";
+	case STATIC_KEYS_EWX:
+		return "The operating system refused to make a code page "
+		       "read+execute again: it is left writable and executable";
 	default:
 		return "Unknown static-keys status code";
 	}

@@ -195,6 +195,40 @@ STATIC_KEYS_EXPORT const char *static_keys_ffi_strategy_name(int32_t strategy)
 }
 
 /*
+ * Verify and repair (static_keys_repair). out[0..2] = sites, rewritten,
+ * unknown over the module; out[3 + 3 * i + 0..2] the same for key i.
+ * Writes at most `count` fields; returns how many there are (3 + 3 * keys)
+ * or a negative code. On STATIC_KEYS_EBADSITE the fields are written too.
+ */
+_Static_assert(sizeof(struct static_keys_repair_report) == 3 * sizeof(uint32_t),
+	       "the report is three uint32_t fields, as Deno reads them");
+
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_repair(uint32_t *out, uint32_t count)
+{
+	struct static_keys_repair_report total;
+	size_t keys;
+	int rc = module_ready();
+
+	if (rc)
+		return rc;
+	keys = static_keys_count();
+	if (count < 3 || !out)
+		count = 0;
+	rc = static_keys_repair(&total,
+				count ? (struct static_keys_repair_report *)(out + 3)
+				      : NULL,
+				count ? (count - 3) / 3 : 0);
+	if (count) {
+		out[0] = total.sites;
+		out[1] = total.rewritten;
+		out[2] = total.unknown;
+	}
+	if (rc && rc != STATIC_KEYS_EBADSITE)
+		return rc;
+	return rc ? rc : (int32_t)(3 + 3 * keys);
+}
+
+/*
  * out[0..10] = strategy, strategies, keys, entries, page_size, flips,
  * requests, pages_patched, syscalls, last_pages, last_syscalls. Writes at
  * most `count` fields; returns how many there are (11).

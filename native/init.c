@@ -210,37 +210,59 @@ static int module_setup(struct module *m)
 	m->stats.keys = (uint32_t)m->nr_keys;
 	m->stats.entries = (uint32_t)m->nr_entries;
 	m->stats.page_size = m->caps.page_size;
+	if (m->setup_hook)
+		m->setup_hook();
 	return 0;
 }
 
 /*
- * Runs module_setup exactly once, whichever thread comes first; that
- * thread becomes the owner. A second caller during setup gets EBUSY.
+ * Runs module_setup exactly once, whichever thread comes first; threads
+ * that arrive meanwhile wait for it (setup sorts in memory and makes one
+ * OS call, so the wait is short), and so always see the whole key table.
+ * Only a signal handler interrupting setup on its own thread is refused
+ * (EBUSY): waiting there would never end. Takes no ownership.
  */
 int module_ready(void)
 {
 	struct module *m = &static_keys_mod;
-	int expected = MODULE_NEW;
+	uintptr_t self, setup = 0;
 
-	if (__atomic_compare_exchange_n(&m->init, &expected, MODULE_RUNNING, 0,
+	if (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) == MODULE_READY)
+		return m->init_status;
+	self = os_thread_id();
+	if (__atomic_compare_exchange_n(&m->setup_thread, &setup, self, 0,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		m->owner = os_thread_id();
 		m->init_status = module_setup(m);
 		__atomic_store_n(&m->init, MODULE_READY, __ATOMIC_RELEASE);
 		return m->init_status;
 	}
-	if (expected == MODULE_RUNNING)
+	if (setup == self &&
+	    __atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
 		return STATIC_KEYS_EBUSY;
+	while (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
+		os_thread_yield();
 	return m->init_status;
 }
 
+/*
+ * Init, and ownership: the first thread to call this (or to flip, which
+ * calls it) owns the module for good; every other thread gets ETHREAD.
+ * os_thread_id never hands an exited thread's id to a new thread, so a
+ * new thread is never taken for an exited owner.
+ */
 int static_keys_init(void)
 {
+	struct module *m = &static_keys_mod;
+	uintptr_t self, owner = 0;
 	int rc = module_ready();
 
 	if (rc)
 		return rc;
-	return os_thread_id() == static_keys_mod.owner ? 0 : STATIC_KEYS_ETHREAD;
+	self = os_thread_id();
+	if (__atomic_compare_exchange_n(&m->owner, &owner, self, 0,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	return owner == self ? 0 : STATIC_KEYS_ETHREAD;
 }
 
 /*
@@ -250,6 +272,31 @@ int static_keys_init(void)
 int module_enter(void)
 {
 	return static_keys_init();
+}
+
+int module_lock(const char *action)
+{
+	struct module *m = &static_keys_mod;
+	struct errbuf eb;
+	int rc = module_enter();
+
+	if (rc)
+		return rc;
+	/* The owner only: re-entry can come from a signal handler alone. */
+	if (!__atomic_exchange_n(&m->busy, 1, __ATOMIC_ACQUIRE))
+		return 0;
+	err_begin(&eb);
+	err_str(&eb, action);
+	err_str(&eb, ": another call that changes this module is running on "
+		     "this thread (this call came from a signal handler "
+		     "that interrupted it); nothing was changed, call again "
+		     "after it returns");
+	return STATIC_KEYS_EBUSY;
+}
+
+void module_unlock(void)
+{
+	__atomic_store_n(&static_keys_mod.busy, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- key table ---------------------------------------------------------- */

@@ -36,18 +36,9 @@ struct patch_ctx {
 #define KEY_PENDING(k) ((k)->flags & KEY_FLAG_PENDING)
 #define KEY_TARGET(k) (((k)->flags & KEY_FLAG_TARGET) ? 1 : 0)
 
+static int module_prepare(struct module *m, int strategy);
+
 /* ---- bytes of a site ---------------------------------------------------- */
-
-/* instruction = enabled ^ branch (truth table in static_keys.h); 1 = JMP */
-static void site_bytes(const struct jump_entry *e, int enabled, uint8_t *out)
-{
-	uintptr_t code = jump_entry_code(e);
-
-	if (enabled ^ jump_entry_branch(e))
-		arch_jump_jmp(out, code, jump_entry_target(e));
-	else
-		arch_jump_nop(out, code);
-}
 
 static int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
@@ -59,7 +50,7 @@ static int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 
 /* ---- mark --------------------------------------------------------------- */
 
-static void request_unmark(struct module *m)
+void update_unmark(struct module *m)
 {
 	struct static_key *k;
 
@@ -128,7 +119,7 @@ static int site_check(const struct static_key *k, const struct jump_entry *e)
 		err_str(&eb, "; nothing was written");
 		return STATIC_KEYS_ERANGE;
 	}
-	site_bytes(e, k->enabled, want);
+	jump_entry_bytes(e, k->enabled, want);
 	if (bytes_equal(site, want, ARCH_JUMP_SIZE))
 		return 0;
 	/* The kernel's "unexpected op" check, minus the crash. */
@@ -169,9 +160,24 @@ static int request_check(struct module *m)
 
 /* ---- patch -------------------------------------------------------------- */
 
+/* A key whose sites this request rewrites (repair: its marked ones). */
 static int key_moves(const struct static_key *k)
 {
-	return KEY_PENDING(k) && KEY_TARGET(k) != k->enabled;
+	return KEY_PENDING(k) &&
+	       ((k->flags & KEY_FLAG_REPAIR) || KEY_TARGET(k) != k->enabled);
+}
+
+static int site_moves(const struct static_key *k, const struct jump_entry *e)
+{
+	return !(k->flags & KEY_FLAG_REPAIR) || jump_entry_marked(e);
+}
+
+/* The state whose bytes a site of a moving key gets: new, or old on undo. */
+static int site_state(const struct static_key *k, int old)
+{
+	if (!old)
+		return KEY_TARGET(k);
+	return (k->flags & KEY_FLAG_REPAIR) ? !k->enabled : k->enabled;
 }
 
 static uintptr_t page_down(const struct module *m, uintptr_t a)
@@ -197,11 +203,18 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 
 	KEYS_FOR_EACH(m, k)
 	{
-		if (key_moves(k) && k->cursor < k->sites) {
-			uintptr_t c = jump_entry_code(&k->entries[k->cursor]);
+		uint32_t i;
 
+		if (!key_moves(k))
+			continue;
+		for (i = k->cursor; i < k->sites; i++) {
+			uintptr_t c = jump_entry_code(&k->entries[i]);
+
+			if (!site_moves(k, &k->entries[i]))
+				continue;
 			if (c < lo)
 				lo = c;
+			break;
 		}
 	}
 	if (lo == UINTPTR_MAX)
@@ -220,7 +233,8 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 
 				if (c >= hi)
 					break;
-				if (site_end_page(m, c) > hi) {
+				if (site_moves(k, &k->entries[i]) &&
+				    site_end_page(m, c) > hi) {
 					hi = site_end_page(m, c);
 					grown = 1;
 				}
@@ -240,7 +254,7 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 
 	KEYS_FOR_EACH(pc->m, k)
 	{
-		int state = (undo ^ pc->invert) ? k->enabled : KEY_TARGET(k);
+		int state = site_state(k, undo ^ pc->invert);
 		uint32_t i;
 
 		if (!key_moves(k))
@@ -251,7 +265,8 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 
 			if (c >= base + len)
 				break;
-			site_bytes(e, state, view + (c - base));
+			if (site_moves(k, e))
+				jump_entry_bytes(e, state, view + (c - base));
 		}
 	}
 }
@@ -290,14 +305,17 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	p->fill = fill_run;
 	p->ctx = &pc;
 	p->rollback = invert;
-	p->fault = invert ? m->fault_rollback : 0;
+	p->fault = invert && m->fault_rollback == 1;
 	p->syscalls = 0;
 	p->failed = NULL;
 	p->raw_error = 0;
-	if (m->fault_at > 0 && --m->fault_at == 0) {
+	if ((m->fault_at > 0 && --m->fault_at == 0) ||
+	    (invert && m->fault_rollback == 2)) {
 		p->failed = "injected fault";
 		return STATIC_KEYS_EPATCH;
 	}
+	if (m->patch_hook)
+		m->patch_hook();
 	rc = os_patch(p);
 	m->stats.syscalls += p->syscalls;
 	m->stats.last_syscalls += p->syscalls;
@@ -309,8 +327,12 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	return 0;
 }
 
-static void patch_error(struct module *m, const struct os_patch *p,
-			uintptr_t start, uintptr_t end, int restored)
+/*
+ * rc: what the failed run returned; undo_rc: 0 when every run before it was
+ * restored, else the worst code a restoring run returned (EWX over EPATCH).
+ */
+static void patch_error(struct module *m, const struct os_patch *p, int rc,
+			uintptr_t start, uintptr_t end, int undo_rc)
 {
 	struct errbuf eb;
 
@@ -325,18 +347,41 @@ static void patch_error(struct module *m, const struct os_patch *p,
 	err_str(&eb, p->failed ? p->failed : "the OS layer");
 	err_str(&eb, " failed with error ");
 	err_i64(&eb, p->raw_error);
-	err_str(&eb, restored ? "; every page was restored and no key changed"
-			      : "; restoring the pages patched before failed "
-				"too, so sites may be inconsistent");
+	if (rc == STATIC_KEYS_EWX)
+		err_str(&eb, ", and the OS refused to make the pages read+execute "
+			     "again: they hold their old bytes but are left "
+			     "writable and executable");
+	if (undo_rc)
+		err_str(&eb, undo_rc == STATIC_KEYS_EWX
+				     ? "; restoring the pages patched before failed "
+				       "too and left a page writable and executable"
+				     : "; restoring the pages patched before failed "
+				       "too");
+	if (undo_rc)
+		err_str(&eb, ", so sites may disagree with their keys: call "
+			     "static_keys_repair()");
+	else if (rc != STATIC_KEYS_EWX)
+		err_str(&eb, "; every page was restored and no key changed");
+	else
+		err_str(&eb, "; every other page was restored and no key changed");
 }
 
-/* Patches every run; on failure rolls back the runs before it. */
-static int request_patch(struct module *m)
+/*
+ * Patches every run; on failure rolls back the runs before it. EWX wins
+ * over other codes: a page left writable and executable is reported first.
+ */
+int update_patch(struct module *m)
 {
 	struct os_patch p, undo;
 	uintptr_t start, end, fail_start, fail_end, s2, e2;
-	int rc, restored = 1;
+	int rc, urc, undo_rc = 0;
 
+	/* The strategy's set-up (and the rollback's) before the first patch. */
+	if (!m->prepared) {
+		rc = module_prepare(m, m->strategy);
+		if (rc)
+			return rc;
+	}
 	m->stats.last_pages = 0;
 	m->stats.last_syscalls = 0;
 	while (next_run(m, &start, &end)) {
@@ -349,12 +394,13 @@ static int request_patch(struct module *m)
 		fail_end = end;
 		cursors_reset(m);
 		while (next_run(m, &s2, &e2) && s2 < fail_start) {
-			if (run_patch(m, s2, e2, 1, &undo))
-				restored = 0;
+			urc = run_patch(m, s2, e2, 1, &undo);
+			if (urc && undo_rc != STATIC_KEYS_EWX)
+				undo_rc = urc;
 			run_done(m, e2);
 		}
-		patch_error(m, &p, fail_start, fail_end, restored);
-		return rc;
+		patch_error(m, &p, rc, fail_start, fail_end, undo_rc);
+		return undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc;
 	}
 	return 0;
 }
@@ -381,7 +427,7 @@ static void request_publish(struct module *m)
 		m->stats.requests++;
 }
 
-/* Caller holds the module (busy set, owner thread). */
+/* Caller holds the module (module_lock). */
 static int update_locked(struct module *m, const struct request *req)
 {
 	int rc;
@@ -392,34 +438,25 @@ static int update_locked(struct module *m, const struct request *req)
 	rc = request_check(m);
 	if (rc)
 		goto out_unmark;
-	rc = request_patch(m);
+	rc = update_patch(m);
 	if (rc)
 		goto out_unmark;
 	request_publish(m);
 out_unmark:
-	request_unmark(m);
+	update_unmark(m);
 	return rc;
 }
-
-static int module_prepare(struct module *m, int strategy);
 
 static int update(const struct request *req)
 {
 	struct module *m = &static_keys_mod;
-	int rc = module_enter();
+	int rc = module_lock("Cannot update keys");
 
 	if (rc)
 		return rc;
-	if (m->busy)
-		return err_set(STATIC_KEYS_EBUSY,
-			       "Cannot update keys: an update is already "
-			       "running on this thread");
-	m->busy = 1;
 	err_clear();
-	rc = m->prepared ? 0 : module_prepare(m, m->strategy);
-	if (!rc)
-		rc = update_locked(m, req);
-	m->busy = 0;
+	rc = update_locked(m, req);
+	module_unlock();
 	return rc;
 }
 
@@ -471,12 +508,9 @@ int static_key_disable(struct static_key *key)
 	return static_key_set(key, 0);
 }
 
+/* Caller holds the module. */
 static int count_check(struct static_key *key, int inc)
 {
-	int rc = module_enter();
-
-	if (rc)
-		return rc;
 	if (!module_key_valid(key))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot count key: the pointer is not a key of "
@@ -497,28 +531,38 @@ static int count_check(struct static_key *key, int inc)
 	return 0;
 }
 
-int static_key_slow_inc(struct static_key *key)
+/*
+ * The count moves by `step` (+1 or -1); a move to or from 0 flips the key,
+ * and the flip publishes the new count. The whole call holds the module,
+ * so a signal handler cannot slip an inc between the check and the store.
+ */
+static int count_step(struct static_key *key, int step)
 {
-	int rc = count_check(key, 1);
+	struct static_key_change c = {key, step > 0};
+	struct request req = {1, &c, array_at};
+	int rc = module_lock(step > 0 ? "Cannot inc key" : "Cannot dec key");
 
 	if (rc)
 		return rc;
-	if (key->count == 0)
-		return static_key_set(key, 1); /* publishes count = 1 */
-	__atomic_store_n(&key->count, key->count + 1, __ATOMIC_RELAXED);
-	return 0;
+	err_clear();
+	rc = count_check(key, step > 0);
+	if (!rc && key->count == (step > 0 ? 0 : 1))
+		rc = update_locked(&static_keys_mod, &req);
+	else if (!rc)
+		__atomic_store_n(&key->count, key->count + step,
+				 __ATOMIC_RELAXED);
+	module_unlock();
+	return rc;
+}
+
+int static_key_slow_inc(struct static_key *key)
+{
+	return count_step(key, 1);
 }
 
 int static_key_slow_dec(struct static_key *key)
 {
-	int rc = count_check(key, 0);
-
-	if (rc)
-		return rc;
-	if (key->count == 1)
-		return static_key_set(key, 0); /* publishes count = 0 */
-	__atomic_store_n(&key->count, key->count - 1, __ATOMIC_RELAXED);
-	return 0;
+	return count_step(key, -1);
 }
 
 /* Pages holding a byte of any site of the module: [lo, hi), or lo == hi. */
@@ -596,15 +640,19 @@ static int module_prepare(struct module *m, int strategy)
 int static_keys_set_strategy(int strategy)
 {
 	struct module *m = &static_keys_mod;
-	int rc = module_enter();
+	int rc = module_lock("Cannot change strategy");
 
 	if (rc)
 		return rc;
 	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
 		strategy = m->caps.default_strategy;
 	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
-	    !(m->caps.strategies & (1u << strategy)))
-		return strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, NULL);
-	err_clear();
-	return module_prepare(m, strategy);
+	    !(m->caps.strategies & (1u << strategy))) {
+		rc = strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, NULL);
+	} else {
+		err_clear();
+		rc = module_prepare(m, strategy);
+	}
+	module_unlock();
+	return rc;
 }

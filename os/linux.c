@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * linux.c - ELF sections, pthread ids, and four ways past W^X
+ * linux.c - ELF sections, thread tokens, and four ways past W^X
  * (docs/strategies.md says what each does to threads and tracers):
  *
  *   remap     copy the run into a private mapping of the library's own file
@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -122,9 +123,20 @@ int os_init(struct os_caps *caps)
 
 /* ---- threads ------------------------------------------------------------- */
 
+/* A per-module counter: pthread_self() and gettid() are reused. */
 uintptr_t os_thread_id(void)
 {
-	return (uintptr_t)pthread_self();
+	static uintptr_t last;
+	static _Thread_local uintptr_t self;
+
+	if (!self)
+		self = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+	return self;
+}
+
+void os_thread_yield(void)
+{
+	sched_yield();
 }
 
 /* ---- symbols ------------------------------------------------------------- */
@@ -423,6 +435,54 @@ out_unmap: /* the original was never touched */
 	return linux_fail(p, call, err);
 }
 
+/*
+ * Tests only (tests/wx_test.c): after `skip` calls that make pages r-x
+ * again, the next `fail` such calls fail with EACCES.
+ */
+STATIC_KEYS_LOCAL int static_keys_linux_rx_skip, static_keys_linux_rx_fail;
+
+static int linux_make_rx(void *start, size_t len)
+{
+	if (static_keys_linux_rx_skip > 0) {
+		static_keys_linux_rx_skip--;
+	} else if (static_keys_linux_rx_fail > 0) {
+		static_keys_linux_rx_fail--;
+		errno = EACCES;
+		return -1;
+	}
+	return mprotect(start, len, LINUX_RX);
+}
+
+/*
+ * The range is rwx and holds its old bytes: make it r-x another way. Once
+ * more with mprotect (ENOMEM from splitting a mapping may pass), then as
+ * remap does, with an r-x copy swapped in by mremap (the range becomes
+ * anonymous memory). Never PROT_NONE or r-- on the way: the code doing
+ * this may be on that very page. 1 when the window is closed.
+ */
+static int linux_close_window(struct os_patch *p)
+{
+	void *start = (void *)p->start, *copy;
+
+	p->syscalls++;
+	if (!linux_make_rx(start, p->len))
+		return 1;
+	p->syscalls++;
+	copy = mmap(NULL, p->len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (copy == MAP_FAILED)
+		return 0;
+	memcpy(copy, start, p->len);
+	p->syscalls += 2;
+	if (!linux_make_rx(copy, p->len) &&
+	    mremap(copy, p->len, p->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   start) != MAP_FAILED)
+		return 1;
+	p->syscalls++;
+	munmap(copy, p->len);
+	return 0;
+}
+
 static int linux_patch_mprotect(struct os_patch *p)
 {
 	void *start = (void *)p->start;
@@ -433,14 +493,15 @@ static int linux_patch_mprotect(struct os_patch *p)
 		return linux_fail(p, "mprotect(rwx)", errno);
 	p->fill(p->ctx, (uint8_t *)start, p->start, p->len, 0);
 	p->syscalls++;
-	if (!mprotect(start, p->len, LINUX_RX))
+	if (!linux_make_rx(start, p->len))
 		return 0;
-	/* Cannot close the window: put the old bytes back, try once more. */
+	/* Cannot close the window: put the old bytes back, close it otherwise. */
 	err = errno;
 	p->fill(p->ctx, (uint8_t *)start, p->start, p->len, 1);
-	p->syscalls++;
-	mprotect(start, p->len, LINUX_RX);
-	return linux_fail(p, "mprotect(r-x)", err);
+	if (linux_close_window(p))
+		return linux_fail(p, "mprotect(r-x)", err);
+	linux_fail(p, "mprotect(r-x)", err);
+	return STATIC_KEYS_EWX;
 }
 
 /* pwrite through /proc/self/mem until done; bytes written, or -1. */

@@ -30,6 +30,7 @@
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
 #include <pthread.h>
+#include <sched.h>
 #else
 /*
  * No macOS SDK (the compile check on Linux): the few declarations used
@@ -75,6 +76,7 @@ typedef struct {
 	void *dli_saddr;
 } Dl_info;
 int dladdr(const void *, Dl_info *);
+int sched_yield(void);
 #endif
 
 #define MACOS_RX (VM_PROT_READ | VM_PROT_EXECUTE)
@@ -130,6 +132,7 @@ int os_init(struct os_caps *caps)
 
 /* ---- threads ------------------------------------------------------------- */
 
+/* The kernel's 64-bit thread id: unique for the life of the system. */
 uintptr_t os_thread_id(void)
 {
 	uint64_t tid = 0;
@@ -171,6 +174,11 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 	out->name_len = macos_copy(name, name_cap, sym);
 	out->path_len = macos_copy(path, path_cap, info.dli_fname);
 	return 0;
+}
+
+void os_thread_yield(void)
+{
+	sched_yield();
 }
 
 /* ---- patching ------------------------------------------------------------ */

@@ -41,7 +41,9 @@
  *
  *   thread id      static_keys_none_thread_id(), weak: the default returns
  *                  1 (one thread). An embedder with threads defines its own,
- *                  returning the current thread's id, never 0.
+ *                  returning a token for the current thread: never 0, and
+ *                  never given to another thread after this one ends
+ *                  (os_thread_id in os/os.h).
  */
 #include "os.h"
 
@@ -114,6 +116,11 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 	(void)path;
 	(void)path_cap;
 	return STATIC_KEYS_ENOTSUP;
+}
+
+/* Nothing to yield to that the core could name; the wait is a spin. */
+void os_thread_yield(void)
+{
 }
 
 /* ---- patching ------------------------------------------------------------ */

@@ -69,8 +69,17 @@ int os_init(struct os_caps *caps);
 /* pre: out non-NULL. Bounds of this module's sections; NULLs when empty. */
 void os_sections(struct os_sections *out);
 
-/* Id of the calling thread, never 0. */
+/*
+ * A token for the calling thread: never 0, the same on every call from it,
+ * and never handed to another thread of this process, even after this one
+ * exits. A pthread_t, a Linux tid or a Windows thread id does not qualify:
+ * the OS gives them to new threads. The core owns a module by this token.
+ * May be called from a signal handler on a thread that called it before.
+ */
 uintptr_t os_thread_id(void);
+
+/* Lets another thread run (a thread waiting for init calls it); may do nothing. */
+void os_thread_yield(void);
 
 /*
  * pre: lo < hi, both page-aligned: the pages holding every site of the
@@ -97,7 +106,10 @@ void os_release(void);
  * place with the range's protection as before (read + execute). On failure
  * (STATIC_KEYS_EPATCH, or STATIC_KEYS_ENOTSUP for an unknown strategy) the
  * range holds its old bytes and old protection, and p->failed/raw_error say
- * why. No page is left writable and executable after return.
+ * why. No page is left writable and executable after return, with one
+ * exception that must be reported as such: STATIC_KEYS_EWX when the OS
+ * refused every way to take write access away again; the range then holds
+ * its old bytes but stays writable and executable.
  */
 int os_patch(struct os_patch *p);
 

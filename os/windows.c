@@ -100,9 +100,20 @@ int os_init(struct os_caps *caps)
 
 /* ---- threads ------------------------------------------------------------- */
 
+/* A per-module counter: GetCurrentThreadId() values are reused. */
 uintptr_t os_thread_id(void)
 {
-	return (uintptr_t)GetCurrentThreadId(); /* never 0 for a live thread */
+	static uintptr_t last;
+	static _Thread_local uintptr_t self;
+
+	if (!self)
+		self = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+	return self;
+}
+
+void os_thread_yield(void)
+{
+	SwitchToThread();
 }
 
 /* ---- symbols ------------------------------------------------------------- */

@@ -36,8 +36,10 @@ export const StatusCode = {
   ECOUNT: -8,
   /** The module cannot be initialised (corrupt tables, wrong ABI). */
   EINIT: -9,
-  /** Another init or update of this module is running. */
+  /** Another call that changes the module is running on this thread. */
   EBUSY: -10,
+  /** The OS refused to make a code page read+execute again: it is left writable and executable. */
+  EWX: -11,
 } as const;
 
 /**
@@ -442,39 +444,78 @@ function fail(error: Error): never {
 
 /**
  * Edit distance with adjacent transpositions (optimal string alignment),
- * for "did you mean" suggestions: "tarce" is 1 from "trace".
+ * for "did you mean" suggestions: "tarce" is 1 from "trace". The work is
+ * bounded by `limit`: only cells within `limit` of the diagonal are
+ * computed, and any distance above `limit` comes back as `limit + 1`, at
+ * once when the lengths differ by more. `work.cells`, when given, grows by
+ * the number of cells computed (the tests check the bound with it).
  */
-export function distance(a: string, b: string): number {
-  const d = Array.from(
-    { length: a.length + 1 },
-    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i || j),
+export function distance(
+  a: string,
+  b: string,
+  limit = Infinity,
+  work?: { cells: number },
+): number {
+  const over = limit + 1;
+  if (Math.abs(a.length - b.length) > limit) return over;
+  let older = new Array<number>(b.length + 1).fill(over);
+  let prev = Array.from(
+    { length: b.length + 1 },
+    (_, j) => j > limit ? over : j,
   );
+  let row = new Array<number>(b.length + 1).fill(over);
   for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
+    const lo = Math.max(1, i - limit);
+    const hi = Math.min(b.length, i + limit);
+    row[lo - 1] = lo === 1 && i <= limit ? i : over;
+    let best = row[lo - 1];
+    for (let j = lo; j <= hi; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(
-        d[i - 1][j] + 1,
-        d[i][j - 1] + 1,
-        d[i - 1][j - 1] + cost,
-      );
+      let d = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost);
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+        d = Math.min(d, older[j - 2] + 1);
       }
+      row[j] = Math.min(d, over);
+      best = Math.min(best, row[j]);
     }
+    if (work) work.cells += Math.max(0, hi - lo + 1);
+    if (hi < b.length) row[hi + 1] = over;
+    if (best > limit) return over;
+    [older, prev, row] = [prev, row, older];
   }
-  return d[a.length][b.length];
+  return Math.min(prev[b.length], over);
 }
 
-/** Up to three names within half their length of `name`, best first. */
+/** How far a name may be from a key to be suggested: half the longer. */
+function near(name: string, key: string): number {
+  return Math.max(2, Math.ceil(Math.max(name.length, key.length) / 2));
+}
+
+/**
+ * Up to three names within half their length of `name`, best first. The
+ * work is bounded: a name that cannot be near any key (more than twice as
+ * long as the longest, plus 2) is compared with none, and the others
+ * through `distance` with their limit as its band.
+ */
 export function closest(name: string, names: readonly string[]): string[] {
-  const near = (n: string) =>
-    Math.max(2, Math.ceil(Math.max(name.length, n.length) / 2));
+  const longest = names.reduce((n, key) => Math.max(n, key.length), 0);
+  if (name.length > 2 * longest + 2) return [];
+  const lower = name.toLowerCase();
   return names
-    .map((n) => ({ n, d: distance(name.toLowerCase(), n.toLowerCase()) }))
-    .filter(({ n, d }) => d <= near(n))
+    .map((n) => ({
+      n,
+      d: distance(lower, n.toLowerCase(), near(name, n)),
+    }))
+    .filter(({ n, d }) => d <= near(name, n))
     .sort((x, y) => x.d - y.d || x.n.localeCompare(y.n))
     .slice(0, 3)
     .map(({ n }) => n);
+}
+
+/** A name for a message: quoted, and cut short when it is long. */
+export function quoteName(name: string): string {
+  if (name.length <= 64) return `"${name}"`;
+  return `"${name.slice(0, 32)}..." (${name.length} characters)`;
 }
 
 /** The error for a name the module does not have. */
@@ -490,7 +531,7 @@ export function unknownKey(
       [...names].sort().map((s) => `"${s}"`).join(", ") || "none"
     }`;
   return new UnknownKeyError(
-    `Cannot find key "${name}" in "${path}": ${hint}`,
+    `Cannot find key ${quoteName(name)} in "${path}": ${hint}`,
     name,
     suggestions,
   );

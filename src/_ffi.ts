@@ -92,6 +92,13 @@ export const symbols = {
     ],
     result: "pointer",
   },
+  static_keys_ffi_repair: {
+    parameters: [
+      "buffer", // uint32_t *out
+      "u32", // uint32_t count
+    ],
+    result: "i32",
+  },
   static_keys_ffi_stats: {
     parameters: [
       "buffer", // uint64_t *out

@@ -6,7 +6,7 @@ import type { Library } from "./_library.ts";
 import { StaticKey } from "./_key.ts";
 import { NativeModule } from "./_native.ts";
 import type { Site } from "./_sites.ts";
-import type { KeyInfo, Stats, Strategy } from "./_types.ts";
+import type { KeyInfo, RepairReport, Stats, Strategy } from "./_types.ts";
 
 /**
  * The changes `StaticKeysModule.set()` takes: a record of key name to state,
@@ -396,6 +396,34 @@ export class StaticKeysModule<
    */
   setStrategy(strategy: Strategy): void {
     this.#native.setStrategy(strategy);
+  }
+
+  /**
+   * Verifies every site of every key against the key's state, and rewrites
+   * each one that holds the other instruction (as a failed rollback leaves
+   * them), through the strategy in use and all or nothing, like a flip. A
+   * site that holds neither instruction belongs to something else now (a
+   * debugger's breakpoint, another patcher): it is never overwritten.
+   *
+   * @returns What was checked and rewritten, per key.
+   * @throws {BadSiteError} If a site holds neither instruction; the others
+   *   were repaired and the message says how many.
+   * @throws {WrongThreadError} Inside a Worker, or from a foreign thread.
+   * @throws {ModuleClosedError} If the module is closed.
+   * @throws {StaticKeysError} If the OS refused to rewrite a page (nothing
+   *   was rewritten then).
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * const { sites, rewritten } = mod.repair();
+   * console.log(`${rewritten} of ${sites} sites repaired`);
+   * ```
+   */
+  repair(): RepairReport {
+    return this.#native.repair();
   }
 
   /**

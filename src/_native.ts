@@ -4,6 +4,7 @@
 
 import {
   ModuleClosedError,
+  StatusCode,
   UnappliedBatchError,
   unknownKey,
   unwrap,
@@ -14,6 +15,7 @@ import type { Library } from "./_library.ts";
 import { type Site, SiteReader } from "./_sites.ts";
 import {
   type KeyInfo,
+  type RepairReport,
   type Stats,
   STRATEGIES,
   type Strategy,
@@ -245,6 +247,25 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     assertMainThread(action);
     const sym = this.native(action);
     unwrap(sym.static_keys_ffi_set_strategy(id), sym, action);
+  }
+
+  /** Verify and repair: one native call; BadSiteError if a site holds neither. */
+  repair(): RepairReport {
+    const action = `Cannot repair the keys of "${this.path}"`;
+    assertMainThread(action);
+    const sym = this.native(action);
+    const out = new Uint32Array(3 + 3 * this.names.length);
+    const code = sym.static_keys_ffi_repair(out, out.length);
+    if (code !== StatusCode.EBADSITE) unwrap(code, sym, action);
+    const keys = this.names.map((name, i) => ({
+      name,
+      sites: out[3 + 3 * i],
+      rewritten: out[4 + 3 * i],
+      unknown: out[5 + 3 * i],
+    })).filter((k) => k.rewritten || k.unknown);
+    const report = { sites: out[0], rewritten: out[1], unknown: out[2], keys };
+    if (code === StatusCode.EBADSITE) unwrap(code, sym, action);
+    return report;
   }
 
   stats(): Stats {

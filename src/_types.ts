@@ -135,3 +135,39 @@ export interface OpenOptions<
   /** The patch strategy to use from now on (the module keeps it). */
   strategy?: Strategy;
 }
+
+/**
+ * What `StaticKeysModule.repair()` found and did: every site checked
+ * against its key's state.
+ *
+ * @example Usage
+ * ```ts
+ * import type { RepairReport } from "@static-keys/deno";
+ *
+ * const report: RepairReport = {
+ *   sites: 6,
+ *   rewritten: 2,
+ *   unknown: 0,
+ *   keys: [{ name: "tracing", sites: 4, rewritten: 2, unknown: 0 }],
+ * };
+ * ```
+ */
+export interface RepairReport {
+  /** Sites checked. */
+  readonly sites: number;
+  /** Sites that held the other instruction and now agree with their key. */
+  readonly rewritten: number;
+  /** Sites that held neither instruction; left as they were. */
+  readonly unknown: number;
+  /** The keys with a site rewritten or unknown, in table order. */
+  readonly keys: readonly {
+    /** The key's name. */
+    readonly name: string;
+    /** Its sites. */
+    readonly sites: number;
+    /** Its sites rewritten. */
+    readonly rewritten: number;
+    /** Its sites that held neither instruction. */
+    readonly unknown: number;
+  }[];
+}

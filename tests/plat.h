@@ -77,6 +77,22 @@ static inline void *plat_thread_join(plat_thread t, plat_thread_box *box)
 	return box->ret;
 }
 
+/* The OS's own id of the calling thread (which the OS may reuse). */
+static inline uintptr_t plat_thread_raw_id(void)
+{
+	return (uintptr_t)GetCurrentThreadId();
+}
+
+static inline void plat_yield(void)
+{
+	SwitchToThread();
+}
+
+static inline void plat_sleep_ms(unsigned ms)
+{
+	Sleep(ms);
+}
+
 static inline void *plat_lib_open(const char *path)
 {
 	return (void *)LoadLibraryA(path);
@@ -120,6 +136,7 @@ static inline long plat_page_prot(const void *addr)
 #else
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -163,6 +180,22 @@ static inline void *plat_thread_join(plat_thread t, plat_thread_box *box)
 	(void)box;
 	pthread_join(t, &ret);
 	return ret;
+}
+
+/* The OS's own id of the calling thread (which the OS may reuse). */
+static inline uintptr_t plat_thread_raw_id(void)
+{
+	return (uintptr_t)pthread_self();
+}
+
+static inline void plat_yield(void)
+{
+	sched_yield();
+}
+
+static inline void plat_sleep_ms(unsigned ms)
+{
+	usleep(ms * 1000u);
 }
 
 static inline void *plat_lib_open(const char *path)

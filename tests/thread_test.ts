@@ -146,3 +146,26 @@ Deno.test("StaticKeysModule flips refuse to run inside a Worker", async (t) => {
   key.enable(); // the main thread again
   assert.equal(taken(mod).tracing, true);
 });
+
+Deno.test("open() owns the module after a nonblocking read came first", async () => {
+  // A fresh process: in this one the module is owned already.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      `--allow-ffi=${LIB}`,
+      `--allow-read=${LIB}`,
+      new URL("./fixtures/read_first.ts", import.meta.url).pathname,
+      LIB,
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  assert.equal(out.code, 0, text.decode(out.stderr));
+  assert.deepEqual(JSON.parse(text.decode(out.stdout)), {
+    count: 4,
+    enabled: true,
+  });
+});

@@ -31,7 +31,8 @@
  * Scope: a key belongs to the module (executable or shared library) that
  * defines it, and its sites must be in that module. Each module carries its
  * own copy of the core, finds only its own entries and keys, and records the
- * thread that initialised it as the only one allowed to flip its keys.
+ * first thread that initialises it or changes its state as the only one
+ * allowed to change it, for good (reading takes no ownership).
  *
  * Which instruction a site holds (the kernel's truth table, kept only here):
  * `type` is the key's initial state (TRUE key = 1), `branch` is 1 for
@@ -89,8 +90,9 @@ extern "C" {
 #define STATIC_KEYS_ENOTSUP (-7)  /* strategy not available here */
 #define STATIC_KEYS_ECOUNT (-8)   /* inc overflow, or dec of a zero count */
 #define STATIC_KEYS_EINIT (-9)    /* the module's tables are corrupt */
-#define STATIC_KEYS_EBUSY (-10)   /* init or a flip is already running */
-#define STATIC_KEYS_ECODE_MIN STATIC_KEYS_EBUSY
+#define STATIC_KEYS_EBUSY (-10)   /* a call that changes state is running */
+#define STATIC_KEYS_EWX (-11)     /* a page was left writable and executable */
+#define STATIC_KEYS_ECODE_MIN STATIC_KEYS_EWX
 
 /* ---- patch strategies (docs/design.md, "Strategies") ------------------ */
 
@@ -280,6 +282,11 @@ template <> struct static_keys_cxx_site<1> {
 #endif
 
 /* ---- flipping (each returns 0 or a negative STATIC_KEYS_E* code) -------- */
+/*
+ * Every call that changes state (these, static_keys_update, the strategy,
+ * repair) returns STATIC_KEYS_EBUSY and changes nothing when another runs
+ * on the same thread, i.e. from a signal handler that interrupted it.
+ */
 
 STATIC_KEYS_LOCAL int static_key_enable(struct static_key *key);
 STATIC_KEYS_LOCAL int static_key_disable(struct static_key *key);
@@ -343,12 +350,36 @@ struct static_key_site {
 STATIC_KEYS_LOCAL int static_key_sites(const struct static_key *key,
 				       size_t first,
 				       struct static_key_site *out, size_t cap);
+/*
+ * Verify and repair: checks every site of every key against the key's
+ * state. A site that holds the other instruction (left by a rollback that
+ * failed) is rewritten, through the strategy in use and all or nothing, as
+ * a flip is. A site that holds neither instruction is never overwritten:
+ * something else owns those bytes now (a debugger's or uprobe's int3,
+ * another patcher), and the kernel refuses such a site too; it is counted
+ * in `unknown` and the call returns STATIC_KEYS_EBADSITE after repairing
+ * the others, the last-error text naming the first one.
+ *
+ * `total` (may be NULL) gets the sums; per_key[i] (NULL, or `count`
+ * entries) gets key i's counts in table order. On a failed patch nothing
+ * was rewritten and `rewritten` is 0 everywhere.
+ */
+struct static_keys_repair_report {
+	uint32_t sites;     /* sites checked */
+	uint32_t rewritten; /* held the other instruction; now agree */
+	uint32_t unknown;   /* held neither instruction; left as they were */
+};
+STATIC_KEYS_LOCAL int static_keys_repair(struct static_keys_repair_report *total,
+					 struct static_keys_repair_report *per_key,
+					 size_t count);
 
 /* ---- module ------------------------------------------------------------- */
 
 /*
  * Sorts this module's entries and records the calling thread as the only
- * one allowed to flip its keys. Idempotent; the first flip calls it too.
+ * one allowed to flip its keys, if no thread is yet. Idempotent; the first
+ * flip calls it too. Reading (count, at, find, stats) runs init but takes
+ * no ownership. Ownership stays with that thread for the module's life.
  */
 STATIC_KEYS_LOCAL int static_keys_init(void);
 

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repair.c - verify and repair (static_keys_repair in static_keys.h): make
+ * every site agree with its key's state again, e.g. after a rollback the
+ * OS refused. Each site is compared with the two instructions it may hold;
+ * one holding the other instruction is marked (JUMP_ENTRY_MARK) and its key
+ * joins a request that update_patch carries out like a flip: one os_patch
+ * per run of pages, all or nothing. A site holding neither is left alone.
+ */
+#include "core.h"
+
+#include "arch/arch.h"
+
+enum site_kind { SITE_AGREES, SITE_OTHER, SITE_UNKNOWN };
+
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	while (n--)
+		if (*a++ != *b++)
+			return 0;
+	return 1;
+}
+
+static enum site_kind site_kind(const struct static_key *k,
+				const struct jump_entry *e)
+{
+	const uint8_t *site = (const uint8_t *)jump_entry_code(e);
+	uint8_t b[ARCH_JUMP_SIZE];
+
+	jump_entry_bytes(e, k->enabled, b);
+	if (same_bytes(site, b, ARCH_JUMP_SIZE))
+		return SITE_AGREES;
+	jump_entry_bytes(e, !k->enabled, b);
+	if (same_bytes(site, b, ARCH_JUMP_SIZE))
+		return SITE_OTHER;
+	return SITE_UNKNOWN;
+}
+
+static void report_set(struct static_keys_repair_report *r, uint32_t sites,
+		       uint32_t rewritten, uint32_t unknown)
+{
+	r->sites = sites;
+	r->rewritten = rewritten;
+	r->unknown = unknown;
+}
+
+static int unknown_site(const struct static_key *k, const struct jump_entry *e,
+			uint32_t unknown, uint32_t rewritten)
+{
+	uint8_t b[ARCH_JUMP_SIZE];
+	struct errbuf eb;
+
+	err_begin(&eb);
+	err_str(&eb, "Cannot repair key \"");
+	err_str(&eb, k->name);
+	err_str(&eb, "\": the site at ");
+	err_hex(&eb, jump_entry_code(e));
+	err_str(&eb, " holds ");
+	err_bytes(&eb, (const uint8_t *)jump_entry_code(e), ARCH_JUMP_SIZE);
+	err_str(&eb, ", neither ");
+	jump_entry_bytes(e, k->enabled, b);
+	err_bytes(&eb, b, ARCH_JUMP_SIZE);
+	err_str(&eb, " (its key's state) nor ");
+	jump_entry_bytes(e, !k->enabled, b);
+	err_bytes(&eb, b, ARCH_JUMP_SIZE);
+	err_str(&eb, "; something else rewrote it (a debugger?), so it was "
+		     "left as it is (");
+	err_u64(&eb, unknown);
+	err_str(&eb, " such sites; ");
+	err_u64(&eb, rewritten);
+	err_str(&eb, " other sites were rewritten)");
+	return STATIC_KEYS_EBADSITE;
+}
+
+/* Marks the sites to rewrite; fills the report. Returns sites marked. */
+static uint32_t repair_mark(struct module *m,
+			    struct static_keys_repair_report *total,
+			    struct static_keys_repair_report *per_key,
+			    size_t count, const struct jump_entry **bad)
+{
+	struct static_key *k;
+	size_t i = 0;
+
+	report_set(total, 0, 0, 0);
+	for (k = m->sec.keys_start; k && k < m->sec.keys_stop; k++, i++) {
+		uint32_t j, rewritten = 0, unknown = 0;
+
+		for (j = 0; j < k->sites; j++) {
+			enum site_kind kind = site_kind(k, &k->entries[j]);
+
+			if (kind == SITE_OTHER) {
+				jump_entry_mark(&k->entries[j], 1);
+				rewritten++;
+			} else if (kind == SITE_UNKNOWN) {
+				unknown++;
+				if (!*bad)
+					*bad = &k->entries[j];
+			}
+		}
+		if (rewritten)
+			k->flags = (uint16_t)(KEY_FLAG_PENDING | KEY_FLAG_REPAIR |
+					      (k->enabled ? KEY_FLAG_TARGET : 0));
+		if (per_key && i < count)
+			report_set(&per_key[i], k->sites, rewritten, unknown);
+		report_set(total, total->sites + k->sites,
+			   total->rewritten + rewritten, total->unknown + unknown);
+	}
+	return total->rewritten;
+}
+
+static void repair_unmark(struct module *m, int failed,
+			  struct static_keys_repair_report *total,
+			  struct static_keys_repair_report *per_key,
+			  size_t count)
+{
+	struct static_key *k;
+	size_t i = 0;
+	uint32_t j;
+
+	for (k = m->sec.keys_start; k && k < m->sec.keys_stop; k++, i++) {
+		for (j = 0; j < k->sites; j++)
+			jump_entry_mark(&k->entries[j], 0);
+		if (failed && per_key && i < count)
+			per_key[i].rewritten = 0;
+	}
+	if (failed)
+		total->rewritten = 0;
+	update_unmark(m);
+}
+
+int static_keys_repair(struct static_keys_repair_report *total,
+		       struct static_keys_repair_report *per_key, size_t count)
+{
+	struct module *m = &static_keys_mod;
+	struct static_keys_repair_report sum;
+	const struct jump_entry *bad = NULL;
+	int rc = module_lock("Cannot repair keys");
+
+	if (rc)
+		return rc;
+	err_clear();
+	if (repair_mark(m, &sum, per_key, count, &bad)) {
+		rc = update_patch(m);
+		if (!rc)
+			m->stats.requests++;
+	}
+	repair_unmark(m, rc != 0, &sum, per_key, count);
+	if (!rc && bad)
+		rc = unknown_site(jump_entry_key(bad), bad, sum.unknown,
+				  sum.rewritten);
+	if (total)
+		report_set(total, sum.sites, sum.rewritten, sum.unknown);
+	module_unlock();
+	return rc;
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repair_test.c - verify and repair. A rollback the OS refuses (injected)
+ * leaves two of four pages flipped while the keys read as before: flips
+ * are then refused. static_keys_repair() rewrites exactly those sites,
+ * through every strategy offered, all or nothing, and flips work again. A
+ * site holding neither instruction is reported and left as it is.
+ */
+#include "check.h"
+#include "plat.h"
+#include "sites.h"
+#include "static_keys.h"
+
+DEFINE_STATIC_KEY_FALSE(spread);
+DEFINE_STATIC_KEY_TRUE(spread_too);
+
+/* One function per page, so the keys' sites sit on four pages. */
+#define PAGE_FN(name)                                                          \
+	__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int name(void) \
+	{                                                                      \
+		int n = 0;                                                     \
+		if (static_branch_unlikely(&spread))                           \
+			n += 1;                                                \
+		if (static_branch_likely(&spread_too))                         \
+			n += 2;                                                \
+		return n;                                                      \
+	}
+PAGE_FN(p0)
+PAGE_FN(p1)
+PAGE_FN(p2)
+PAGE_FN(p3)
+
+static int (*const fns[4])(void) = {p0, p1, p2, p3};
+
+/* Two sites of one key on one page. */
+DEFINE_STATIC_KEY_FALSE(twice);
+__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int pair(void)
+{
+	int n = 0;
+
+	if (static_branch_unlikely(&twice))
+		n += 1;
+	if (static_branch_likely(&twice))
+		n += 2;
+	return n;
+}
+
+/* Which page functions return what: bit i set when fns[i]() == want. */
+static unsigned pages_returning(int want)
+{
+	unsigned got = 0;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (fns[i]() == want)
+			got |= 1u << i;
+	return got;
+}
+
+static void snapshot(uint8_t *buf)
+{
+	uint32_t i;
+
+	for (i = 0; i < 4; i++) {
+		memcpy(buf + i * ARCH_JUMP_SIZE,
+		       (const void *)jump_entry_code(&spread.key.entries[i]), ARCH_JUMP_SIZE);
+		memcpy(buf + (4 + i) * ARCH_JUMP_SIZE,
+		       (const void *)jump_entry_code(&spread_too.key.entries[i]), ARCH_JUMP_SIZE);
+	}
+}
+
+static size_t index_of(const struct static_key *k)
+{
+	return (size_t)(k - static_keys_at(0));
+}
+
+static int report_is(const struct static_keys_repair_report *r, uint32_t sites,
+		     uint32_t rewritten, uint32_t unknown)
+{
+	if (r->sites == sites && r->rewritten == rewritten && r->unknown == unknown)
+		return 1;
+	fprintf(stderr, "  report: %u sites, %u rewritten, %u unknown\n", r->sites,
+		r->rewritten, r->unknown);
+	return 0;
+}
+
+/* The flip of issue 10: fails at page 3 and its rollback fails too. */
+static void half_flip(const char *what)
+{
+	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
+
+	static_keys_mod.fault_at = 3;
+	static_keys_mod.fault_rollback = 2;
+	CHECK(what, static_keys_update(both, 2) == STATIC_KEYS_EPATCH);
+	static_keys_mod.fault_at = 0;
+	static_keys_mod.fault_rollback = 0;
+	CHECK(what, strstr(static_keys_last_error(), "static_keys_repair()") != NULL);
+	CHECK(what, strstr(static_keys_last_error(), "every page was restored") == NULL);
+	CHECK(what, !static_key_enabled(&spread) && static_key_enabled(&spread_too));
+	CHECK(what, __builtin_popcount(pages_returning(1)) == 2 &&
+			    pages_returning(2) == (~pages_returning(1) & 0xfu));
+}
+
+static void repair_under(int strategy)
+{
+	struct static_keys_repair_report total, per[3];
+	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
+	uint8_t before[8 * ARCH_JUMP_SIZE], after[8 * ARCH_JUMP_SIZE];
+	struct static_keys_stats st;
+	char what[96];
+
+	static_keys_get_stats(&st);
+	if (!(st.strategies & (1u << strategy)))
+		return;
+	snprintf(what, sizeof what, "%s", static_keys_strategy_name(strategy));
+	CHECK_OK(what, static_keys_set_strategy(strategy));
+
+	half_flip(what);
+	CHECK("a half-flipped key refuses flips",
+	      static_branch_enable(&spread) == STATIC_KEYS_EBADSITE);
+
+	/* all or nothing: the repair's second page fails, the first is put back */
+	snapshot(before);
+	static_keys_mod.fault_at = 2;
+	CHECK(what, static_keys_repair(&total, NULL, 0) == STATIC_KEYS_EPATCH);
+	static_keys_mod.fault_at = 0;
+	snapshot(after);
+	CHECK("a failed repair changes no byte", memcmp(before, after, sizeof before) == 0);
+	CHECK("a failed repair rewrote nothing", report_is(&total, 10, 0, 0));
+
+	CHECK_OK(what, static_keys_repair(&total, per, 3));
+	CHECK("repair counts", report_is(&total, 10, 4, 0));
+	CHECK("repair per key", report_is(&per[index_of(&spread.key)], 4, 2, 0) &&
+					report_is(&per[index_of(&spread_too.key)], 4, 2, 0));
+	CHECK("repaired sites agree", sites_match(&spread.key) && sites_match(&spread_too.key));
+	CHECK("repaired code runs the keys' states", pages_returning(2) == 0xf);
+	CHECK("no wx after repair", check_no_wx_mapping());
+
+	CHECK_OK("flips work again", static_keys_update(both, 2));
+	CHECK("flipped", pages_returning(1) == 0xf);
+	both[0].enabled = 0;
+	both[1].enabled = 1;
+	CHECK_OK("and back", static_keys_update(both, 2));
+	CHECK("and back", pages_returning(2) == 0xf);
+	CHECK_OK("nothing left to repair", static_keys_repair(&total, NULL, 0));
+	CHECK("nothing left to repair", report_is(&total, 10, 0, 0));
+}
+
+int main(void)
+{
+	struct static_keys_repair_report total, per[3];
+	uint8_t other[ARCH_JUMP_SIZE], junk[ARCH_JUMP_SIZE], want[ARCH_JUMP_SIZE];
+	struct static_keys_stats st;
+	void *site0, *site1;
+	int s;
+
+	CHECK_OK("init", static_keys_init());
+	CHECK("four sites each", spread.key.sites == 4 && spread_too.key.sites == 4);
+	CHECK_OK("a consistent module", static_keys_repair(&total, NULL, 0));
+	CHECK("a consistent module", report_is(&total, 10, 0, 0));
+
+	for (s = STATIC_KEYS_STRATEGY_REMAP; s < STATIC_KEYS_STRATEGY_COUNT; s++)
+		repair_under(s);
+	CHECK_OK("default", static_keys_set_strategy(STATIC_KEYS_STRATEGY_DEFAULT));
+
+	/*
+	 * A site holding neither instruction is reported, never overwritten,
+	 * even on a page that is rewritten for its key's other site.
+	 */
+	site0 = (void *)jump_entry_code(&twice.key.entries[0]);
+	site1 = (void *)jump_entry_code(&twice.key.entries[1]);
+	static_keys_get_stats(&st);
+	CHECK("one page", (uintptr_t)site0 / st.page_size == (uintptr_t)site1 / st.page_size);
+	memset(junk, 0xcc, sizeof junk); /* an int3 on x86, no branch elsewhere */
+	site_want(&twice.key.entries[1], 1, other);
+	CHECK("poke", plat_poke_code(site0, junk, sizeof junk) == 0 &&
+			      plat_poke_code(site1, other, sizeof other) == 0);
+	CHECK("unknown site", static_keys_repair(&total, per, 3) == STATIC_KEYS_EBADSITE);
+	CHECK("unknown site counted", report_is(&total, 10, 1, 1) &&
+					      report_is(&per[index_of(&twice.key)], 2, 1, 1));
+	CHECK("unknown site named", strstr(static_keys_last_error(), "left as it is") != NULL);
+	CHECK("unknown site left alone", memcmp(site0, junk, sizeof junk) == 0);
+	site_want(&twice.key.entries[1], 0, want);
+	CHECK("the other site rewritten", memcmp(site1, want, sizeof want) == 0);
+	site_want(&twice.key.entries[0], 0, want);
+	CHECK("unpoke", plat_poke_code(site0, want, sizeof want) == 0);
+	CHECK_OK("then all agree", static_keys_repair(&total, NULL, 0));
+	CHECK("then all agree", sites_match(&twice.key) && pair() == 0);
+	CHECK("no wx", check_no_wx_mapping());
+	return check_summary();
+}
