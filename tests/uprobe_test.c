@@ -197,6 +197,11 @@ int main(void)
 		       "host's breakpoint in guest code\n");
 		return 77;
 	}
+	if (check_under_valgrind()) {
+		printf("skipped: valgrind runs its own translation of the code, "
+		       "and meets a uprobe's int3 as a real trap\n");
+		return 77;
+	}
 	if (geteuid() != 0) {
 		printf("skipped: uprobes through tracefs need root\n");
 		return 77;
