@@ -47,6 +47,7 @@ static void handler(int sig)
 	got[R_INIT] = static_keys_init();       /* reads are fine */
 	got[R_COUNT] = (int)static_keys_count(); /* reads are fine */
 	handled = 1;
+	signal(TEST_SIGNAL, handler); /* Windows resets it to SIG_DFL on entry */
 }
 
 /* Raises the signal once, from inside the first page patch of a flip. */

@@ -113,6 +113,10 @@ static void repair_under(int strategy)
 	if (!(st.strategies & (1u << strategy)))
 		return;
 	snprintf(what, sizeof what, "%s", static_keys_strategy_name(strategy));
+	/* procmem refuses where /proc/self/mem cannot write this code (qemu) */
+	if (strategy == STATIC_KEYS_STRATEGY_PROCMEM &&
+	    static_keys_set_strategy(strategy) == STATIC_KEYS_ENOTSUP)
+		return;
 	CHECK_OK(what, static_keys_set_strategy(strategy));
 
 	half_flip(what);
@@ -133,6 +137,14 @@ static void repair_under(int strategy)
 	CHECK("repair per key", report_is(&per[index_of(&spread.key)], 4, 2, 0) &&
 					report_is(&per[index_of(&spread_too.key)], 4, 2, 0));
 	CHECK("repaired sites agree", sites_match(&spread.key) && sites_match(&spread_too.key));
+	/*
+	 * qemu-user translates guest code once and sees neither the alias's
+	 * stores nor the kernel's /proc/self/mem writes: there only the bytes
+	 * can be checked, not what the code does.
+	 */
+	if (!check_prot_visible() && (strategy == STATIC_KEYS_STRATEGY_ALIAS ||
+				      strategy == STATIC_KEYS_STRATEGY_PROCMEM))
+		return;
 	CHECK("repaired code runs the keys' states", pages_returning(2) == 0xf);
 	CHECK("no wx after repair", check_no_wx_mapping());
 
