@@ -159,6 +159,8 @@ static int keys_unique(struct tables *t)
 	size_t i;
 	int rc = 0;
 
+	for (i = 0; i < t->nr_keys; i++)
+		t->keys[i].sites = 0; /* cursor is 0: keys_check saw to it */
 	for (i = 0; i < t->nr_keys && !rc; i++) {
 		struct static_key *k = &t->keys[i];
 		size_t b = name_hash(k->name) % t->nr_keys;
@@ -202,16 +204,15 @@ static size_t entry_key_index(const struct tables *t, const struct jump_entry *e
 	return off < t->nr_keys ? off : t->nr_keys;
 }
 
-static int entry_check(struct tables *t, size_t i, const struct jump_entry *e,
-		       size_t ki)
+/* The site and the target lie in the text, and the jump reaches. */
+static int entry_place_check(const struct tables *t, size_t i,
+			     const struct jump_entry *e, size_t ki)
 {
 	const struct os_range *text = &t->img->text;
 	uintptr_t code = jump_entry_code(e), target = jump_entry_target(e);
 	const struct static_key *k = &t->keys[ki];
-	uint8_t want[ARCH_JUMP_SIZE];
-	const uint8_t *site;
 	struct errbuf eb;
-	int rc, jmp, b;
+	int rc;
 
 	if (!in_range(text, code, ARCH_JUMP_SIZE) || !in_range(text, target, 1)) {
 		entry_fail_begin(&eb, i, (uintptr_t)e);
@@ -247,6 +248,20 @@ static int entry_check(struct tables *t, size_t i, const struct jump_entry *e,
 			     "module's text smaller than the jump's reach");
 		return rc;
 	}
+	return 0;
+}
+
+/* The site holds the instruction its key's state implies. */
+static int entry_bytes_check(const struct tables *t, size_t i,
+			     const struct jump_entry *e, size_t ki)
+{
+	uintptr_t code = jump_entry_code(e), target = jump_entry_target(e);
+	const struct static_key *k = &t->keys[ki];
+	uint8_t want[ARCH_JUMP_SIZE];
+	const uint8_t *site;
+	struct errbuf eb;
+	int jmp, b;
+
 	/* instruction = enabled ^ branch (truth table in static_keys.h) */
 	jmp = k->enabled ^ jump_entry_branch(e);
 	if (jmp)
@@ -331,7 +346,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 				     "uses them");
 			return STATIC_KEYS_EINIT;
 		}
-		rc = entry_check(t, i, e, ki);
+		rc = entry_place_check(t, i, e, ki);
 		if (rc)
 			return rc;
 		code = jump_entry_code(e);
@@ -342,6 +357,9 @@ static int entries_scan(struct tables *t, struct scan *s)
 				return overlap_fail(i, (uintptr_t)e, prev_i,
 						    prev_code, code, "");
 		}
+		rc = entry_bytes_check(t, i, e, ki);
+		if (rc)
+			return rc;
 		if (s->kept && (ki < prev_key ||
 				(ki == prev_key && code - t->img->text.lo <
 							   prev_code - t->img->text.lo)))
