@@ -37,10 +37,35 @@ struct sort_rec {
 	uint32_t tag;    /* key index << 1 | branch; then final index << 1 | branch */
 };
 
+#if UINTPTR_MAX > 0xffffffffu
+typedef uint64_t slot_word; /* 16-byte entries */
+#define SLOT_WORDS 2
+#else
+typedef uint32_t slot_word; /* 12-byte entries */
+#define SLOT_WORDS 3
+#endif
+
 union slot {
 	struct jump_entry e;
 	struct sort_rec r;
+	slot_word q[SLOT_WORDS]; /* for whole-slot swaps */
 };
+
+_Static_assert(sizeof(union slot) == sizeof(struct jump_entry),
+	       "a slot is an entry");
+
+/*
+ * A record's tag: key index << TAG_KEY_SHIFT | place << 1 | branch, where
+ * `place` is the record's final index within its block while the blocks
+ * are distributed (recs_distribute).
+ */
+#define TABLES_BLOCK_BITS 12
+#define TABLES_BLOCK ((size_t)1 << TABLES_BLOCK_BITS)
+#define TAG_KEY_SHIFT (TABLES_BLOCK_BITS + 1)
+#define TABLES_MAX_KEYS ((size_t)1 << (32 - TAG_KEY_SHIFT))
+#define TAG_KEY(tag) ((tag) >> TAG_KEY_SHIFT)
+_Static_assert(TABLES_MAX_KEYS == 524288, "the limit init's error names");
+#define TAG_PLACE(tag) (((tag) >> 1) & (uint32_t)(TABLES_BLOCK - 1))
 
 _Static_assert(sizeof(struct sort_rec) <= sizeof(struct jump_entry),
 	       "a sort record fits in the slot of an entry");
@@ -53,13 +78,30 @@ struct tables {
 	const struct os_image *img;
 	uintptr_t base; /* address of slot 0 */
 	uintptr_t bias; /* base - text.lo: code - text.lo = offset + bias */
+	uintptr_t kbytes;    /* size of the key section */
+	uintptr_t text_span; /* text.hi - text.lo, or 0 if no site fits */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
 
 static int in_range(const struct os_range *r, uintptr_t a, size_t len)
 {
-	return a >= r->lo && a < r->hi && len <= r->hi - a;
+	return a - r->lo < r->hi - r->lo && len <= r->hi - a;
+}
+
+/* 1 when the ARCH_JUMP_SIZE bytes at a and b are equal: words, then bytes. */
+typedef uint32_t __attribute__((may_alias, aligned(1))) u32_any;
+
+static int bytes_equal(const uint8_t *a, const uint8_t *b)
+{
+	uint32_t diff = 0;
+	size_t i = 0;
+
+	for (; i + 4 <= ARCH_JUMP_SIZE; i += 4)
+		diff |= *(const u32_any *)(a + i) ^ *(const u32_any *)(b + i);
+	for (; i < ARCH_JUMP_SIZE; i++)
+		diff |= (uint32_t)(a[i] ^ b[i]);
+	return !diff;
 }
 
 static int is_padding(const struct jump_entry *e)
@@ -198,10 +240,24 @@ static size_t entry_key_index(const struct tables *t, const struct jump_entry *e
 {
 	uintptr_t off = (uintptr_t)jump_entry_key(e) - (uintptr_t)t->keys;
 
-	if (!t->keys || off % sizeof(struct static_key))
+	if (off >= t->kbytes || off % sizeof(struct static_key))
 		return t->nr_keys;
-	off /= sizeof(struct static_key);
-	return off < t->nr_keys ? off : t->nr_keys;
+	return off / sizeof(struct static_key);
+}
+
+/* Relative to the table's start, code and target fit the 32-bit records. */
+static int entry_fits_records(const struct tables *t, uintptr_t code,
+			      uintptr_t target)
+{
+#if UINTPTR_MAX > 0xffffffffu
+	return (uint64_t)(code - t->base) + 0x80000000u <= 0xffffffffu &&
+	       (uint64_t)(target - t->base) + 0x80000000u <= 0xffffffffu;
+#else
+	(void)t;
+	(void)code;
+	(void)target;
+	return 1; /* the whole address space is 32 bits */
+#endif
 }
 
 /* The site and the target lie in the text, and the jump reaches. */
@@ -214,6 +270,13 @@ static int entry_place_check(const struct tables *t, size_t i,
 	struct errbuf eb;
 	int rc;
 
+	/* the common case in a few instructions: everything fits */
+	if (code - text->lo <= t->text_span - ARCH_JUMP_SIZE &&
+	    target - text->lo < t->text_span && entry_fits_records(t, code, target)) {
+		rc = arch_jump_check(code, target);
+		if (!rc)
+			return 0;
+	}
 	if (!in_range(text, code, ARCH_JUMP_SIZE) || !in_range(text, target, 1)) {
 		entry_fail_begin(&eb, i, (uintptr_t)e);
 		err_str(&eb, in_range(text, code, ARCH_JUMP_SIZE) ? ": target "
@@ -226,9 +289,7 @@ static int entry_place_check(const struct tables *t, size_t i,
 		err_str(&eb, ": the entry table is corrupt");
 		return STATIC_KEYS_EINIT;
 	}
-	/* relative to the table's start, both must fit the 32-bit records */
-	if ((uintptr_t)((intptr_t)(int32_t)(code - t->base)) != code - t->base ||
-	    (uintptr_t)((intptr_t)(int32_t)(target - t->base)) != target - t->base) {
+	if (!entry_fits_records(t, code, target)) {
 		entry_fail_begin(&eb, i, (uintptr_t)e);
 		err_str(&eb, ": site ");
 		err_hex(&eb, code);
@@ -260,7 +321,7 @@ static int entry_bytes_check(const struct tables *t, size_t i,
 	uint8_t want[ARCH_JUMP_SIZE];
 	const uint8_t *site;
 	struct errbuf eb;
-	int jmp, b;
+	int jmp;
 
 	/* instruction = enabled ^ branch (truth table in static_keys.h) */
 	jmp = k->enabled ^ jump_entry_branch(e);
@@ -269,10 +330,7 @@ static int entry_bytes_check(const struct tables *t, size_t i,
 	else
 		arch_jump_nop(want, code);
 	site = (const uint8_t *)code;
-	for (b = 0; b < ARCH_JUMP_SIZE; b++)
-		if (site[b] != want[b])
-			break;
-	if (b == ARCH_JUMP_SIZE)
+	if (bytes_equal(site, want))
 		return 0;
 	entry_fail_begin(&eb, i, (uintptr_t)e);
 	err_str(&eb, ": site ");
@@ -303,76 +361,6 @@ static int overlap_fail(size_t i, uintptr_t at, size_t j, uintptr_t prev,
 	return STATIC_KEYS_EINIT;
 }
 
-/* What the check pass found out about the table's order. */
-struct scan {
-	size_t kept;     /* entries that are not padding */
-	int code_sorted; /* strictly increasing sites, none overlapping */
-	int key_sorted;  /* sorted by (key, code) and without padding */
-};
-
-/*
- * One pass: checks every entry, counts each key's sites (in `sites`), and
- * finds out whether the table is in address order and in (key, code)
- * order. In address order, two sites that overlap are neighbours.
- */
-static int entries_scan(struct tables *t, struct scan *s)
-{
-	uintptr_t prev_code = 0;
-	size_t prev_key = 0, prev_i = 0, i;
-	int rc;
-
-	s->kept = 0;
-	s->code_sorted = 1;
-	s->key_sorted = 1;
-	for (i = 0; i < t->n; i++) {
-		const struct jump_entry *e = &t->slot[i].e;
-		uintptr_t code;
-		size_t ki;
-
-		if (is_padding(e)) {
-			s->key_sorted = 0;
-			continue;
-		}
-		ki = entry_key_index(t, e);
-		if (ki == t->nr_keys) {
-			struct errbuf eb;
-
-			entry_fail_begin(&eb, i, (uintptr_t)e);
-			err_str(&eb, ": key ");
-			err_hex(&eb, (uintptr_t)jump_entry_key(e));
-			err_str(&eb, " is not a record of this module's key "
-				     "table: keys must be defined with "
-				     "DEFINE_STATIC_KEY_* in the module that "
-				     "uses them");
-			return STATIC_KEYS_EINIT;
-		}
-		rc = entry_place_check(t, i, e, ki);
-		if (rc)
-			return rc;
-		code = jump_entry_code(e);
-		if (s->kept && s->code_sorted) {
-			if (code - t->img->text.lo < prev_code - t->img->text.lo)
-				s->code_sorted = 0;
-			else if (code - prev_code < ARCH_JUMP_SIZE)
-				return overlap_fail(i, (uintptr_t)e, prev_i,
-						    prev_code, code, "");
-		}
-		rc = entry_bytes_check(t, i, e, ki);
-		if (rc)
-			return rc;
-		if (s->kept && (ki < prev_key ||
-				(ki == prev_key && code - t->img->text.lo <
-							   prev_code - t->img->text.lo)))
-			s->key_sorted = 0;
-		t->keys[ki].sites++;
-		prev_code = code;
-		prev_key = ki;
-		prev_i = i;
-		s->kept++;
-	}
-	return 0;
-}
-
 /* ---- records ------------------------------------------------------------ */
 
 static uintptr_t rec_code(const struct tables *t, const struct sort_rec *r)
@@ -383,36 +371,29 @@ static uintptr_t rec_code(const struct tables *t, const struct sort_rec *r)
 
 static void rec_swap(struct sort_rec *a, struct sort_rec *b)
 {
-	uint32_t c = a->code, g = a->target, tag = a->tag;
+	union slot *x = (union slot *)a, *y = (union slot *)b;
+	slot_word q0 = x->q[0], q1 = x->q[1];
 
-	a->code = b->code;
-	a->target = b->target;
-	a->tag = b->tag;
-	b->code = c;
-	b->target = g;
-	b->tag = tag;
+	x->q[0] = y->q[0];
+	x->q[1] = y->q[1];
+	y->q[0] = q0;
+	y->q[1] = q1;
+#if SLOT_WORDS == 3
+	q0 = x->q[2];
+	x->q[2] = y->q[2];
+	y->q[2] = q0;
+#endif
 }
 
-/* Entries into records, squeezing out padding (some linkers pad). */
-static void entries_encode(struct tables *t)
+/* Record j: the entry's fields, independent of the slot. */
+static void rec_put(struct tables *t, size_t j, uintptr_t code,
+		    uintptr_t target, size_t ki, int branch)
 {
-	size_t i, kept = 0;
+	struct sort_rec *r = &t->slot[j].r;
 
-	for (i = 0; i < t->n; i++) {
-		const struct jump_entry *e = &t->slot[i].e;
-		uint32_t code, target, tag;
-
-		if (is_padding(e))
-			continue;
-		code = (uint32_t)(jump_entry_code(e) - t->base);
-		target = (uint32_t)(jump_entry_target(e) - t->base);
-		tag = (uint32_t)(entry_key_index(t, e) << 1) |
-		      (uint32_t)jump_entry_branch(e);
-		t->slot[kept].r.code = code;
-		t->slot[kept].r.target = target;
-		t->slot[kept].r.tag = tag;
-		kept++;
-	}
+	r->code = (uint32_t)(code - t->base);
+	r->target = (uint32_t)(target - t->base);
+	r->tag = (uint32_t)ki << TAG_KEY_SHIFT | (uint32_t)branch;
 }
 
 /* Record j back into an entry of key ki, relative to its slot. */
@@ -435,45 +416,69 @@ static void rec_decode(struct tables *t, size_t j, size_t ki)
 #endif
 }
 
-/* ---- sort by address (introsort: quicksort, heapsort past a depth) ------ */
+/* ---- sort (introsort: quicksort, heapsort past a depth) ---------------- */
+
+/*
+ * Records are compared by address, or by (key, address) when `by_key`;
+ * in a table sorted by address no two are equal.
+ */
+struct rec_val {
+	uint32_t key;
+	uintptr_t code;
+};
 
 #define REC(t, i) (&(t)->slot[(i)].r)
-#define REC_LESS(t, i, j) (rec_code(t, REC(t, i)) < rec_code(t, REC(t, j)))
 
-static void rec_sift(struct tables *t, size_t lo, size_t root, size_t n)
+static struct rec_val rec_val(const struct tables *t, size_t i, int by_key)
+{
+	struct rec_val v;
+
+	v.key = by_key ? TAG_KEY(t->slot[i].r.tag) : 0;
+	v.code = rec_code(t, &t->slot[i].r);
+	return v;
+}
+
+static int val_less(struct rec_val a, struct rec_val b)
+{
+	return a.key < b.key || (a.key == b.key && a.code < b.code);
+}
+
+#define REC_LESS(t, i, j, k) val_less(rec_val(t, i, k), rec_val(t, j, k))
+
+static void rec_sift(struct tables *t, size_t lo, size_t root, size_t n, int k)
 {
 	for (;;) {
 		size_t c = 2 * root + 1;
 
 		if (c >= n)
 			return;
-		if (c + 1 < n && REC_LESS(t, lo + c, lo + c + 1))
+		if (c + 1 < n && REC_LESS(t, lo + c, lo + c + 1, k))
 			c++;
-		if (!REC_LESS(t, lo + root, lo + c))
+		if (!REC_LESS(t, lo + root, lo + c, k))
 			return;
 		rec_swap(REC(t, lo + root), REC(t, lo + c));
 		root = c;
 	}
 }
 
-static void rec_heapsort(struct tables *t, size_t lo, size_t n)
+static void rec_heapsort(struct tables *t, size_t lo, size_t n, int k)
 {
 	size_t i;
 
 	for (i = n / 2; i-- > 0;)
-		rec_sift(t, lo, i, n);
+		rec_sift(t, lo, i, n, k);
 	for (i = n; i-- > 1;) {
 		rec_swap(REC(t, lo), REC(t, lo + i));
-		rec_sift(t, lo, 0, i);
+		rec_sift(t, lo, 0, i, k);
 	}
 }
 
-static void rec_insertion(struct tables *t, size_t lo, size_t hi)
+static void rec_insertion(struct tables *t, size_t lo, size_t hi, int k)
 {
 	size_t i, j;
 
 	for (i = lo + 1; i < hi; i++)
-		for (j = i; j > lo && REC_LESS(t, j, j - 1); j--)
+		for (j = i; j > lo && REC_LESS(t, j, j - 1, k); j--)
 			rec_swap(REC(t, j), REC(t, j - 1));
 }
 
@@ -481,30 +486,31 @@ static void rec_insertion(struct tables *t, size_t lo, size_t hi)
  * Quicksort on [lo, hi) with the median of three as pivot; recursion on
  * the smaller part only (depth <= log2 n), heapsort when `depth` runs out.
  */
-static void rec_sort(struct tables *t, size_t lo, size_t hi, unsigned depth)
+static void rec_sort(struct tables *t, size_t lo, size_t hi, unsigned depth,
+		     int k)
 {
 	while (hi - lo > 16) {
 		size_t mid = lo + (hi - lo) / 2, i, j;
-		uintptr_t pivot;
+		struct rec_val pivot;
 
 		if (!depth--) {
-			rec_heapsort(t, lo, hi - lo);
+			rec_heapsort(t, lo, hi - lo, k);
 			return;
 		}
-		if (REC_LESS(t, mid, lo))
+		if (REC_LESS(t, mid, lo, k))
 			rec_swap(REC(t, mid), REC(t, lo));
-		if (REC_LESS(t, hi - 1, mid)) {
+		if (REC_LESS(t, hi - 1, mid, k)) {
 			rec_swap(REC(t, hi - 1), REC(t, mid));
-			if (REC_LESS(t, mid, lo))
+			if (REC_LESS(t, mid, lo, k))
 				rec_swap(REC(t, mid), REC(t, lo));
 		}
-		pivot = rec_code(t, REC(t, mid));
+		pivot = rec_val(t, mid, k);
 		i = lo;
 		j = hi - 1;
 		for (;;) { /* Hoare: [lo, i) <= pivot <= (j, hi) */
-			while (rec_code(t, REC(t, i)) < pivot)
+			while (val_less(rec_val(t, i, k), pivot))
 				i++;
-			while (pivot < rec_code(t, REC(t, j)))
+			while (val_less(pivot, rec_val(t, j, k)))
 				j--;
 			if (i >= j)
 				break;
@@ -514,14 +520,14 @@ static void rec_sort(struct tables *t, size_t lo, size_t hi, unsigned depth)
 		}
 		/* [lo, j] and [j + 1, hi) */
 		if (j + 1 - lo < hi - (j + 1)) {
-			rec_sort(t, lo, j + 1, depth);
+			rec_sort(t, lo, j + 1, depth, k);
 			lo = j + 1;
 		} else {
-			rec_sort(t, j + 1, hi, depth);
+			rec_sort(t, j + 1, hi, depth, k);
 			hi = j + 1;
 		}
 	}
-	rec_insertion(t, lo, hi);
+	rec_insertion(t, lo, hi, k);
 }
 
 /* In address order now: a site listed twice, or two that overlap. */
@@ -538,7 +544,7 @@ static int recs_overlap(struct tables *t, size_t n)
 			continue;
 		/* leave a valid table behind (in address order), then say so */
 		for (i = 0; i < n; i++)
-			rec_decode(t, i, REC(t, i)->tag >> 1);
+			rec_decode(t, i, TAG_KEY(REC(t, i)->tag));
 		return overlap_fail(j, t->base + j * sizeof(union slot),
 				    j - 1, prev + t->img->text.lo,
 				    code + t->img->text.lo,
@@ -550,35 +556,322 @@ static int recs_overlap(struct tables *t, size_t n)
 /* ---- distribute by key -------------------------------------------------- */
 
 /*
- * Records in address order go to their key's range, in that order: key
- * k's range starts where the keys before it end (`cursor` counts up from
- * there), then each record is swapped into place along its cycle.
+ * A stable sort by key of records in address order. Moving each record
+ * straight to its final index (a permutation followed cycle by cycle)
+ * touches the table at random, which is slow once it outgrows the cache;
+ * so that is done within blocks of TABLES_BLOCK records (their final
+ * places in the tags), and the sorted blocks are then merged pairwise in
+ * place by rotations, which read and write in sequence. A block whose keys
+ * span a range much wider than the block is sorted by (key, address)
+ * instead: codes are unique, so that order is the stable one.
  */
-static void recs_distribute(struct tables *t, size_t n)
+static uint32_t rec_key(const struct tables *t, size_t i)
 {
-	uint32_t start = 0;
-	size_t i, ki;
+	return TAG_KEY(t->slot[i].r.tag);
+}
 
-	for (ki = 0; ki < t->nr_keys; ki++) {
-		t->keys[ki].cursor = start;
-		start += t->keys[ki].sites;
+/*
+ * Sorts block [lo, hi) by key, stably, given each key's count of records
+ * in the block in its `cursor` (keys kmin..kmax): the counts become first
+ * places, each record's place goes into its tag, and the records are
+ * swapped along the permutation's cycles. Leaves every cursor at 0.
+ */
+static void block_finish(struct tables *t, size_t lo, size_t hi, uint32_t kmin,
+			 uint32_t kmax)
+{
+	uint32_t start = 0, k;
+	size_t i;
+
+	if (kmax - kmin > 4 * (hi - lo)) {
+		for (i = lo; i < hi; i++)
+			t->keys[rec_key(t, i)].cursor = 0;
+		rec_sort(t, lo, hi, 2 * TABLES_BLOCK_BITS + 2, 1);
+		return;
 	}
-	for (i = 0; i < n; i++) {
+	for (k = kmin; k <= kmax; k++) {
+		uint32_t c = t->keys[k].cursor;
+
+		t->keys[k].cursor = start;
+		start += c;
+	}
+	for (i = lo; i < hi; i++) {
 		struct sort_rec *r = REC(t, i);
-		struct static_key *k = &t->keys[r->tag >> 1];
 
-		r->tag = (k->cursor++ << 1) | (r->tag & 1);
+		k = TAG_KEY(r->tag);
+		r->tag = k << TAG_KEY_SHIFT | t->keys[k].cursor++ << 1 |
+			 (r->tag & 1);
 	}
+	for (i = lo; i < hi; i++)
+		for (;;) {
+			size_t d = lo + TAG_PLACE(REC(t, i)->tag);
+
+			if (d == i)
+				break;
+			rec_swap(REC(t, i), REC(t, d));
+		}
+	for (k = kmin; k <= kmax; k++)
+		t->keys[k].cursor = 0;
+}
+
+/* The same, counting first. */
+static void block_distribute(struct tables *t, size_t lo, size_t hi)
+{
+	uint32_t kmin = UINT32_MAX, kmax = 0, k;
+	size_t i;
+
+	for (i = lo; i < hi; i++) {
+		k = rec_key(t, i);
+		t->keys[k].cursor++;
+		kmin = k < kmin ? k : kmin;
+		kmax = k > kmax ? k : kmax;
+	}
+	block_finish(t, lo, hi, kmin, kmax);
+}
+
+static void rec_reverse(struct tables *t, size_t lo, size_t hi)
+{
+	while (lo + 1 < hi)
+		rec_swap(REC(t, lo++), REC(t, --hi));
+}
+
+/* [lo, mid) [mid, hi) -> [mid, hi) [lo, mid) */
+static void rec_rotate(struct tables *t, size_t lo, size_t mid, size_t hi)
+{
+	rec_reverse(t, lo, mid);
+	rec_reverse(t, mid, hi);
+	rec_reverse(t, lo, hi);
+}
+
+/* First index in [lo, hi) whose key is > k (upper) or >= k (lower). */
+static size_t rec_bound(const struct tables *t, size_t lo, size_t hi,
+			uint32_t k, int upper)
+{
+	while (lo < hi) {
+		size_t m = lo + (hi - lo) / 2;
+		uint32_t km = rec_key(t, m);
+
+		if (km < k || (upper && km == k))
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo;
+}
+
+/*
+ * Merges [lo, mid) and [mid, hi), each sorted by key, stably and in
+ * place: cut the longer side in half, find where its middle key falls in
+ * the other, rotate, and go on with both halves (recursing on the
+ * smaller). Depth <= log2 of the length.
+ */
+static void rec_merge(struct tables *t, size_t lo, size_t mid, size_t hi)
+{
+	while (lo < mid && mid < hi && rec_key(t, mid - 1) > rec_key(t, mid)) {
+		size_t cut1, cut2, nmid;
+
+		/* what is in place already stays out of the rotation */
+		lo = rec_bound(t, lo, mid, rec_key(t, mid), 1);
+		hi = rec_bound(t, mid, hi, rec_key(t, mid - 1), 0);
+		if (rec_key(t, lo) == rec_key(t, mid - 1) ||
+		    rec_key(t, mid) == rec_key(t, hi - 1)) {
+			rec_rotate(t, lo, mid, hi); /* one side has one key */
+			return;
+		}
+		if (mid - lo >= hi - mid) {
+			cut1 = lo + (mid - lo) / 2;
+			cut2 = rec_bound(t, mid, hi, rec_key(t, cut1), 0);
+		} else {
+			cut2 = mid + (hi - mid) / 2;
+			cut1 = rec_bound(t, lo, mid, rec_key(t, cut2), 1);
+		}
+		rec_rotate(t, cut1, mid, cut2);
+		nmid = cut1 + (cut2 - mid);
+		if (nmid - lo < hi - nmid) {
+			rec_merge(t, lo, cut1, nmid);
+			lo = nmid;
+			mid = cut2;
+		} else {
+			rec_merge(t, nmid, cut2, hi);
+			hi = nmid;
+			mid = cut1;
+		}
+	}
+}
+
+/* Merges the sorted blocks, then writes every record back as an entry. */
+static void recs_finish(struct tables *t, size_t n)
+{
+	size_t i, w;
+
+	for (w = TABLES_BLOCK; w < n; w *= 2)
+		for (i = 0; i + w < n; i += 2 * w)
+			rec_merge(t, i, i + w, i + 2 * w < n ? i + 2 * w : n);
 	for (i = 0; i < n; i++)
-		while ((REC(t, i)->tag >> 1) != i)
-			rec_swap(REC(t, i), REC(t, REC(t, i)->tag >> 1));
-	for (ki = 0, i = 0; ki < t->nr_keys; ki++) {
-		size_t end = i + t->keys[ki].sites;
+		rec_decode(t, i, TAG_KEY(REC(t, i)->tag));
+}
 
-		for (; i < end; i++)
-			rec_decode(t, i, ki);
-		t->keys[ki].cursor = 0;
+/* ---- the check pass ----------------------------------------------------- */
+
+/*
+ * What the check pass found out about the table, and how far it got with
+ * sorting it. Once the table is known not to be in (key, code) order, the
+ * pass turns entries into records as it goes (slots [0, kept)); while it
+ * is also in address order, it sorts each block by key as soon as the
+ * block is full, while it is still in the cache.
+ */
+struct scan {
+	size_t kept;        /* entries that are not padding */
+	int code_sorted;    /* strictly increasing sites, none overlapping */
+	int key_sorted;     /* sorted by (key, code), without padding */
+	int encoded;        /* slots [0, kept) hold records */
+	int blocked;        /* full blocks of them are sorted by key */
+	uint32_t kmin, kmax; /* keys counted in the block being filled */
+};
+
+/* Counts record j in its block; sorts the block by key once it is full. */
+static void scan_block_add(struct tables *t, struct scan *s, size_t j)
+{
+	uint32_t k = rec_key(t, j);
+
+	t->keys[k].cursor++;
+	s->kmin = k < s->kmin ? k : s->kmin;
+	s->kmax = k > s->kmax ? k : s->kmax;
+	if ((j + 1) % TABLES_BLOCK == 0) {
+		block_finish(t, j + 1 - TABLES_BLOCK, j + 1, s->kmin, s->kmax);
+		s->kmin = UINT32_MAX;
+		s->kmax = 0;
 	}
+}
+
+/* The entries so far (dense, in slots [0, kept)) become records. */
+static void scan_encode(struct tables *t, struct scan *s)
+{
+	size_t j;
+
+	s->encoded = 1;
+	s->blocked = s->code_sorted;
+	s->kmin = UINT32_MAX;
+	s->kmax = 0;
+	for (j = 0; j < s->kept; j++) {
+		const struct jump_entry *e = &t->slot[j].e;
+
+		rec_put(t, j, jump_entry_code(e), jump_entry_target(e),
+			entry_key_index(t, e), jump_entry_branch(e));
+		if (s->blocked)
+			scan_block_add(t, s, j);
+	}
+}
+
+/* Address order is lost: the block being filled is left unsorted. */
+static void scan_unblock(struct tables *t, struct scan *s)
+{
+	size_t j;
+
+	for (j = s->kept - s->kept % TABLES_BLOCK; j < s->kept; j++)
+		t->keys[rec_key(t, j)].cursor = 0;
+	s->blocked = 0;
+}
+
+/*
+ * A check failed at slot i: put back a table of valid entries (records
+ * [0, kept) as entries, slots [kept, i) already copied down as padding).
+ */
+static void scan_undo(struct tables *t, struct scan *s, size_t i)
+{
+	size_t j, w;
+
+	if (!s->encoded)
+		return;
+	if (s->blocked)
+		scan_unblock(t, s);
+	for (j = 0; j < s->kept; j++)
+		rec_decode(t, j, TAG_KEY(REC(t, j)->tag));
+	for (j = s->kept; j < i; j++)
+		for (w = 0; w < SLOT_WORDS; w++)
+			t->slot[j].q[w] = 0;
+}
+
+/*
+ * One pass: checks every entry, counts each key's sites (in `sites`), and
+ * finds out whether the table is in address order and in (key, code)
+ * order. In address order, two sites that overlap are neighbours.
+ */
+static int entries_scan(struct tables *t, struct scan *s)
+{
+	uintptr_t prev_code = 0, lo = t->img->text.lo;
+	size_t prev_key = 0, prev_i = 0, i;
+	int rc = 0;
+
+	s->kept = 0;
+	s->code_sorted = 1;
+	s->key_sorted = 1;
+	s->encoded = 0;
+	s->blocked = 0;
+	for (i = 0; i < t->n; i++) {
+		const struct jump_entry *e = &t->slot[i].e;
+		uintptr_t code, target;
+		size_t ki;
+		int branch;
+
+		if (is_padding(e)) {
+			s->key_sorted = 0;
+			continue;
+		}
+		ki = entry_key_index(t, e);
+		if (ki == t->nr_keys) {
+			struct errbuf eb;
+
+			entry_fail_begin(&eb, i, (uintptr_t)e);
+			err_str(&eb, ": key ");
+			err_hex(&eb, (uintptr_t)jump_entry_key(e));
+			err_str(&eb, " is not a record of this module's key "
+				     "table: keys must be defined with "
+				     "DEFINE_STATIC_KEY_* in the module that "
+				     "uses them");
+			rc = STATIC_KEYS_EINIT;
+			goto out_undo;
+		}
+		rc = entry_place_check(t, i, e, ki);
+		if (rc)
+			goto out_undo;
+		code = jump_entry_code(e);
+		target = jump_entry_target(e);
+		branch = jump_entry_branch(e);
+		if (s->kept && s->code_sorted) {
+			if (code - lo < prev_code - lo) {
+				s->code_sorted = 0;
+				if (s->blocked)
+					scan_unblock(t, s);
+			} else if (code - prev_code < ARCH_JUMP_SIZE) {
+				rc = overlap_fail(i, (uintptr_t)e, prev_i,
+						  prev_code, code, "");
+				goto out_undo;
+			}
+		}
+		rc = entry_bytes_check(t, i, e, ki);
+		if (rc)
+			goto out_undo;
+		if (s->kept && (ki < prev_key ||
+				(ki == prev_key && code - lo < prev_code - lo)))
+			s->key_sorted = 0;
+		if (!s->key_sorted && !s->encoded)
+			scan_encode(t, s);
+		if (s->encoded) {
+			rec_put(t, s->kept, code, target, ki, branch);
+			if (s->blocked)
+				scan_block_add(t, s, s->kept);
+		}
+		t->keys[ki].sites++;
+		prev_code = code;
+		prev_key = ki;
+		prev_i = i;
+		s->kept++;
+	}
+	return 0;
+
+out_undo:
+	scan_undo(t, s, i);
+	return rc;
 }
 
 /* ---- the whole step ----------------------------------------------------- */
@@ -615,6 +908,10 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 			       "Cannot init module: its entry or key section "
 			       "is not a whole number of aligned records (or "
 			       "is 2 GiB or more): the sections are corrupt");
+	if (kbytes / sizeof(struct static_key) > TABLES_MAX_KEYS)
+		return err_set(STATIC_KEYS_EINIT,
+			       "Cannot init module: it has more than 524,288 "
+			       "keys, the most one module can have: split it");
 	t.slot = (union slot *)sec->entries_start;
 	t.n = ebytes / sizeof(struct jump_entry);
 	t.keys = sec->keys_start;
@@ -622,6 +919,10 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 	t.img = img;
 	t.base = (uintptr_t)t.slot;
 	t.bias = t.base - img->text.lo;
+	t.kbytes = t.keys ? kbytes : 0;
+	t.text_span = img->text.hi - img->text.lo;
+	if (img->text.hi < img->text.lo + ARCH_JUMP_SIZE)
+		t.text_span = 0; /* no site fits: every entry takes the slow path */
 
 	rc = keys_check(&t);
 	if (!rc)
@@ -634,17 +935,27 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 		return rc;
 	}
 	if (!s.code_sorted || !s.key_sorted) {
-		entries_encode(&t);
-		if (!s.code_sorted) {
-			rec_sort(&t, 0, s.kept, 2 * log2_floor(s.kept) + 2);
+		if (!s.encoded)
+			scan_encode(&t, &s);
+		if (s.blocked) {
+			if (s.kept % TABLES_BLOCK)
+				block_finish(&t, s.kept - s.kept % TABLES_BLOCK,
+					     s.kept, s.kmin, s.kmax);
+		} else {
+			rec_sort(&t, 0, s.kept, 2 * log2_floor(s.kept) + 2, 0);
 			rc = recs_overlap(&t, s.kept);
 			if (rc) {
 				for (ki = 0; ki < t.nr_keys; ki++)
 					t.keys[ki].sites = 0;
 				return rc;
 			}
+			for (at = 0; at < s.kept; at += TABLES_BLOCK)
+				block_distribute(&t, at,
+						 at + TABLES_BLOCK < s.kept
+							 ? at + TABLES_BLOCK
+							 : s.kept);
 		}
-		recs_distribute(&t, s.kept);
+		recs_finish(&t, s.kept);
 	}
 	for (ki = 0, at = 0; ki < t.nr_keys; ki++) {
 		struct static_key *k = &t.keys[ki];

@@ -195,6 +195,11 @@ static size_t table_make(size_t n, size_t nk, enum order order, int pad)
 	return slots;
 }
 
+static int is_padding_entry(const struct jump_entry *e)
+{
+	return e->code == 0 && e->target == 0 && e->key == 0;
+}
+
 static int run(size_t slots, size_t nk, size_t *nr_e)
 {
 	struct os_sections sec;
@@ -702,11 +707,203 @@ static void test_fuzz(void)
 	CHECK("both outcomes were reached", accepted > 1000 && refused > 1000);
 }
 
+/* ---- big tables: many blocks (native/tables.c sorts 4,096 at a time) ---- */
+
+#define BIG_N 20000
+
+static struct {
+	uint8_t *text;
+	struct jump_entry *ent;
+	struct static_key *keys;
+	char *names;
+	struct tuple *want; /* in code order */
+	size_t *order;      /* want indexes, sorted by (key, code) */
+	struct os_image img;
+} G;
+
+/* n sites on nk keys (spread with `spread`), in `order`, one padding slot in
+ * fifty when `pad`; returns the slots used. */
+static size_t big_make(size_t n, size_t nk, enum order order, int pad)
+{
+	size_t i, slots = 0, *start;
+
+	for (i = 0; i < nk; i++) {
+		struct static_key *k = &G.keys[i];
+
+		snprintf(G.names + 8 * i, 8, "b%hu", (unsigned short)i);
+		memset(k, 0, sizeof *k);
+		k->name = G.names + 8 * i;
+		k->type = (uint8_t)(i % 3 == 0);
+		k->enabled = k->type;
+		k->count = k->type;
+	}
+	for (i = 0; i < n; i++) {
+		struct tuple *w = &G.want[i];
+
+		w->code = (uintptr_t)G.text + 8 * i;
+		w->target = w->code + 16;
+		w->key = order == IN_KEY_ORDER ? i * nk / n : rndn(nk);
+		w->branch = (int)(rnd() & 1);
+		site_write(w->code, w->target, G.keys[w->key].type ^ w->branch);
+	}
+	/* expected: by key, then code (want[] is in code order) */
+	start = calloc(nk + 1, sizeof *start);
+	for (i = 0; i < n; i++)
+		start[G.want[i].key + 1]++;
+	for (i = 0; i < nk; i++)
+		start[i + 1] += start[i];
+	for (i = 0; i < n; i++)
+		G.order[start[G.want[i].key]++] = i;
+	free(start);
+	for (i = 0; i < n; i++) {
+		size_t w = order == REVERSED ? n - 1 - i : i;
+
+		if (pad && !rndn(50))
+			memset(&G.ent[slots++], 0, sizeof(struct jump_entry));
+		entry_put(&G.ent[slots++], G.want[w].code, G.want[w].target,
+			  (uintptr_t)&G.keys[G.want[w].key] | (uintptr_t)G.want[w].branch);
+	}
+	if (order == SHUFFLED)
+		for (i = slots; i > 1; i--) {
+			size_t j = rndn(i);
+			struct jump_entry *a = &G.ent[i - 1], *b = &G.ent[j];
+			uintptr_t ac = jump_entry_code(a), at = jump_entry_target(a);
+			uintptr_t ak = jump_entry_key_raw(a);
+
+			if (is_padding_entry(a) || is_padding_entry(b))
+				continue;
+			entry_put(a, jump_entry_code(b), jump_entry_target(b),
+				  jump_entry_key_raw(b));
+			entry_put(b, ac, at, ak);
+		}
+	return slots;
+}
+
+static int big_run(size_t slots, size_t nk, size_t *nr_e)
+{
+	struct os_sections sec;
+	size_t nr_k;
+
+	sec.entries_start = G.ent;
+	sec.entries_stop = G.ent + slots;
+	sec.keys_start = G.keys;
+	sec.keys_stop = G.keys + nk;
+	return tables_init(&sec, &G.img, nr_e, &nr_k);
+}
+
+/* Entry j is want[order[j]], and each key points at its first. */
+static int big_exact(size_t n, size_t nk)
+{
+	size_t j, ki;
+
+	for (j = 0; j < n; j++) {
+		const struct tuple *w = &G.want[G.order[j]];
+		const struct jump_entry *e = &G.ent[j];
+
+		if (jump_entry_code(e) != w->code || jump_entry_target(e) != w->target ||
+		    jump_entry_key(e) != &G.keys[w->key] ||
+		    jump_entry_branch(e) != w->branch)
+			return 0;
+	}
+	for (ki = 0, j = 0; ki < nk; ki++) {
+		if (G.keys[ki].sites && G.keys[ki].entries != &G.ent[j])
+			return 0;
+		j += G.keys[ki].sites;
+	}
+	return j == n;
+}
+
+/* After a refusal: every slot is padding or one of want[], none twice. */
+static int big_left_valid(size_t slots, size_t n)
+{
+	size_t i, seen = 0;
+	uint8_t *hit = calloc(n, 1);
+
+	for (i = 0; i < slots; i++) {
+		const struct jump_entry *e = &G.ent[i];
+		uintptr_t c = jump_entry_code(e);
+		size_t w = (c - (uintptr_t)G.text) / 8;
+
+		if (is_padding_entry(e))
+			continue;
+		if (c < (uintptr_t)G.text || w >= n || hit[w] ||
+		    jump_entry_target(e) != G.want[w].target ||
+		    jump_entry_key(e) != &G.keys[G.want[w].key])
+			break;
+		hit[w] = 1;
+		seen++;
+	}
+	free(hit);
+	return i == slots && seen + 1 >= n; /* the broken entry may be gone */
+}
+
+static void test_big(void)
+{
+	static const size_t nks[] = {1, 2, 3, 50, 9000};
+	size_t n = BIG_N, text_len = 8 * (BIG_N + 4);
+	size_t ki, slots, nr_e;
+	int o, pad;
+
+	G.text = malloc(text_len + BIG_N * 2 * sizeof(struct jump_entry) + 64);
+	G.keys = calloc(9000, sizeof *G.keys);
+	G.names = malloc(9000 * 8);
+	G.want = malloc(BIG_N * sizeof *G.want);
+	G.order = malloc(BIG_N * sizeof *G.order);
+	if (!G.text || !G.keys || !G.names || !G.want || !G.order) {
+		CHECK("memory for the big tables", 0);
+		return;
+	}
+	G.ent = (struct jump_entry *)(((uintptr_t)G.text + text_len + 63) & ~(uintptr_t)63);
+	G.img.text.lo = (uintptr_t)G.text;
+	G.img.text.hi = (uintptr_t)G.text + text_len;
+	G.img.nr_read = 1;
+	G.img.read[0].lo = (uintptr_t)G.names;
+	G.img.read[0].hi = (uintptr_t)G.names + 9000 * 8;
+	for (ki = 0; ki < sizeof nks / sizeof nks[0]; ki++)
+		for (o = 0; o < 4; o++)
+			for (pad = 0; pad < 2; pad++) {
+				char name[120];
+				int rc;
+
+				slots = big_make(n, nks[ki], (enum order)o, pad);
+				rc = big_run(slots, nks[ki], &nr_e);
+				snprintf(name, sizeof name,
+					 "20,000 entries on %zu keys, order %d%s: "
+					 "sorted by (key, code), fields kept",
+					 nks[ki], o, pad ? ", padded" : "");
+				CHECK(name, rc == 0 && nr_e == n && big_exact(n, nks[ki]));
+				if (rc)
+					fprintf(stderr, "  %s\n", static_keys_last_error());
+			}
+	/* refused late (in code order: after blocks were sorted): the table
+	 * left behind is valid */
+	for (o = 0; o < 4; o++) {
+		const struct tuple *w;
+		int rc;
+
+		slots = big_make(n, 3, (enum order)o, 1);
+		w = &G.want[n - 100]; /* late in address order */
+		memset((void *)(uintptr_t)(w->code), 0xcc, 1);
+		rc = big_run(slots, 3, &nr_e);
+		CHECK("a bad site among 20,000 is refused",
+		      rc == STATIC_KEYS_EINIT &&
+			      strstr(static_keys_last_error(), " holds cc"));
+		CHECK("and the table left behind holds valid entries only",
+		      big_left_valid(slots, n));
+	}
+	free(G.text);
+	free(G.keys);
+	free(G.names);
+	free(G.want);
+	free(G.order);
+}
+
 int main(void)
 {
 	arena_init();
 	test_edges();
 	test_sort();
+	test_big();
 	test_own();
 	test_fuzz();
 	return check_summary();
