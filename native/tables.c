@@ -628,18 +628,33 @@ static void block_distribute(struct tables *t, size_t lo, size_t hi)
 	block_finish(t, lo, hi, kmin, kmax);
 }
 
-static void rec_reverse(struct tables *t, size_t lo, size_t hi)
+/* Swaps records [a, a + n) with [b, b + n); the ranges do not overlap. */
+static void rec_swap_ranges(struct tables *t, size_t a, size_t b, size_t n)
 {
-	while (lo + 1 < hi)
-		rec_swap(REC(t, lo++), REC(t, --hi));
+	while (n--)
+		rec_swap(REC(t, a++), REC(t, b++));
 }
 
-/* [lo, mid) [mid, hi) -> [mid, hi) [lo, mid) */
+/*
+ * [lo, mid) [mid, hi) -> [mid, hi) [lo, mid), by swapping equal-length
+ * ranges (Gries and Mills): every swap puts one record in its place, and
+ * both ranges are read in sequence.
+ */
 static void rec_rotate(struct tables *t, size_t lo, size_t mid, size_t hi)
 {
-	rec_reverse(t, lo, mid);
-	rec_reverse(t, mid, hi);
-	rec_reverse(t, lo, hi);
+	size_t a = mid - lo, b = hi - mid;
+
+	while (a && b) {
+		if (a <= b) {
+			rec_swap_ranges(t, lo, hi - a, a);
+			hi -= a;
+			b -= a;
+		} else {
+			rec_swap_ranges(t, lo, lo + a, b);
+			lo += b;
+			a -= b;
+		}
+	}
 }
 
 /* First index in [lo, hi) whose key is > k (upper) or >= k (lower). */
@@ -799,22 +814,19 @@ static void scan_undo(struct tables *t, struct scan *s, size_t i)
 static int entries_scan(struct tables *t, struct scan *s)
 {
 	uintptr_t prev_code = 0, lo = t->img->text.lo;
-	size_t prev_key = 0, prev_i = 0, i;
-	int rc = 0;
+	size_t prev_key = 0, prev_i = 0, kept = 0, i;
+	int rc = 0, code_sorted = 1, key_sorted = 1;
 
-	s->kept = 0;
-	s->code_sorted = 1;
-	s->key_sorted = 1;
+	/* the flags live in locals: stores to keys' counters may alias them */
 	s->encoded = 0;
 	s->blocked = 0;
 	for (i = 0; i < t->n; i++) {
 		const struct jump_entry *e = &t->slot[i].e;
 		uintptr_t code, target;
 		size_t ki;
-		int branch;
 
 		if (is_padding(e)) {
-			s->key_sorted = 0;
+			key_sorted = 0;
 			continue;
 		}
 		ki = entry_key_index(t, e);
@@ -836,10 +848,11 @@ static int entries_scan(struct tables *t, struct scan *s)
 			goto out_undo;
 		code = jump_entry_code(e);
 		target = jump_entry_target(e);
-		branch = jump_entry_branch(e);
-		if (s->kept && s->code_sorted) {
+		if (kept && code_sorted) {
 			if (code - lo < prev_code - lo) {
+				code_sorted = 0;
 				s->code_sorted = 0;
+				s->kept = kept;
 				if (s->blocked)
 					scan_unblock(t, s);
 			} else if (code - prev_code < ARCH_JUMP_SIZE) {
@@ -851,25 +864,32 @@ static int entries_scan(struct tables *t, struct scan *s)
 		rc = entry_bytes_check(t, i, e, ki);
 		if (rc)
 			goto out_undo;
-		if (s->kept && (ki < prev_key ||
-				(ki == prev_key && code - lo < prev_code - lo)))
-			s->key_sorted = 0;
-		if (!s->key_sorted && !s->encoded)
-			scan_encode(t, s);
-		if (s->encoded) {
-			rec_put(t, s->kept, code, target, ki, branch);
+		if (kept && key_sorted &&
+		    (ki < prev_key || (ki == prev_key && code - lo < prev_code - lo)))
+			key_sorted = 0;
+		if (!key_sorted) {
+			if (!s->encoded) {
+				s->kept = kept;
+				s->code_sorted = code_sorted;
+				scan_encode(t, s);
+			}
+			rec_put(t, kept, code, target, ki, jump_entry_branch(e));
 			if (s->blocked)
-				scan_block_add(t, s, s->kept);
+				scan_block_add(t, s, kept);
 		}
 		t->keys[ki].sites++;
 		prev_code = code;
 		prev_key = ki;
 		prev_i = i;
-		s->kept++;
+		kept++;
 	}
+	s->kept = kept;
+	s->code_sorted = code_sorted;
+	s->key_sorted = key_sorted;
 	return 0;
 
 out_undo:
+	s->kept = kept;
 	scan_undo(t, s, i);
 	return rc;
 }
