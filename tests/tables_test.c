@@ -16,6 +16,7 @@
  *            never a read outside the image (the arena sits between
  *            inaccessible pages), and whatever is accepted is consistent
  */
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -366,7 +367,7 @@ static void test_edges(void)
 		      jump_entry_code(&A.ent[i + 2]) == want[i + 1].code &&
 		      jump_entry_key(&A.ent[i + 2]) == &A.keys[want[i + 1].key]);
 	EDGE("overlapping sites",
-	     entry_put(&A.ent[4], want[3].code + 1, want[3].code + 8,
+	     entry_put(&A.ent[4], want[3].code + 1, want[3].code + 9, /* in reach */
 		       (uintptr_t)&A.keys[want[4].key] | (uintptr_t)want[4].branch),
 	     "jump entry", 4, &A.ent[4]);
 	CHECK("the text says overlaps", strstr(static_keys_last_error(), "overlaps"));
@@ -553,8 +554,9 @@ static void test_own(void)
 	CHECK("and not libc's",
 	      (uintptr_t)&strstr - img.text.lo >= img.text.hi - img.text.lo);
 	n = own_copy(&real);
-	CHECK("this module has 5 sites on 3 keys", n == 5);
-	if (n != 5)
+	/* 5 sites, more if the compiler duplicated one */
+	CHECK("this module's tables are copied", n >= 5);
+	if (n < 5)
 		return;
 	CHECK_OK("a copy of this module's tables is accepted", own_run(&real, &img, n));
 	kb = (uintptr_t)&own_keys[0];
@@ -582,7 +584,7 @@ static void test_own(void)
 			break;
 	OWN("own: a site twice, with another target",
 	    entry_put(&own_ent[i], jump_entry_code(&own_ent[0]),
-		      jump_entry_target(&own_ent[0]) + 1, kb), i);
+		      jump_entry_target(&own_ent[0]) + 4, kb), i);
 	OWN("own: key outside the key section",
 	    entry_put(&own_ent[4], jump_entry_code(&own_ent[4]),
 		      jump_entry_target(&own_ent[4]), (uintptr_t)&own_b), 4);
