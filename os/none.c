@@ -36,7 +36,7 @@
  *                  and the keys change state.
  *
  *   image bounds   __executable_start, etext and _end (weak, hidden), which
- *                  GNU ld's and lld's default layouts define: sites and
+ *                  GNU ld's default layouts define: sites and
  *                  targets must lie in [__executable_start, etext), key
  *                  names in [__executable_start, _end). A linker script
  *                  that defines none of them gets the whole address space
