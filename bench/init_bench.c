@@ -9,6 +9,8 @@
  *                key b's
  *   interleaved  entries in code order, keys alternating a, b, a, b: what
  *                a linker writes when two keys guard neighbouring code
+ *   runs         the interleaved table cut in 4 runs, last run first (as a
+ *                linker's order of sections can leave it)
  *   shuffled     entries in random order (seeded): the worst case
  *
  * Every site holds a nop, as a fresh module's do; each round builds the
@@ -62,7 +64,7 @@ static void entry_put(struct jump_entry *e, uintptr_t code, uintptr_t target,
 #endif
 }
 
-enum layout { SORTED, INTERLEAVED, SHUFFLED };
+enum layout { SORTED, INTERLEAVED, RUNS, SHUFFLED };
 
 /* Entry i of the table: which site and which key. */
 static void table_build(size_t n, enum layout layout)
@@ -74,9 +76,13 @@ static void table_build(size_t n, enum layout layout)
 		B.keys[i].name = key_names + 2 * i;
 	}
 	for (i = 0; i < n; i++) {
-		uintptr_t code = (uintptr_t)B.text + i * SITE_GAP;
-		size_t key = layout == SORTED ? (i >= n / 2) : (i & 1);
+		size_t q = n / 4, at = i, key;
+		uintptr_t code;
 
+		if (layout == RUNS && i < 4 * q) /* quarter 3 first, then 2, 1, 0 */
+			at = (3 - i / q) * q + i % q;
+		code = (uintptr_t)B.text + at * SITE_GAP;
+		key = layout == SORTED ? (i >= n / 2) : (at & 1);
 		entry_put(&B.ent[i], code, code + SITE_GAP, (uintptr_t)&B.keys[key]);
 	}
 	if (layout == SHUFFLED)
@@ -140,7 +146,8 @@ static int measure(size_t n, enum layout layout, int rounds, double *median,
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = {"sorted", "interleaved", "shuffled"};
+	static const char *const names[] = {"sorted", "interleaved", "runs",
+					    "shuffled"};
 	static const size_t sizes[] = {10000, MAX_N};
 	size_t text_len = (MAX_N + 2) * SITE_GAP, s, i;
 	uint8_t *arena;
@@ -171,7 +178,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (s = 0; s < 2; s++)
-		for (l = 0; l < 3; l++) {
+		for (l = 0; l < 4; l++) {
 			int rounds = sizes[s] > 10000 ? 15 : 41;
 			double us, best;
 

@@ -15,16 +15,17 @@
  *            implies (the arch builds the bytes); in address order, no
  *            two sites overlap (the same site twice included)
  *
- * Sorting. The linker appends entries in the order of the code, so the
- * table is usually in address order already and the overlap check is a
- * comparison with the previous entry. Each entry is then rewritten as a
- * record that does not depend on where it sits (offsets from the table's
- * start, and a tag: its key's index), moved to its final index by
- * following permutation cycles, and written back relative to its new slot
- * once: nothing is re-based per move. The final index comes from per-key
- * counters kept in the keys' own `sites` and `cursor` fields, so keys keep
- * their entries in table order (a stable distribution). A table not in
- * address order is first sorted by address (introsort on the records).
+ * Sorting, in the same pass where it can (docs/init.md). The linker
+ * appends entries in the order of the code, so the table is usually in
+ * address order already, and overlapping sites are neighbours. Once the
+ * table is known not to be in (key, code) order, each entry is rewritten
+ * as a record that does not depend on its slot (offsets from the table's
+ * start, and a tag holding its key's index), so records move without being
+ * re-based; blocks of them are sorted by key while in the cache (per-key
+ * counters live in the keys' own `cursor` fields), merged pairwise by
+ * rotations, and written back relative to their final slots once. A table
+ * not in address order is first brought into it: a few runs are merged,
+ * anything else goes through introsort.
  */
 #include "core.h"
 
@@ -657,15 +658,21 @@ static void rec_rotate(struct tables *t, size_t lo, size_t mid, size_t hi)
 	}
 }
 
-/* First index in [lo, hi) whose key is > k (upper) or >= k (lower). */
+/* What merges compare: the key, or the address when `by_code`. */
+static uintptr_t rec_mval(const struct tables *t, size_t i, int by_code)
+{
+	return by_code ? rec_code(t, REC(t, i)) : rec_key(t, i);
+}
+
+/* First index in [lo, hi) whose value is > v (upper) or >= v (lower). */
 static size_t rec_bound(const struct tables *t, size_t lo, size_t hi,
-			uint32_t k, int upper)
+			uintptr_t v, int upper, int by_code)
 {
 	while (lo < hi) {
 		size_t m = lo + (hi - lo) / 2;
-		uint32_t km = rec_key(t, m);
+		uintptr_t vm = rec_mval(t, m, by_code);
 
-		if (km < k || (upper && km == k))
+		if (vm < v || (upper && vm == v))
 			lo = m + 1;
 		else
 			hi = m;
@@ -674,39 +681,42 @@ static size_t rec_bound(const struct tables *t, size_t lo, size_t hi,
 }
 
 /*
- * Merges [lo, mid) and [mid, hi), each sorted by key, stably and in
- * place: cut the longer side in half, find where its middle key falls in
- * the other, rotate, and go on with both halves (recursing on the
- * smaller). Depth <= log2 of the length.
+ * Merges [lo, mid) and [mid, hi), each sorted by key (or by address),
+ * stably and in place: cut the longer side in half, find where its middle
+ * value falls in the other, rotate, and go on with both halves (recursing
+ * on the smaller). Depth <= log2 of the length. Cheap when the two sides
+ * interleave in few long stretches, as keys' blocks and sections' runs do.
  */
-static void rec_merge(struct tables *t, size_t lo, size_t mid, size_t hi)
+static void rec_merge(struct tables *t, size_t lo, size_t mid, size_t hi,
+		      int c)
 {
-	while (lo < mid && mid < hi && rec_key(t, mid - 1) > rec_key(t, mid)) {
+	while (lo < mid && mid < hi &&
+	       rec_mval(t, mid - 1, c) > rec_mval(t, mid, c)) {
 		size_t cut1, cut2, nmid;
 
 		/* what is in place already stays out of the rotation */
-		lo = rec_bound(t, lo, mid, rec_key(t, mid), 1);
-		hi = rec_bound(t, mid, hi, rec_key(t, mid - 1), 0);
-		if (rec_key(t, lo) == rec_key(t, mid - 1) ||
-		    rec_key(t, mid) == rec_key(t, hi - 1)) {
-			rec_rotate(t, lo, mid, hi); /* one side has one key */
+		lo = rec_bound(t, lo, mid, rec_mval(t, mid, c), 1, c);
+		hi = rec_bound(t, mid, hi, rec_mval(t, mid - 1, c), 0, c);
+		if (rec_mval(t, lo, c) == rec_mval(t, mid - 1, c) ||
+		    rec_mval(t, mid, c) == rec_mval(t, hi - 1, c)) {
+			rec_rotate(t, lo, mid, hi); /* one side has one value */
 			return;
 		}
 		if (mid - lo >= hi - mid) {
 			cut1 = lo + (mid - lo) / 2;
-			cut2 = rec_bound(t, mid, hi, rec_key(t, cut1), 0);
+			cut2 = rec_bound(t, mid, hi, rec_mval(t, cut1, c), 0, c);
 		} else {
 			cut2 = mid + (hi - mid) / 2;
-			cut1 = rec_bound(t, lo, mid, rec_key(t, cut2), 1);
+			cut1 = rec_bound(t, lo, mid, rec_mval(t, cut2, c), 1, c);
 		}
 		rec_rotate(t, cut1, mid, cut2);
 		nmid = cut1 + (cut2 - mid);
 		if (nmid - lo < hi - nmid) {
-			rec_merge(t, lo, cut1, nmid);
+			rec_merge(t, lo, cut1, nmid, c);
 			lo = nmid;
 			mid = cut2;
 		} else {
-			rec_merge(t, nmid, cut2, hi);
+			rec_merge(t, nmid, cut2, hi, c);
 			hi = nmid;
 			mid = cut1;
 		}
@@ -720,12 +730,15 @@ static void recs_finish(struct tables *t, size_t n)
 
 	for (w = TABLES_BLOCK; w < n; w *= 2)
 		for (i = 0; i + w < n; i += 2 * w)
-			rec_merge(t, i, i + w, i + 2 * w < n ? i + 2 * w : n);
+			rec_merge(t, i, i + w, i + 2 * w < n ? i + 2 * w : n, 0);
 	for (i = 0; i < n; i++)
 		rec_decode(t, i, TAG_KEY(REC(t, i)->tag));
 }
 
 /* ---- the check pass ----------------------------------------------------- */
+
+/* A table in at most this many runs of address order is merged, not sorted. */
+#define TABLES_RUNS 32
 
 /*
  * What the check pass found out about the table, and how far it got with
@@ -741,6 +754,8 @@ struct scan {
 	int encoded;        /* slots [0, kept) hold records */
 	int blocked;        /* full blocks of them are sorted by key */
 	uint32_t kmin, kmax; /* keys counted in the block being filled */
+	size_t nr_runs;      /* runs in address order (TABLES_RUNS + 1: more) */
+	size_t run[TABLES_RUNS]; /* where runs 1.. start */
 };
 
 /* Counts record j in its block; sorts the block by key once it is full. */
@@ -820,6 +835,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 	/* the flags live in locals: stores to keys' counters may alias them */
 	s->encoded = 0;
 	s->blocked = 0;
+	s->nr_runs = 1;
 	for (i = 0; i < t->n; i++) {
 		const struct jump_entry *e = &t->slot[i].e;
 		uintptr_t code, target;
@@ -848,14 +864,20 @@ static int entries_scan(struct tables *t, struct scan *s)
 			goto out_undo;
 		code = jump_entry_code(e);
 		target = jump_entry_target(e);
-		if (kept && code_sorted) {
-			if (code - lo < prev_code - lo) {
+		if (kept && code - lo < prev_code - lo) { /* a new run */
+			if (s->nr_runs <= TABLES_RUNS)
+				s->run[s->nr_runs - 1] = kept;
+			if (s->nr_runs <= TABLES_RUNS)
+				s->nr_runs++;
+			if (code_sorted) {
 				code_sorted = 0;
 				s->code_sorted = 0;
 				s->kept = kept;
 				if (s->blocked)
 					scan_unblock(t, s);
-			} else if (code - prev_code < ARCH_JUMP_SIZE) {
+			}
+		} else if (kept && code_sorted) {
+			if (code - prev_code < ARCH_JUMP_SIZE) {
 				rc = overlap_fail(i, (uintptr_t)e, prev_i,
 						  prev_code, code, "");
 				goto out_undo;
@@ -894,8 +916,6 @@ out_undo:
 	return rc;
 }
 
-/* ---- the whole step ----------------------------------------------------- */
-
 static unsigned log2_floor(size_t n)
 {
 	unsigned l = 0;
@@ -904,6 +924,31 @@ static unsigned log2_floor(size_t n)
 		l++;
 	return l;
 }
+
+/*
+ * Records (not in address order) into address order: few runs are merged
+ * pairwise by rotations, anything else goes through introsort.
+ */
+static void recs_sort_code(struct tables *t, struct scan *s)
+{
+	size_t r, w;
+
+	if (s->nr_runs > TABLES_RUNS) {
+		rec_sort(t, 0, s->kept, 2 * log2_floor(s->kept) + 2, 0);
+		return;
+	}
+	/* run r is [start(r), start(r + 1)); merge neighbours, then pairs of pairs */
+	for (w = 1; w < s->nr_runs; w *= 2)
+		for (r = 0; r + w < s->nr_runs; r += 2 * w) {
+			size_t lo = r ? s->run[r - 1] : 0, mid = s->run[r + w - 1];
+			size_t hi = r + 2 * w < s->nr_runs ? s->run[r + 2 * w - 1]
+							   : s->kept;
+
+			rec_merge(t, lo, mid, hi, 1);
+		}
+}
+
+/* ---- the whole step ----------------------------------------------------- */
 
 int tables_init(struct os_sections *sec, const struct os_image *img,
 		size_t *nr_entries, size_t *nr_keys)
@@ -962,7 +1007,7 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 				block_finish(&t, s.kept - s.kept % TABLES_BLOCK,
 					     s.kept, s.kmin, s.kmax);
 		} else {
-			rec_sort(&t, 0, s.kept, 2 * log2_floor(s.kept) + 2, 0);
+			recs_sort_code(&t, &s);
 			rc = recs_overlap(&t, s.kept);
 			if (rc) {
 				for (ki = 0; ki < t.nr_keys; ki++)

@@ -130,7 +130,21 @@ static void site_write(uintptr_t code, uintptr_t target, int jmp)
 		arch_jump_nop((uint8_t *)code, code);
 }
 
-enum order { IN_CODE_ORDER, SHUFFLED, IN_KEY_ORDER, REVERSED };
+enum order { IN_CODE_ORDER, SHUFFLED, IN_KEY_ORDER, REVERSED, IN_RUNS };
+#define ORDERS 5
+
+/*
+ * IN_RUNS: idx[] lists 0..n-1 in `runs` chunks of address order, the
+ * chunks last to first (as a linker's order of sections can make it).
+ */
+static void runs_fill(size_t *idx, size_t n, size_t runs)
+{
+	size_t len = (n + runs - 1) / runs, at = 0, c, j;
+
+	for (c = runs; c-- > 0;)
+		for (j = c * len; j < (c + 1) * len && j < n; j++)
+			idx[at++] = j;
+}
 
 /*
  * A valid table of n entries on nk keys in `order`, padding slots
@@ -184,6 +198,8 @@ static size_t table_make(size_t n, size_t nk, enum order order, int pad)
 			idx[i] = idx[j];
 			idx[j] = t;
 		}
+		if (order == IN_RUNS && nr_want)
+			runs_fill(idx, nr_want, 1 + rndn(6));
 		for (i = 0; i < nr_want; i++) {
 			const struct tuple *w = &want[idx[i]];
 
@@ -450,11 +466,11 @@ static void test_edges(void)
 static void test_sort(void)
 {
 	static const char *const names[] = {"in code order", "shuffled",
-					    "in key order", "reversed"};
-	int o, round, ok[4] = {1, 1, 1, 1};
+					    "in key order", "reversed", "in runs"};
+	int o, round, ok[ORDERS] = {1, 1, 1, 1, 1};
 
 	for (round = 0; round < 2000; round++)
-		for (o = 0; o < 4; o++) {
+		for (o = 0; o < ORDERS; o++) {
 			size_t nk = 1 + rndn(MAX_KEYS), n = rndn(MAX_ENT - 12), nr_e;
 			size_t slots = table_make(n, nk, (enum order)o, round & 1);
 
@@ -465,7 +481,7 @@ static void test_sort(void)
 				ok[o] = 0;
 			}
 		}
-	for (o = 0; o < 4; o++) {
+	for (o = 0; o < ORDERS; o++) {
 		char name[80];
 
 		snprintf(name, sizeof name,
@@ -679,7 +695,7 @@ static void test_fuzz(void)
 
 	for (t = 0; t < FUZZ_TABLES; t++) {
 		size_t nk = rndn(MAX_KEYS + 1), n = rndn(40), nr_e = 0;
-		size_t slots = table_make(n, nk, (enum order)rndn(4), (int)(t & 1));
+		size_t slots = table_make(n, nk, (enum order)rndn(ORDERS), (int)(t & 1));
 		unsigned m, muts = (unsigned)rndn(4);
 		int rc;
 
@@ -757,8 +773,12 @@ static size_t big_make(size_t n, size_t nk, enum order order, int pad)
 	for (i = 0; i < n; i++)
 		G.order[start[G.want[i].key]++] = i;
 	free(start);
+	if (order == IN_RUNS)
+		runs_fill(G.order + n, n, 7); /* the second half is scratch */
 	for (i = 0; i < n; i++) {
-		size_t w = order == REVERSED ? n - 1 - i : i;
+		size_t w = order == REVERSED  ? n - 1 - i
+			   : order == IN_RUNS ? G.order[n + i]
+					      : i;
 
 		if (pad && !rndn(50))
 			memset(&G.ent[slots++], 0, sizeof(struct jump_entry));
@@ -850,7 +870,7 @@ static void test_big(void)
 	G.keys = calloc(9000, sizeof *G.keys);
 	G.names = malloc(9000 * 8);
 	G.want = malloc(BIG_N * sizeof *G.want);
-	G.order = malloc(BIG_N * sizeof *G.order);
+	G.order = malloc(2 * BIG_N * sizeof *G.order);
 	if (!G.text || !G.keys || !G.names || !G.want || !G.order) {
 		CHECK("memory for the big tables", 0);
 		return;
@@ -862,7 +882,7 @@ static void test_big(void)
 	G.img.read[0].lo = (uintptr_t)G.names;
 	G.img.read[0].hi = (uintptr_t)G.names + 9000 * 8;
 	for (ki = 0; ki < sizeof nks / sizeof nks[0]; ki++)
-		for (o = 0; o < 4; o++)
+		for (o = 0; o < ORDERS; o++)
 			for (pad = 0; pad < 2; pad++) {
 				char name[120];
 				int rc;
@@ -879,7 +899,7 @@ static void test_big(void)
 			}
 	/* refused late (in code order: after blocks were sorted): the table
 	 * left behind is valid */
-	for (o = 0; o < 4; o++) {
+	for (o = 0; o < ORDERS; o++) {
 		const struct tuple *w;
 		int rc;
 
