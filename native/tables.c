@@ -27,61 +27,9 @@
  * not in address order is first brought into it: a few runs are merged,
  * anything else goes through introsort.
  */
-#include "core.h"
+#include "tables.h"
 
 #include "arch/arch.h"
-
-/* An entry while sorting: independent of the slot it sits in. */
-struct sort_rec {
-	uint32_t code;   /* code - base, as a 32-bit two's complement */
-	uint32_t target; /* target - base, likewise */
-	uint32_t tag;    /* key index << 1 | branch; then final index << 1 | branch */
-};
-
-#if UINTPTR_MAX > 0xffffffffu
-typedef uint64_t slot_word; /* 16-byte entries */
-#define SLOT_WORDS 2
-#else
-typedef uint32_t slot_word; /* 12-byte entries */
-#define SLOT_WORDS 3
-#endif
-
-union slot {
-	struct jump_entry e;
-	struct sort_rec r;
-	slot_word q[SLOT_WORDS]; /* for whole-slot swaps */
-};
-
-_Static_assert(sizeof(union slot) == sizeof(struct jump_entry),
-	       "a slot is an entry");
-
-/*
- * A record's tag: key index << TAG_KEY_SHIFT | place << 1 | branch, where
- * `place` is the record's final index within its block while the blocks
- * are distributed (recs_distribute).
- */
-#define TABLES_BLOCK_BITS 12
-#define TABLES_BLOCK ((size_t)1 << TABLES_BLOCK_BITS)
-#define TAG_KEY_SHIFT (TABLES_BLOCK_BITS + 1)
-#define TABLES_MAX_KEYS ((size_t)1 << (32 - TAG_KEY_SHIFT))
-#define TAG_KEY(tag) ((tag) >> TAG_KEY_SHIFT)
-_Static_assert(TABLES_MAX_KEYS == 524288, "the limit init's error names");
-#define TAG_PLACE(tag) (((tag) >> 1) & (uint32_t)(TABLES_BLOCK - 1))
-
-_Static_assert(sizeof(struct sort_rec) <= sizeof(struct jump_entry),
-	       "a sort record fits in the slot of an entry");
-
-struct tables {
-	union slot *slot;
-	size_t n; /* slots (entries and padding) */
-	struct static_key *keys;
-	size_t nr_keys;
-	const struct os_image *img;
-	uintptr_t base; /* address of slot 0 */
-	uintptr_t bias; /* base - text.lo: code - text.lo = offset + bias */
-	uintptr_t kbytes;    /* size of the key section */
-	uintptr_t text_span; /* text.hi - text.lo, or 0 if no site fits */
-};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -237,7 +185,8 @@ static int keys_unique(struct tables *t)
 /* ---- entries ------------------------------------------------------------ */
 
 /* Index of the key entry e names, or nr_keys when it names none. */
-static size_t entry_key_index(const struct tables *t, const struct jump_entry *e)
+static size_t entry_key_index(const struct tables *t,
+			      const struct jump_entry *e)
 {
 	uintptr_t off = (uintptr_t)jump_entry_key(e) - (uintptr_t)t->keys;
 
@@ -273,16 +222,18 @@ static int entry_place_check(const struct tables *t, size_t i,
 
 	/* the common case in a few instructions: everything fits */
 	if (code - text->lo <= t->text_span - ARCH_JUMP_SIZE &&
-	    target - text->lo < t->text_span && entry_fits_records(t, code, target)) {
+	    target - text->lo < t->text_span &&
+	    entry_fits_records(t, code, target)) {
 		rc = arch_jump_check(code, target);
 		if (!rc)
 			return 0;
 	}
 	if (!in_range(text, code, ARCH_JUMP_SIZE) || !in_range(text, target, 1)) {
+		int site_ok = in_range(text, code, ARCH_JUMP_SIZE);
+
 		entry_fail_begin(&eb, i, (uintptr_t)e);
-		err_str(&eb, in_range(text, code, ARCH_JUMP_SIZE) ? ": target "
-								 : ": site ");
-		err_hex(&eb, in_range(text, code, ARCH_JUMP_SIZE) ? target : code);
+		err_str(&eb, site_ok ? ": target " : ": site ");
+		err_hex(&eb, site_ok ? target : code);
 		err_str(&eb, " is outside this module's executable segment ");
 		err_hex(&eb, text->lo);
 		err_str(&eb, "-");
@@ -362,175 +313,6 @@ static int overlap_fail(size_t i, uintptr_t at, size_t j, uintptr_t prev,
 	return STATIC_KEYS_EINIT;
 }
 
-/* ---- records ------------------------------------------------------------ */
-
-static uintptr_t rec_code(const struct tables *t, const struct sort_rec *r)
-{
-	/* code - text.lo: address order for every site in the text */
-	return (uintptr_t)(intptr_t)(int32_t)r->code + t->bias;
-}
-
-static void rec_swap(struct sort_rec *a, struct sort_rec *b)
-{
-	union slot *x = (union slot *)a, *y = (union slot *)b;
-	slot_word q0 = x->q[0], q1 = x->q[1];
-
-	x->q[0] = y->q[0];
-	x->q[1] = y->q[1];
-	y->q[0] = q0;
-	y->q[1] = q1;
-#if SLOT_WORDS == 3
-	q0 = x->q[2];
-	x->q[2] = y->q[2];
-	y->q[2] = q0;
-#endif
-}
-
-/* Record j: the entry's fields, independent of the slot. */
-static void rec_put(struct tables *t, size_t j, uintptr_t code,
-		    uintptr_t target, size_t ki, int branch)
-{
-	struct sort_rec *r = &t->slot[j].r;
-
-	r->code = (uint32_t)(code - t->base);
-	r->target = (uint32_t)(target - t->base);
-	r->tag = (uint32_t)ki << TAG_KEY_SHIFT | (uint32_t)branch;
-}
-
-/* Record j back into an entry of key ki, relative to its slot. */
-static void rec_decode(struct tables *t, size_t j, size_t ki)
-{
-	struct jump_entry *e = &t->slot[j].e;
-	uint32_t code = t->slot[j].r.code, target = t->slot[j].r.target;
-	uintptr_t key = (uintptr_t)&t->keys[ki] | (t->slot[j].r.tag & 1);
-	uintptr_t at = t->base + j * sizeof(union slot);
-
-	e->code = (int32_t)(code - (uint32_t)(at + offsetof(struct jump_entry, code) - t->base));
-	e->target = (int32_t)(target - (uint32_t)(at + offsetof(struct jump_entry, target) - t->base));
-#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
-	e->key = (intptr_t)key;
-#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
-	e->key = (int32_t)(uint32_t)(key - (uintptr_t)&e->key);
-	e->key_pad = 0;
-#else
-	e->key = (intptr_t)(key - (uintptr_t)&e->key);
-#endif
-}
-
-/* ---- sort (introsort: quicksort, heapsort past a depth) ---------------- */
-
-/*
- * Records are compared by address, or by (key, address) when `by_key`;
- * in a table sorted by address no two are equal.
- */
-struct rec_val {
-	uint32_t key;
-	uintptr_t code;
-};
-
-#define REC(t, i) (&(t)->slot[(i)].r)
-
-static struct rec_val rec_val(const struct tables *t, size_t i, int by_key)
-{
-	struct rec_val v;
-
-	v.key = by_key ? TAG_KEY(t->slot[i].r.tag) : 0;
-	v.code = rec_code(t, &t->slot[i].r);
-	return v;
-}
-
-static int val_less(struct rec_val a, struct rec_val b)
-{
-	return a.key < b.key || (a.key == b.key && a.code < b.code);
-}
-
-#define REC_LESS(t, i, j, k) val_less(rec_val(t, i, k), rec_val(t, j, k))
-
-static void rec_sift(struct tables *t, size_t lo, size_t root, size_t n, int k)
-{
-	for (;;) {
-		size_t c = 2 * root + 1;
-
-		if (c >= n)
-			return;
-		if (c + 1 < n && REC_LESS(t, lo + c, lo + c + 1, k))
-			c++;
-		if (!REC_LESS(t, lo + root, lo + c, k))
-			return;
-		rec_swap(REC(t, lo + root), REC(t, lo + c));
-		root = c;
-	}
-}
-
-static void rec_heapsort(struct tables *t, size_t lo, size_t n, int k)
-{
-	size_t i;
-
-	for (i = n / 2; i-- > 0;)
-		rec_sift(t, lo, i, n, k);
-	for (i = n; i-- > 1;) {
-		rec_swap(REC(t, lo), REC(t, lo + i));
-		rec_sift(t, lo, 0, i, k);
-	}
-}
-
-static void rec_insertion(struct tables *t, size_t lo, size_t hi, int k)
-{
-	size_t i, j;
-
-	for (i = lo + 1; i < hi; i++)
-		for (j = i; j > lo && REC_LESS(t, j, j - 1, k); j--)
-			rec_swap(REC(t, j), REC(t, j - 1));
-}
-
-/*
- * Quicksort on [lo, hi) with the median of three as pivot; recursion on
- * the smaller part only (depth <= log2 n), heapsort when `depth` runs out.
- */
-static void rec_sort(struct tables *t, size_t lo, size_t hi, unsigned depth,
-		     int k)
-{
-	while (hi - lo > 16) {
-		size_t mid = lo + (hi - lo) / 2, i, j;
-		struct rec_val pivot;
-
-		if (!depth--) {
-			rec_heapsort(t, lo, hi - lo, k);
-			return;
-		}
-		if (REC_LESS(t, mid, lo, k))
-			rec_swap(REC(t, mid), REC(t, lo));
-		if (REC_LESS(t, hi - 1, mid, k)) {
-			rec_swap(REC(t, hi - 1), REC(t, mid));
-			if (REC_LESS(t, mid, lo, k))
-				rec_swap(REC(t, mid), REC(t, lo));
-		}
-		pivot = rec_val(t, mid, k);
-		i = lo;
-		j = hi - 1;
-		for (;;) { /* Hoare: [lo, i) <= pivot <= (j, hi) */
-			while (val_less(rec_val(t, i, k), pivot))
-				i++;
-			while (val_less(pivot, rec_val(t, j, k)))
-				j--;
-			if (i >= j)
-				break;
-			rec_swap(REC(t, i), REC(t, j));
-			i++;
-			j--;
-		}
-		/* [lo, j] and [j + 1, hi) */
-		if (j + 1 - lo < hi - (j + 1)) {
-			rec_sort(t, lo, j + 1, depth, k);
-			lo = j + 1;
-		} else {
-			rec_sort(t, j + 1, hi, depth, k);
-			hi = j + 1;
-		}
-	}
-	rec_insertion(t, lo, hi, k);
-}
-
 /* In address order now: a site listed twice, or two that overlap. */
 static int recs_overlap(struct tables *t, size_t n)
 {
@@ -554,191 +336,8 @@ static int recs_overlap(struct tables *t, size_t n)
 	return 0;
 }
 
-/* ---- distribute by key -------------------------------------------------- */
-
-/*
- * A stable sort by key of records in address order. Moving each record
- * straight to its final index (a permutation followed cycle by cycle)
- * touches the table at random, which is slow once it outgrows the cache;
- * so that is done within blocks of TABLES_BLOCK records (their final
- * places in the tags), and the sorted blocks are then merged pairwise in
- * place by rotations, which read and write in sequence. A block whose keys
- * span a range much wider than the block is sorted by (key, address)
- * instead: codes are unique, so that order is the stable one.
- */
-static uint32_t rec_key(const struct tables *t, size_t i)
-{
-	return TAG_KEY(t->slot[i].r.tag);
-}
-
-/*
- * Sorts block [lo, hi) by key, stably, given each key's count of records
- * in the block in its `cursor` (keys kmin..kmax): the counts become first
- * places, each record's place goes into its tag, and the records are
- * swapped along the permutation's cycles. Leaves every cursor at 0.
- */
-static void block_finish(struct tables *t, size_t lo, size_t hi, uint32_t kmin,
-			 uint32_t kmax)
-{
-	uint32_t start = 0, k;
-	size_t i;
-
-	if (kmax - kmin > 4 * (hi - lo)) {
-		for (i = lo; i < hi; i++)
-			t->keys[rec_key(t, i)].cursor = 0;
-		rec_sort(t, lo, hi, 2 * TABLES_BLOCK_BITS + 2, 1);
-		return;
-	}
-	for (k = kmin; k <= kmax; k++) {
-		uint32_t c = t->keys[k].cursor;
-
-		t->keys[k].cursor = start;
-		start += c;
-	}
-	for (i = lo; i < hi; i++) {
-		struct sort_rec *r = REC(t, i);
-
-		k = TAG_KEY(r->tag);
-		r->tag = k << TAG_KEY_SHIFT | t->keys[k].cursor++ << 1 |
-			 (r->tag & 1);
-	}
-	for (i = lo; i < hi; i++)
-		for (;;) {
-			size_t d = lo + TAG_PLACE(REC(t, i)->tag);
-
-			if (d == i)
-				break;
-			rec_swap(REC(t, i), REC(t, d));
-		}
-	for (k = kmin; k <= kmax; k++)
-		t->keys[k].cursor = 0;
-}
-
-/* The same, counting first. */
-static void block_distribute(struct tables *t, size_t lo, size_t hi)
-{
-	uint32_t kmin = UINT32_MAX, kmax = 0, k;
-	size_t i;
-
-	for (i = lo; i < hi; i++) {
-		k = rec_key(t, i);
-		t->keys[k].cursor++;
-		kmin = k < kmin ? k : kmin;
-		kmax = k > kmax ? k : kmax;
-	}
-	block_finish(t, lo, hi, kmin, kmax);
-}
-
-/* Swaps records [a, a + n) with [b, b + n); the ranges do not overlap. */
-static void rec_swap_ranges(struct tables *t, size_t a, size_t b, size_t n)
-{
-	while (n--)
-		rec_swap(REC(t, a++), REC(t, b++));
-}
-
-/*
- * [lo, mid) [mid, hi) -> [mid, hi) [lo, mid), by swapping equal-length
- * ranges (Gries and Mills): every swap puts one record in its place, and
- * both ranges are read in sequence.
- */
-static void rec_rotate(struct tables *t, size_t lo, size_t mid, size_t hi)
-{
-	size_t a = mid - lo, b = hi - mid;
-
-	while (a && b) {
-		if (a <= b) {
-			rec_swap_ranges(t, lo, hi - a, a);
-			hi -= a;
-			b -= a;
-		} else {
-			rec_swap_ranges(t, lo, lo + a, b);
-			lo += b;
-			a -= b;
-		}
-	}
-}
-
-/* What merges compare: the key, or the address when `by_code`. */
-static uintptr_t rec_mval(const struct tables *t, size_t i, int by_code)
-{
-	return by_code ? rec_code(t, REC(t, i)) : rec_key(t, i);
-}
-
-/* First index in [lo, hi) whose value is > v (upper) or >= v (lower). */
-static size_t rec_bound(const struct tables *t, size_t lo, size_t hi,
-			uintptr_t v, int upper, int by_code)
-{
-	while (lo < hi) {
-		size_t m = lo + (hi - lo) / 2;
-		uintptr_t vm = rec_mval(t, m, by_code);
-
-		if (vm < v || (upper && vm == v))
-			lo = m + 1;
-		else
-			hi = m;
-	}
-	return lo;
-}
-
-/*
- * Merges [lo, mid) and [mid, hi), each sorted by key (or by address),
- * stably and in place: cut the longer side in half, find where its middle
- * value falls in the other, rotate, and go on with both halves (recursing
- * on the smaller). Depth <= log2 of the length. Cheap when the two sides
- * interleave in few long stretches, as keys' blocks and sections' runs do.
- */
-static void rec_merge(struct tables *t, size_t lo, size_t mid, size_t hi,
-		      int c)
-{
-	while (lo < mid && mid < hi &&
-	       rec_mval(t, mid - 1, c) > rec_mval(t, mid, c)) {
-		size_t cut1, cut2, nmid;
-
-		/* what is in place already stays out of the rotation */
-		lo = rec_bound(t, lo, mid, rec_mval(t, mid, c), 1, c);
-		hi = rec_bound(t, mid, hi, rec_mval(t, mid - 1, c), 0, c);
-		if (rec_mval(t, lo, c) == rec_mval(t, mid - 1, c) ||
-		    rec_mval(t, mid, c) == rec_mval(t, hi - 1, c)) {
-			rec_rotate(t, lo, mid, hi); /* one side has one value */
-			return;
-		}
-		if (mid - lo >= hi - mid) {
-			cut1 = lo + (mid - lo) / 2;
-			cut2 = rec_bound(t, mid, hi, rec_mval(t, cut1, c), 0, c);
-		} else {
-			cut2 = mid + (hi - mid) / 2;
-			cut1 = rec_bound(t, lo, mid, rec_mval(t, cut2, c), 1, c);
-		}
-		rec_rotate(t, cut1, mid, cut2);
-		nmid = cut1 + (cut2 - mid);
-		if (nmid - lo < hi - nmid) {
-			rec_merge(t, lo, cut1, nmid, c);
-			lo = nmid;
-			mid = cut2;
-		} else {
-			rec_merge(t, nmid, cut2, hi, c);
-			hi = nmid;
-			mid = cut1;
-		}
-	}
-}
-
-/* Merges the sorted blocks, then writes every record back as an entry. */
-static void recs_finish(struct tables *t, size_t n)
-{
-	size_t i, w;
-
-	for (w = TABLES_BLOCK; w < n; w *= 2)
-		for (i = 0; i + w < n; i += 2 * w)
-			rec_merge(t, i, i + w, i + 2 * w < n ? i + 2 * w : n, 0);
-	for (i = 0; i < n; i++)
-		rec_decode(t, i, TAG_KEY(REC(t, i)->tag));
-}
-
 /* ---- the check pass ----------------------------------------------------- */
 
-/* A table in at most this many runs of address order is merged, not sorted. */
-#define TABLES_RUNS 32
 
 /*
  * What the check pass found out about the table, and how far it got with
@@ -767,7 +366,8 @@ static void scan_block_add(struct tables *t, struct scan *s, size_t j)
 	s->kmin = k < s->kmin ? k : s->kmin;
 	s->kmax = k > s->kmax ? k : s->kmax;
 	if ((j + 1) % TABLES_BLOCK == 0) {
-		block_finish(t, j + 1 - TABLES_BLOCK, j + 1, s->kmin, s->kmax);
+		tables_block_finish(t, j + 1 - TABLES_BLOCK, j + 1, s->kmin,
+				    s->kmax);
 		s->kmin = UINT32_MAX;
 		s->kmax = 0;
 	}
@@ -887,7 +487,8 @@ static int entries_scan(struct tables *t, struct scan *s)
 		if (rc)
 			goto out_undo;
 		if (kept && key_sorted &&
-		    (ki < prev_key || (ki == prev_key && code - lo < prev_code - lo)))
+		    (ki < prev_key ||
+		     (ki == prev_key && code - lo < prev_code - lo)))
 			key_sorted = 0;
 		if (!key_sorted) {
 			if (!s->encoded) {
@@ -895,7 +496,8 @@ static int entries_scan(struct tables *t, struct scan *s)
 				s->code_sorted = code_sorted;
 				scan_encode(t, s);
 			}
-			rec_put(t, kept, code, target, ki, jump_entry_branch(e));
+			rec_put(t, kept, code, target, ki,
+				jump_entry_branch(e));
 			if (s->blocked)
 				scan_block_add(t, s, kept);
 		}
@@ -916,38 +518,6 @@ out_undo:
 	return rc;
 }
 
-static unsigned log2_floor(size_t n)
-{
-	unsigned l = 0;
-
-	while (n >>= 1)
-		l++;
-	return l;
-}
-
-/*
- * Records (not in address order) into address order: few runs are merged
- * pairwise by rotations, anything else goes through introsort.
- */
-static void recs_sort_code(struct tables *t, struct scan *s)
-{
-	size_t r, w;
-
-	if (s->nr_runs > TABLES_RUNS) {
-		rec_sort(t, 0, s->kept, 2 * log2_floor(s->kept) + 2, 0);
-		return;
-	}
-	/* run r is [start(r), start(r + 1)); merge neighbours, then pairs of pairs */
-	for (w = 1; w < s->nr_runs; w *= 2)
-		for (r = 0; r + w < s->nr_runs; r += 2 * w) {
-			size_t lo = r ? s->run[r - 1] : 0, mid = s->run[r + w - 1];
-			size_t hi = r + 2 * w < s->nr_runs ? s->run[r + 2 * w - 1]
-							   : s->kept;
-
-			rec_merge(t, lo, mid, hi, 1);
-		}
-}
-
 /* ---- the whole step ----------------------------------------------------- */
 
 int tables_init(struct os_sections *sec, const struct os_image *img,
@@ -962,11 +532,13 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 	*nr_entries = 0;
 	*nr_keys = 0;
 	if (sec->entries_start && sec->entries_stop)
-		ebytes = (uintptr_t)sec->entries_stop - (uintptr_t)sec->entries_start;
+		ebytes = (uintptr_t)sec->entries_stop -
+			 (uintptr_t)sec->entries_start;
 	if (sec->keys_start && sec->keys_stop)
 		kbytes = (uintptr_t)sec->keys_stop - (uintptr_t)sec->keys_start;
 	if (ebytes > ((uintptr_t)1 << 31) || kbytes > ((uintptr_t)1 << 31) ||
-	    ebytes % sizeof(struct jump_entry) || kbytes % sizeof(struct static_key) ||
+	    ebytes % sizeof(struct jump_entry) ||
+	    kbytes % sizeof(struct static_key) ||
 	    (uintptr_t)sec->entries_start % _Alignof(struct jump_entry) ||
 	    (uintptr_t)sec->keys_start % _Alignof(struct static_key))
 		return err_set(STATIC_KEYS_EINIT,
@@ -987,7 +559,7 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 	t.kbytes = t.keys ? kbytes : 0;
 	t.text_span = img->text.hi - img->text.lo;
 	if (img->text.hi < img->text.lo + ARCH_JUMP_SIZE)
-		t.text_span = 0; /* no site fits: every entry takes the slow path */
+		t.text_span = 0; /* no site fits: every entry goes slow */
 
 	rc = keys_check(&t);
 	if (!rc)
@@ -1004,10 +576,11 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 			scan_encode(&t, &s);
 		if (s.blocked) {
 			if (s.kept % TABLES_BLOCK)
-				block_finish(&t, s.kept - s.kept % TABLES_BLOCK,
-					     s.kept, s.kmin, s.kmax);
+				tables_block_finish(
+					&t, s.kept - s.kept % TABLES_BLOCK,
+					s.kept, s.kmin, s.kmax);
 		} else {
-			recs_sort_code(&t, &s);
+			tables_sort_code(&t, s.kept, s.run, s.nr_runs);
 			rc = recs_overlap(&t, s.kept);
 			if (rc) {
 				for (ki = 0; ki < t.nr_keys; ki++)
@@ -1015,12 +588,12 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 				return rc;
 			}
 			for (at = 0; at < s.kept; at += TABLES_BLOCK)
-				block_distribute(&t, at,
+				tables_block_distribute(&t, at,
 						 at + TABLES_BLOCK < s.kept
 							 ? at + TABLES_BLOCK
 							 : s.kept);
 		}
-		recs_finish(&t, s.kept);
+		tables_recs_finish(&t, s.kept);
 	}
 	for (ki = 0, at = 0; ki < t.nr_keys; ki++) {
 		struct static_key *k = &t.keys[ki];
