@@ -211,8 +211,20 @@ static int entry_fits_records(const struct tables *t, uintptr_t code,
 }
 
 /* The site and the target lie in the text, and the jump reaches. */
-static int entry_place_check(const struct tables *t, size_t i,
-			     const struct jump_entry *e, size_t ki)
+static inline int entry_place_ok(const struct tables *t, uintptr_t code,
+				 uintptr_t target, uintptr_t off)
+{
+	/* off = code - text.lo; spans shorter than a site are 0 */
+	return off <= t->text_span - ARCH_JUMP_SIZE &&
+	       target - t->img->text.lo < t->text_span &&
+	       entry_fits_records(t, code, target) &&
+	       !arch_jump_check(code, target);
+}
+
+/* Says which place check entry i fails (entry_place_ok said one does). */
+static __attribute__((cold, noinline)) int
+entry_place_fail(const struct tables *t, size_t i, const struct jump_entry *e,
+		 size_t ki)
 {
 	const struct os_range *text = &t->img->text;
 	uintptr_t code = jump_entry_code(e), target = jump_entry_target(e);
@@ -220,14 +232,6 @@ static int entry_place_check(const struct tables *t, size_t i,
 	struct errbuf eb;
 	int rc;
 
-	/* the common case in a few instructions: everything fits */
-	if (code - text->lo <= t->text_span - ARCH_JUMP_SIZE &&
-	    target - text->lo < t->text_span &&
-	    entry_fits_records(t, code, target)) {
-		rc = arch_jump_check(code, target);
-		if (!rc)
-			return 0;
-	}
 	if (!in_range(text, code, ARCH_JUMP_SIZE) || !in_range(text, target, 1)) {
 		int site_ok = in_range(text, code, ARCH_JUMP_SIZE);
 
@@ -261,36 +265,46 @@ static int entry_place_check(const struct tables *t, size_t i,
 			     "module's text smaller than the jump's reach");
 		return rc;
 	}
-	return 0;
+	return STATIC_KEYS_EINIT; /* not reached: entry_place_ok said no */
 }
 
 /* The site holds the instruction its key's state implies. */
-static int entry_bytes_check(const struct tables *t, size_t i,
-			     const struct jump_entry *e, size_t ki)
+static inline int entry_bytes_ok(const struct static_key *k,
+				 const struct jump_entry *e, uintptr_t code,
+				 uintptr_t target)
+{
+	uint8_t want[ARCH_JUMP_SIZE];
+
+	/* instruction = enabled ^ branch (truth table in static_keys.h) */
+	if (k->enabled ^ jump_entry_branch(e))
+		arch_jump_jmp(want, code, target);
+	else
+		arch_jump_nop(want, code);
+	return bytes_equal((const uint8_t *)code, want);
+}
+
+/* Says what entry i's site holds instead (entry_bytes_ok said no). */
+static __attribute__((cold, noinline)) int
+entry_bytes_fail(const struct tables *t, size_t i, const struct jump_entry *e,
+		 size_t ki)
 {
 	uintptr_t code = jump_entry_code(e), target = jump_entry_target(e);
 	const struct static_key *k = &t->keys[ki];
+	int jmp = k->enabled ^ jump_entry_branch(e);
 	uint8_t want[ARCH_JUMP_SIZE];
-	const uint8_t *site;
 	struct errbuf eb;
-	int jmp;
 
-	/* instruction = enabled ^ branch (truth table in static_keys.h) */
-	jmp = k->enabled ^ jump_entry_branch(e);
 	if (jmp)
 		arch_jump_jmp(want, code, target);
 	else
 		arch_jump_nop(want, code);
-	site = (const uint8_t *)code;
-	if (bytes_equal(site, want))
-		return 0;
 	entry_fail_begin(&eb, i, (uintptr_t)e);
 	err_str(&eb, ": site ");
 	err_hex(&eb, code);
 	err_str(&eb, " of key \"");
 	err_str(&eb, k->name);
 	err_str(&eb, "\" holds ");
-	err_bytes(&eb, site, ARCH_JUMP_SIZE);
+	err_bytes(&eb, (const uint8_t *)code, ARCH_JUMP_SIZE);
 	err_str(&eb, jmp ? ", not the jmp " : ", not the nop ");
 	err_bytes(&eb, want, ARCH_JUMP_SIZE);
 	err_str(&eb, ": the entry does not describe a site");
@@ -428,7 +442,7 @@ static void scan_undo(struct tables *t, struct scan *s, size_t i)
  */
 static int entries_scan(struct tables *t, struct scan *s)
 {
-	uintptr_t prev_code = 0, lo = t->img->text.lo;
+	uintptr_t prev_off = 0, lo = t->img->text.lo; /* offsets from lo */
 	size_t prev_key = 0, prev_i = 0, kept = 0, i;
 	int rc = 0, code_sorted = 1, key_sorted = 1;
 
@@ -438,7 +452,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 	s->nr_runs = 1;
 	for (i = 0; i < t->n; i++) {
 		const struct jump_entry *e = &t->slot[i].e;
-		uintptr_t code, target;
+		uintptr_t code, target, off;
 		size_t ki;
 
 		if (is_padding(e)) {
@@ -459,12 +473,14 @@ static int entries_scan(struct tables *t, struct scan *s)
 			rc = STATIC_KEYS_EINIT;
 			goto out_undo;
 		}
-		rc = entry_place_check(t, i, e, ki);
-		if (rc)
-			goto out_undo;
 		code = jump_entry_code(e);
 		target = jump_entry_target(e);
-		if (kept && code - lo < prev_code - lo) { /* a new run */
+		off = code - lo;
+		if (!entry_place_ok(t, code, target, off)) {
+			rc = entry_place_fail(t, i, e, ki);
+			goto out_undo;
+		}
+		if (kept && off < prev_off) { /* a new run */
 			if (s->nr_runs <= TABLES_RUNS)
 				s->run[s->nr_runs - 1] = kept;
 			if (s->nr_runs <= TABLES_RUNS)
@@ -477,18 +493,18 @@ static int entries_scan(struct tables *t, struct scan *s)
 					scan_unblock(t, s);
 			}
 		} else if (kept && code_sorted) {
-			if (code - prev_code < ARCH_JUMP_SIZE) {
+			if (off - prev_off < ARCH_JUMP_SIZE) {
 				rc = overlap_fail(i, (uintptr_t)e, prev_i,
-						  prev_code, code, "");
+						  prev_off + lo, code, "");
 				goto out_undo;
 			}
 		}
-		rc = entry_bytes_check(t, i, e, ki);
-		if (rc)
+		if (!entry_bytes_ok(&t->keys[ki], e, code, target)) {
+			rc = entry_bytes_fail(t, i, e, ki);
 			goto out_undo;
+		}
 		if (kept && key_sorted &&
-		    (ki < prev_key ||
-		     (ki == prev_key && code - lo < prev_code - lo)))
+		    (ki < prev_key || (ki == prev_key && off < prev_off)))
 			key_sorted = 0;
 		if (!key_sorted) {
 			if (!s->encoded) {
@@ -502,7 +518,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 				scan_block_add(t, s, kept);
 		}
 		t->keys[ki].sites++;
-		prev_code = code;
+		prev_off = off;
 		prev_key = ki;
 		prev_i = i;
 		kept++;
