@@ -138,6 +138,19 @@ void module_unlock(void);
 /* 1 when key is one of this module's keys. */
 int module_key_valid(const struct static_key *key);
 
+/* ---- tables (tables.c) -------------------------------------------------- */
+
+/*
+ * Checks one module's sections against where it is mapped (os_image) and
+ * sorts its entries by (key, code) in place; on 0 each key points at its
+ * first entry, *nr_entries counts the entries kept (padding squeezed out)
+ * and *nr_keys the keys. Otherwise STATIC_KEYS_EINIT (or ERANGE for a jump
+ * out of reach) with the last-error text naming the record and its
+ * address. Allocates nothing; callable on any tables (tests, benchmarks).
+ */
+int tables_init(struct os_sections *sec, const struct os_image *img,
+		size_t *nr_entries, size_t *nr_keys);
+
 /* ---- update (update.c) -------------------------------------------------- */
 
 /* An update whose changes come from at(src, i, &key, &enabled), i < count. */

@@ -1,119 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * init.c - the module: find this module's sections, sort its jump entries
- * by (key, code) in place, point each key at its first entry, and record
- * the thread allowed to flip. Also the key table lookups.
+ * init.c - the module: find this module's sections and where it is mapped,
+ * have tables.c check and sort them, and record the thread allowed to
+ * flip. Also the key table lookups.
  */
 #include "core.h"
 
 #include "arch/arch.h"
 
 STATIC_KEYS_LOCAL struct module static_keys_mod;
-
-/* ---- sorting ------------------------------------------------------------ */
-
-static int entry_cmp(const struct jump_entry *a, const struct jump_entry *b)
-{
-	uintptr_t ka = (uintptr_t)jump_entry_key(a);
-	uintptr_t kb = (uintptr_t)jump_entry_key(b);
-	uintptr_t ca, cb;
-
-	if (ka != kb)
-		return ka < kb ? -1 : 1;
-	ca = jump_entry_code(a);
-	cb = jump_entry_code(b);
-	return (ca > cb) - (ca < cb);
-}
-
-/*
- * Fields are relative to their own address, so an entry that moves by
- * `delta` bytes must have each field shrunk by `delta` to keep pointing at
- * the same code, target and key (the kernel's jump_label_swap); an absolute
- * key (STATIC_KEYS_ENTRY_KEY_ABS) is copied unchanged.
- */
-static void entry_move(struct jump_entry *to, const struct jump_entry *from)
-{
-	uintptr_t delta = (uintptr_t)to - (uintptr_t)from;
-
-	to->code = (int32_t)((uint32_t)from->code - (uint32_t)delta);
-	to->target = (int32_t)((uint32_t)from->target - (uint32_t)delta);
-#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
-	to->key = from->key; /* absolute: moves as is */
-#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
-	to->key = (int32_t)((uint32_t)from->key - (uint32_t)delta);
-	to->key_pad = 0;
-#else
-	to->key = (intptr_t)((uintptr_t)from->key - delta);
-#endif
-}
-
-static void entry_swap(struct jump_entry *a, struct jump_entry *b)
-{
-	struct jump_entry tmp;
-
-	entry_move(&tmp, a);
-	entry_move(a, b);
-	entry_move(b, &tmp);
-}
-
-static void sift_down(struct jump_entry *base, size_t root, size_t n)
-{
-	for (;;) {
-		size_t child = 2 * root + 1;
-
-		if (child >= n)
-			return;
-		if (child + 1 < n && entry_cmp(&base[child], &base[child + 1]) < 0)
-			child++;
-		if (entry_cmp(&base[root], &base[child]) >= 0)
-			return;
-		entry_swap(&base[root], &base[child]);
-		root = child;
-	}
-}
-
-/* Heapsort: O(n log n), no allocation, no recursion. */
-static void entries_sort(struct jump_entry *base, size_t n)
-{
-	size_t i;
-
-	for (i = 1; i < n; i++)
-		if (entry_cmp(&base[i - 1], &base[i]) > 0)
-			break;
-	if (i >= n)
-		return; /* already sorted */
-	for (i = n / 2; i-- > 0;)
-		sift_down(base, i, n);
-	for (i = n; i-- > 1;) {
-		entry_swap(&base[0], &base[i]);
-		sift_down(base, 0, i);
-	}
-}
-
-/* ---- validation --------------------------------------------------------- */
-
-static int is_padding(const struct jump_entry *e)
-{
-	return e->code == 0 && e->target == 0 && e->key == 0;
-}
-
-/*
- * Some linkers pad input sections with zeros (PE grouped sections do);
- * squeeze such holes out so the table is dense.
- */
-static size_t entries_compact(struct jump_entry *base, size_t n)
-{
-	size_t i, kept = 0;
-
-	for (i = 0; i < n; i++) {
-		if (is_padding(&base[i]))
-			continue;
-		if (kept != i)
-			entry_move(&base[kept], &base[i]);
-		kept++;
-	}
-	return kept;
-}
 
 int module_key_valid(const struct static_key *key)
 {
@@ -126,52 +21,11 @@ int module_key_valid(const struct static_key *key)
 	return (k - lo) % sizeof(struct static_key) == 0;
 }
 
-static int entries_check(struct jump_entry *base, size_t n)
-{
-	struct errbuf eb;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		const struct jump_entry *e = &base[i];
-		int rc;
-
-		if (!module_key_valid(jump_entry_key(e))) {
-			err_begin(&eb);
-			err_str(&eb, "Cannot init module: jump entry ");
-			err_u64(&eb, i);
-			err_str(&eb, " at ");
-			err_hex(&eb, (uintptr_t)e);
-			err_str(&eb, " names key ");
-			err_hex(&eb, (uintptr_t)jump_entry_key(e));
-			err_str(&eb, ", which is not in this module's key table: "
-				     "keys must be defined with DEFINE_STATIC_KEY_* "
-				     "in the module that uses them");
-			return STATIC_KEYS_EINIT;
-		}
-		rc = arch_jump_check(jump_entry_code(e), jump_entry_target(e));
-		if (rc) {
-			err_begin(&eb);
-			err_str(&eb, "Cannot init module: the site at ");
-			err_hex(&eb, jump_entry_code(e));
-			err_str(&eb, " of key \"");
-			err_str(&eb, jump_entry_key(e)->name);
-			err_str(&eb, "\" cannot reach its target ");
-			err_hex(&eb, jump_entry_target(e));
-			err_str(&eb, " with one " ARCH_NAME " jump: keep the "
-				     "module's text smaller than the jump's reach");
-			return rc;
-		}
-	}
-	return 0;
-}
-
 /* ---- init --------------------------------------------------------------- */
 
 static int module_setup(struct module *m)
 {
-	struct static_key *k;
-	struct jump_entry *e;
-	size_t n;
+	struct os_image img;
 	int rc;
 
 	rc = os_init(&m->caps);
@@ -179,31 +33,13 @@ static int module_setup(struct module *m)
 		return err_set(rc, "Cannot init module: the OS layer failed");
 	m->strategy = m->caps.default_strategy;
 	os_sections(&m->sec);
-
-	n = 0;
-	if (m->sec.entries_start && m->sec.entries_stop > m->sec.entries_start)
-		n = (size_t)(m->sec.entries_stop - m->sec.entries_start);
-	n = entries_compact(m->sec.entries_start, n);
-	m->nr_keys = 0;
-	if (m->sec.keys_start && m->sec.keys_stop > m->sec.keys_start)
-		m->nr_keys = (size_t)(m->sec.keys_stop - m->sec.keys_start);
-
-	rc = entries_check(m->sec.entries_start, n);
+	if (os_image(&img))
+		return err_set(STATIC_KEYS_EINIT,
+			       "Cannot init module: the OS layer cannot tell "
+			       "where this module's code is mapped");
+	rc = tables_init(&m->sec, &img, &m->nr_entries, &m->nr_keys);
 	if (rc)
 		return rc;
-	entries_sort(m->sec.entries_start, n);
-	m->nr_entries = n;
-
-	for (k = m->sec.keys_start; k && k < m->sec.keys_stop; k++) {
-		k->entries = NULL;
-		k->sites = 0;
-	}
-	for (e = m->sec.entries_start; e && e < m->sec.entries_start + n; e++) {
-		k = jump_entry_key(e);
-		if (!k->entries)
-			k->entries = e;
-		k->sites++;
-	}
 
 	m->stats.strategy = (uint32_t)m->strategy;
 	m->stats.strategies = m->caps.strategies;

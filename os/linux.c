@@ -30,6 +30,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -96,6 +97,64 @@ static struct {
 static void linux_fork_prepare(void);
 static void linux_fork_parent(void);
 static void linux_fork_child(void);
+
+/* ---- image --------------------------------------------------------------- */
+
+struct linux_find {
+	uintptr_t self; /* an address in this module's code */
+	struct os_image *out;
+	int found;
+};
+
+/* Picks, among the loaded objects, the one whose PT_LOAD holds f->self. */
+static int linux_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct linux_find *f = data;
+	struct os_image *out = f->out;
+	ElfW(Half) i;
+	int mine = 0;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = (uintptr_t)info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && f->self - lo < ph->p_memsz)
+			mine = 1;
+	}
+	if (!mine)
+		return 0;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		struct os_range r;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_R))
+			continue;
+		r.lo = (uintptr_t)info->dlpi_addr + ph->p_vaddr;
+		r.hi = r.lo + ph->p_memsz;
+		if ((ph->p_flags & PF_X) && f->self - r.lo < ph->p_memsz) {
+			out->text = r;
+			f->found = 1;
+		}
+		if (out->nr_read < OS_IMAGE_MAX)
+			out->read[out->nr_read++] = r;
+	}
+	return 1;
+}
+
+/* The loader's program headers: they do not change when a strategy remaps. */
+int os_image(struct os_image *out)
+{
+	struct linux_find f;
+
+	out->text.lo = out->text.hi = 0;
+	out->nr_read = 0;
+	f.self = (uintptr_t)linux_phdr_cb;
+	f.out = out;
+	f.found = 0;
+	dl_iterate_phdr(linux_phdr_cb, &f);
+	return f.found ? 0 : STATIC_KEYS_EINIT;
+}
 
 /* ---- init ---------------------------------------------------------------- */
 

@@ -25,8 +25,9 @@
 #include "os.h"
 
 #if __has_include(<mach/mach_vm.h>)
-#include <libkern/OSCacheControl.h>
 #include <dlfcn.h>
+#include <libkern/OSCacheControl.h>
+#include <mach-o/loader.h>
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
 #include <pthread.h>
@@ -68,7 +69,6 @@ kern_return_t mach_vm_remap(vm_map_t, mach_vm_address_t *, mach_vm_size_t,
 			    mach_vm_offset_t, int, vm_map_t, mach_vm_address_t,
 			    boolean_t, vm_prot_t *, vm_prot_t *, vm_inherit_t);
 void sys_icache_invalidate(void *, size_t);
-int pthread_threadid_np(pthread_t, uint64_t *);
 typedef struct {
 	const char *dli_fname;
 	void *dli_fbase;
@@ -76,6 +76,24 @@ typedef struct {
 	void *dli_saddr;
 } Dl_info;
 int dladdr(const void *, Dl_info *);
+struct mach_header_64 {
+	uint32_t magic;
+	int cputype, cpusubtype;
+	uint32_t filetype, ncmds, sizeofcmds, flags, reserved;
+};
+struct load_command {
+	uint32_t cmd, cmdsize;
+};
+struct segment_command_64 {
+	uint32_t cmd, cmdsize;
+	char segname[16];
+	uint64_t vmaddr, vmsize, fileoff, filesize;
+	vm_prot_t maxprot, initprot;
+	uint32_t nsects, flags;
+};
+#define MH_MAGIC_64 0xfeedfacfu
+#define LC_SEGMENT_64 0x19u
+int pthread_threadid_np(pthread_t, uint64_t *);
 int sched_yield(void);
 #endif
 
@@ -112,6 +130,65 @@ void os_sections(struct os_sections *out)
 	out->entries_stop = ee > es ? ee : NULL;
 	out->keys_start = ke > ks ? ks : NULL;
 	out->keys_stop = ke > ks ? ke : NULL;
+}
+
+/* ---- image --------------------------------------------------------------- */
+
+/*
+ * The Mach-O image holding this code (dladdr gives its header): readable
+ * segments from its LC_SEGMENT_64 commands, moved by the image's slide
+ * (header address - __TEXT's vmaddr); `text` is the executable one holding
+ * this code, __TEXT (which also carries the header and __cstring).
+ */
+int os_image(struct os_image *out)
+{
+	uintptr_t self = (uintptr_t)os_image, slide = 0;
+	const struct mach_header_64 *mh;
+	const struct load_command *lc;
+	Dl_info info;
+	uint32_t i;
+	int found = 0, pass;
+
+	out->text.lo = out->text.hi = 0;
+	out->nr_read = 0;
+	if (!dladdr((const void *)self, &info) || !info.dli_fbase)
+		return STATIC_KEYS_EINIT;
+	mh = (const struct mach_header_64 *)info.dli_fbase;
+	if (mh->magic != MH_MAGIC_64)
+		return STATIC_KEYS_EINIT;
+	/* pass 0: the segment mapping the header (__TEXT) gives the slide */
+	for (pass = 0; pass < 2; pass++) {
+		lc = (const struct load_command *)(mh + 1);
+		for (i = 0; i < mh->ncmds; i++) {
+			const struct segment_command_64 *sc =
+				(const struct segment_command_64 *)lc;
+			struct os_range r;
+
+			lc = (const struct load_command *)((const char *)lc +
+							   lc->cmdsize);
+			if (sc->cmd != LC_SEGMENT_64 || !sc->vmsize)
+				continue;
+			if (pass == 0) {
+				if (sc->fileoff == 0 && sc->filesize) {
+					slide = (uintptr_t)mh - (uintptr_t)sc->vmaddr;
+					break;
+				}
+				continue;
+			}
+			if (!(sc->initprot & VM_PROT_READ))
+				continue;
+			r.lo = (uintptr_t)sc->vmaddr + slide;
+			r.hi = r.lo + (uintptr_t)sc->vmsize;
+			if ((sc->initprot & VM_PROT_EXECUTE) &&
+			    self - r.lo < r.hi - r.lo) {
+				out->text = r;
+				found = 1;
+			}
+			if (out->nr_read < OS_IMAGE_MAX)
+				out->read[out->nr_read++] = r;
+		}
+	}
+	return found ? 0 : STATIC_KEYS_EINIT;
 }
 
 /* ---- init ---------------------------------------------------------------- */

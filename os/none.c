@@ -35,6 +35,14 @@
  *                  Both sections are data: init sorts the entries in place
  *                  and the keys change state.
  *
+ *   image bounds   __executable_start, etext and _end (weak, hidden), which
+ *                  GNU ld's default layouts define: sites and
+ *                  targets must lie in [__executable_start, etext), key
+ *                  names in [__executable_start, _end). A linker script
+ *                  that defines none of them gets the whole address space
+ *                  for both, and init then checks only what it can: keys,
+ *                  order, duplicates and the bytes at each site.
+ *
  *   page size      STATIC_KEYS_NONE_PAGE_SIZE (default 4096, a power of
  *                  two): only the unit the core groups sites by, since
  *                  nothing is mapped.
@@ -75,6 +83,35 @@ void os_sections(struct os_sections *out)
 	out->entries_stop = __stop___static_keys;
 	out->keys_start = __start___static_keys_tab;
 	out->keys_stop = __stop___static_keys_tab;
+}
+
+/* ---- image --------------------------------------------------------------- */
+
+NONE_BOUND(char, __executable_start);
+NONE_BOUND(char, etext);
+NONE_BOUND(char, _end);
+
+int os_image(struct os_image *out)
+{
+	uintptr_t lo = (uintptr_t)__executable_start;
+	uintptr_t text = (uintptr_t)etext, end = (uintptr_t)_end;
+
+	/* Launder: weak symbols the compiler might assume non-NULL. */
+	__asm__("" : "+r"(lo), "+r"(text), "+r"(end));
+	out->text.lo = 0;
+	out->text.hi = UINTPTR_MAX;
+	if (lo && text > lo) {
+		out->text.lo = lo;
+		out->text.hi = text;
+	}
+	out->nr_read = 1;
+	out->read[0].lo = 0;
+	out->read[0].hi = UINTPTR_MAX;
+	if (lo && end > lo) {
+		out->read[0].lo = lo;
+		out->read[0].hi = end;
+	}
+	return 0;
 }
 
 /* ---- init ---------------------------------------------------------------- */

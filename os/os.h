@@ -34,6 +34,29 @@ struct os_sections {
 	struct static_key *keys_start, *keys_stop;
 };
 
+/* A range of addresses [lo, hi). */
+struct os_range {
+	uintptr_t lo, hi;
+};
+
+#define OS_IMAGE_MAX 16 /* readable segments kept; more are ignored */
+
+/*
+ * Where the calling module (the image holding this copy of the core) is
+ * mapped, for init to check its tables before it reads through them:
+ * `text` is the executable segment holding the module's code (every site
+ * and target must lie in it; it is readable), `read` the module's
+ * readable segments (key names must lie in one), `text` among them.
+ */
+struct os_image {
+	struct os_range text;
+	size_t nr_read;
+	struct os_range read[OS_IMAGE_MAX];
+};
+
+/* pre: out non-NULL. Fills out; 0, or STATIC_KEYS_EINIT if not found. */
+int os_image(struct os_image *out);
+
 /*
  * Writes the bytes of every site inside [base, base + len) into `view`,
  * which mirrors that range and is writable for the duration of the call.

@@ -80,6 +80,56 @@ static int win_keys_dense(void)
 	return 1;
 }
 
+/* ---- image --------------------------------------------------------------- */
+
+/*
+ * The PE image holding this code (its HMODULE is its base address): one
+ * range per section of the section table, readable ones kept; `text` is
+ * the executable section holding this code (.text).
+ */
+int os_image(struct os_image *out)
+{
+	DWORD flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+		      GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
+	uintptr_t self = (uintptr_t)os_image, base;
+	const IMAGE_DOS_HEADER *dos;
+	const IMAGE_NT_HEADERS *nt;
+	const IMAGE_SECTION_HEADER *sh;
+	HMODULE mod;
+	WORD i;
+	int found = 0;
+
+	out->text.lo = out->text.hi = 0;
+	out->nr_read = 0;
+	if (!GetModuleHandleExA(flags, (LPCSTR)self, &mod))
+		return STATIC_KEYS_EINIT;
+	base = (uintptr_t)mod;
+	dos = (const IMAGE_DOS_HEADER *)base;
+	if (dos->e_magic != IMAGE_DOS_SIGNATURE)
+		return STATIC_KEYS_EINIT;
+	nt = (const IMAGE_NT_HEADERS *)(base + (uintptr_t)dos->e_lfanew);
+	if (nt->Signature != IMAGE_NT_SIGNATURE)
+		return STATIC_KEYS_EINIT;
+	sh = IMAGE_FIRST_SECTION(nt);
+	for (i = 0; i < nt->FileHeader.NumberOfSections; i++, sh++) {
+		struct os_range r;
+
+		if (!(sh->Characteristics & IMAGE_SCN_MEM_READ) ||
+		    !sh->Misc.VirtualSize)
+			continue;
+		r.lo = base + sh->VirtualAddress;
+		r.hi = r.lo + sh->Misc.VirtualSize;
+		if ((sh->Characteristics & IMAGE_SCN_MEM_EXECUTE) &&
+		    self - r.lo < r.hi - r.lo) {
+			out->text = r;
+			found = 1;
+		}
+		if (out->nr_read < OS_IMAGE_MAX)
+			out->read[out->nr_read++] = r;
+	}
+	return found ? 0 : STATIC_KEYS_EINIT;
+}
+
 /* ---- init ---------------------------------------------------------------- */
 
 int os_init(struct os_caps *caps)

@@ -133,6 +133,26 @@ static inline long plat_page_prot(const void *addr)
 	return (long)mbi.Protect;
 }
 
+/*
+ * len bytes (rounded up to pages) of zeroed read-write memory between two
+ * pages that fault on any access, or NULL; *guard_len gets a page's size.
+ */
+static inline uint8_t *plat_guarded(size_t len, size_t *guard_len)
+{
+	SYSTEM_INFO si;
+	size_t ps;
+	uint8_t *p;
+
+	GetSystemInfo(&si);
+	ps = si.dwPageSize;
+	len = (len + ps - 1) / ps * ps;
+	p = VirtualAlloc(NULL, len + 2 * ps, MEM_RESERVE, PAGE_NOACCESS);
+	if (!p || !VirtualAlloc(p + ps, len, MEM_COMMIT, PAGE_READWRITE))
+		return NULL;
+	*guard_len = ps;
+	return p + ps;
+}
+
 #else
 #include <dlfcn.h>
 #include <pthread.h>
@@ -246,6 +266,25 @@ static inline long plat_page_prot(const void *addr)
 			       (perms[2] == 'x') << 2 | (perms[3] == 's') << 3;
 	fclose(f);
 	return prot;
+}
+
+/*
+ * len bytes (rounded up to pages) of zeroed read-write memory between two
+ * pages that fault on any access, or NULL; *guard_len gets a page's size.
+ */
+static inline uint8_t *plat_guarded(size_t len, size_t *guard_len)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *p;
+
+	len = (len + ps - 1) / ps * ps;
+	p = mmap(NULL, len + 2 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p + ps, len, PROT_READ | PROT_WRITE))
+		return NULL;
+	*guard_len = ps;
+	return p + ps;
 }
 #endif
 
