@@ -35,13 +35,15 @@
  *                  Both sections are data: init sorts the entries in place
  *                  and the keys change state.
  *
- *   image bounds   __executable_start, etext and _end (weak, hidden), which
- *                  GNU ld's default layouts define: sites and
- *                  targets must lie in [__executable_start, etext), key
- *                  names in [__executable_start, _end). A linker script
- *                  that defines none of them gets the whole address space
- *                  for both, and init then checks only what it can: keys,
- *                  order, duplicates and the bytes at each site.
+ *   image bounds   __executable_start and _end (weak, hidden), which GNU
+ *                  ld's and lld's default layouts define: sites, targets
+ *                  and key names must lie in [__executable_start, _end).
+ *                  Not etext: an image linked -N is one writable and
+ *                  executable segment, and lld then puts etext after the
+ *                  first section rather than after .text. A linker script
+ *                  that defines neither gets the whole address space, and
+ *                  init then checks only what it can: keys, order,
+ *                  duplicates and the bytes at each site.
  *
  *   page size      STATIC_KEYS_NONE_PAGE_SIZE (default 4096, a power of
  *                  two): only the unit the core groups sites by, since
@@ -88,29 +90,23 @@ void os_sections(struct os_sections *out)
 /* ---- image --------------------------------------------------------------- */
 
 NONE_BOUND(char, __executable_start);
-NONE_BOUND(char, etext);
 NONE_BOUND(char, _end);
 
 int os_image(struct os_image *out)
 {
 	uintptr_t lo = (uintptr_t)__executable_start;
-	uintptr_t text = (uintptr_t)etext, end = (uintptr_t)_end;
+	uintptr_t end = (uintptr_t)_end;
 
 	/* Launder: weak symbols the compiler might assume non-NULL. */
-	__asm__("" : "+r"(lo), "+r"(text), "+r"(end));
+	__asm__("" : "+r"(lo), "+r"(end));
 	out->text.lo = 0;
 	out->text.hi = UINTPTR_MAX;
-	if (lo && text > lo) {
+	if (lo && end > lo) {
 		out->text.lo = lo;
-		out->text.hi = text;
+		out->text.hi = end;
 	}
 	out->nr_read = 1;
-	out->read[0].lo = 0;
-	out->read[0].hi = UINTPTR_MAX;
-	if (lo && end > lo) {
-		out->read[0].lo = lo;
-		out->read[0].hi = end;
-	}
+	out->read[0] = out->text;
 	return 0;
 }
 

@@ -23,6 +23,24 @@
 #include "core.h"
 #include "plat.h"
 
+/*
+ * Code of another module: libc's strstr, or on Windows a kernel32
+ * function (mingw's &strstr is an import thunk inside this very .exe).
+ */
+#ifdef _WIN32
+#include <windows.h>
+static uintptr_t foreign_code(void)
+{
+	return (uintptr_t)GetProcAddress(GetModuleHandleA("kernel32.dll"),
+					 "GetTickCount");
+}
+#else
+static uintptr_t foreign_code(void)
+{
+	return (uintptr_t)&strstr;
+}
+#endif
+
 #define FUZZ_TABLES 100000
 #define TEXT_LEN 65536
 #define SLOT 16 /* bytes between two candidate sites */
@@ -344,11 +362,11 @@ static void test_edges(void)
 		       (uintptr_t)&A.keys[want[3].key]),
 	     "jump entry", 3, &A.ent[3]);
 	EDGE("site in libc",
-	     entry_put(&A.ent[1], (uintptr_t)&strstr, want[1].target,
+	     entry_put(&A.ent[1], foreign_code(), want[1].target,
 		       (uintptr_t)&A.keys[want[1].key]),
 	     "jump entry", 1, &A.ent[1]);
 	EDGE("target in libc",
-	     entry_put(&A.ent[1], want[1].code, (uintptr_t)&strstr,
+	     entry_put(&A.ent[1], want[1].code, foreign_code(),
 		       (uintptr_t)&A.keys[want[1].key] | (uintptr_t)want[1].branch),
 	     "jump entry", 1, &A.ent[1]);
 	EDGE("site whose last byte is past the text",
@@ -416,7 +434,7 @@ static void test_edges(void)
 	EDGE("key name NULL", A.keys[0].name = NULL, "key record", 0, &A.keys[0]);
 	EDGE("key name on an unmapped page", A.keys[0].name = (const char *)A.base - 1,
 	     "key record", 0, &A.keys[0]);
-	EDGE("key name in libc's text", A.keys[0].name = (const char *)(uintptr_t)&strstr,
+	EDGE("key name in libc's text", A.keys[0].name = (const char *)foreign_code(),
 	     "key record", 0, &A.keys[0]);
 	EDGE("key name without its NUL in the image",
 	     (memset(A.base + A.len - 4, 'x', 4),
@@ -568,7 +586,7 @@ static void test_own(void)
 	CHECK("its text holds this code",
 	      (uintptr_t)own_sites - img.text.lo < img.text.hi - img.text.lo);
 	CHECK("and not libc's",
-	      (uintptr_t)&strstr - img.text.lo >= img.text.hi - img.text.lo);
+	      foreign_code() - img.text.lo >= img.text.hi - img.text.lo);
 	n = own_copy(&real);
 	/* 5 sites, more if the compiler duplicated one */
 	CHECK("this module's tables are copied", n >= 5);
@@ -590,11 +608,11 @@ static void test_own(void)
 	    entry_put(&own_ent[2], (uintptr_t)&writable_data,
 		      jump_entry_target(&own_ent[2]), kb), 2);
 	OWN("own: site in libc",
-	    entry_put(&own_ent[0], (uintptr_t)&strstr,
+	    entry_put(&own_ent[0], foreign_code(),
 		      jump_entry_target(&own_ent[0]), kb), 0);
 	OWN("own: target in libc",
 	    entry_put(&own_ent[3], jump_entry_code(&own_ent[3]),
-		      (uintptr_t)&strstr, kb), 3);
+		      foreign_code(), kb), 3);
 	for (i = 1; i < n; i++)
 		if (jump_entry_code(&own_ent[i]) > jump_entry_code(&own_ent[0]))
 			break;
@@ -629,7 +647,7 @@ static uintptr_t rnd_addr(void)
 	case 3:
 		return (uintptr_t)A.keys + rndn(MAX_KEYS * sizeof(struct static_key) + 8);
 	case 4:
-		return (uintptr_t)&strstr;
+		return foreign_code();
 	default:
 		return (uintptr_t)rnd();
 	}
