@@ -351,9 +351,13 @@ function publish(
   }
 }
 
-/** `path` made absolute: CMake bakes the prefix into what it installs. */
-function absolute(path: string): string {
-  if (/^([a-zA-Z]:)?[\\/]/.test(path)) return path;
+/**
+ * `path` made absolute, without "." and ".." segments: CMake bakes the
+ * prefix into what it installs (the CMake package, static-keys.pc).
+ */
+export function absolute(path: string): string {
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  if (/^([a-zA-Z]:)?[\\/]/.test(path)) return normalize(path, sep);
   let cwd: string;
   try {
     cwd = Deno.cwd();
@@ -365,8 +369,18 @@ function absolute(path: string): string {
       { cause: error },
     );
   }
-  const sep = Deno.build.os === "windows" ? "\\" : "/";
-  return `${cwd}${sep}${path.replace(/^\.[\\/]/, "")}`;
+  return normalize(`${cwd}${sep}${path}`, sep);
+}
+
+/** An absolute `path` without "." and ".." segments, joined with `sep`. */
+export function normalize(path: string, sep: string): string {
+  const [, head, rest] = path.match(/^((?:[a-zA-Z]:)?[\\/]+)(.*)$/) ?? [];
+  const parts: string[] = [];
+  for (const part of rest.split(/[\\/]+/)) {
+    if (part === "..") parts.pop();
+    else if (part !== "." && part !== "") parts.push(part);
+  }
+  return head.replace(/[\\/]+$/, sep) + parts.join(sep);
 }
 
 function basename(path: string): string {

@@ -254,6 +254,24 @@ Deno.test({
       );
 
       await t.step(
+        "README's narrow flags: --allow-env=STATIC_KEYS_CACHE and --allow-read=<cache> once built",
+        async () => {
+          const line = install.filter((c) => c.startsWith("deno run "))[0];
+          const narrow = line.replace(
+            "--allow-env --allow-read --allow-write --allow-run=cmake",
+            `--allow-env=STATIC_KEYS_CACHE --allow-read=${cache}`,
+          );
+          assert.notEqual(narrow, line, "README's flags are the ones above");
+          const run = await user(narrow);
+          assert.deepEqual(run, {
+            code: 0,
+            stdout: `${library}\n`,
+            stderr: "",
+          });
+        },
+      );
+
+      await t.step(
         "a program with README's flags opens the package's library and flips",
         async () => {
           // "the same --allow-env ... and --allow-ffi= the path printed"
@@ -309,14 +327,15 @@ Deno.test({
         "no C++ compiler on PATH (apt-get install g++)",
       );
       await sh(
-        `root=$1 prefix=$2 out=$3
-         shift 3
+        `root=$1 readme=$2 prefix=$3 out=$4
+         shift 4
          for step in cmake pkgconfig plain cxx nocore; do
-           sh "$root/tests/consumer/readme_build.sh" "$step" "$root/README.md" \\
+           sh "$root/tests/consumer/readme_build.sh" "$step" "$readme" \\
              "$prefix" "$out" "$root" cc "$@" >"$out.$step.log" 2>&1 ||
              { cat "$out.$step.log"; exit 1; }
          done`,
         ROOT,
+        README,
         prefix,
         consumers,
         ...cxx,
