@@ -554,6 +554,33 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
     assert.equal(Deno.readTextFileSync(notADir), "", "the file is untouched");
   });
 
+  await t.step("a prefix that cannot be written", async () => {
+    const bad = `${notADir}/prefix`;
+    const run = await deno(
+      [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        ...all,
+        `--allow-write=${bad}`,
+        `${ROOT}/tests/fixtures/build_error.ts`,
+        bad,
+      ],
+      { PATH, STATIC_KEYS_CACHE: cache },
+      true,
+    );
+    const { error } = json(run) as { error: Record<string, unknown> };
+    assert.equal(error.name, "BuildError");
+    assert.equal(error.reason, "prefix");
+    assert.match(
+      String(error.message),
+      new RegExp(
+        `^Cannot write the install directory "${bad}": .*Not a directory.*: choose a writable prefix$`,
+      ),
+    );
+    assert.deepEqual(tree(cache), [], "nothing was written in the cache");
+  });
+
   await t.step("the command line says the same, and exits with 1", async () => {
     const run = await deno(
       [
