@@ -90,6 +90,15 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
 
   // Looking needs read access only; a build needs the rest as well.
   const lookFlags = missingFlags(root, prefix, "read");
+  if (lookFlags.length > 0 && prefix === undefined) {
+    // Once built, reading is all it takes: say so, and what a build adds.
+    throw new BuildError(
+      "Cannot build the static-keys library: looking for it in the cache " +
+        `requires --allow-read=${root}, run again with ${lookFlags.join(" ")}` +
+        ` (only --allow-read=${root} once it is built)`,
+      "permission",
+    );
+  }
   if (lookFlags.length > 0) throw permissionError(lookFlags, prefix);
   const ready = readMetadata(dir, digest);
   const library = inDirectory(

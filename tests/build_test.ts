@@ -447,7 +447,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       cache,
       undefined,
       "permission",
-      `${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake`,
+      `${head}looking for it in the cache requires --allow-read=${cache}, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} once it is built)`,
     ],
     [
       "no --allow-write",
@@ -597,7 +597,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       code: 1,
       stdout: "",
       stderr:
-        `error: ${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake\n`,
+        `error: ${head}looking for it in the cache requires --allow-read=${cache}, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} once it is built)\n`,
     });
   });
 
