@@ -14,7 +14,7 @@ import {
   VERSION,
   versionDirectory,
 } from "./_cache.ts";
-import { LIBRARY_NAMES } from "./_library.ts";
+import { cacheLibraryName } from "./_library.ts";
 import { compile, install, probeCmake } from "./_cmake.ts";
 
 /**
@@ -103,7 +103,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const ready = readMetadata(dir, digest);
   const library = inDirectory(
     dir,
-    ready?.library ?? LIBRARY_NAMES[Deno.build.os][0],
+    ready?.library ?? cacheLibraryName(),
   );
   const result = { version: VERSION, target: TARGET, directory: dir, library };
   if (ready && prefix === undefined) return { ...result, built: false };
@@ -130,7 +130,10 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
         (ready ? `to install into ${prefix}` : `in ${dir}`),
     );
     const built = await compile(work, prefix, say);
-    const name = ready?.library ?? basename(built.library);
+    // One name per OS in the cache, whichever the compiler gave it (mingw's
+    // libstatic_keys.dll is static_keys.dll there): open() without
+    // --allow-read cannot look, so it loads this name.
+    const name = ready?.library ?? cacheLibraryName();
     if (!ready) {
       publish(work, dir, {
         version: VERSION,
@@ -390,8 +393,4 @@ export function normalize(path: string, sep: string): string {
     else if (part !== "." && part !== "") parts.push(part);
   }
   return head.replace(/[\\/]+$/, sep) + parts.join(sep);
-}
-
-function basename(path: string): string {
-  return path.replace(/^.*[\\/]/, "");
 }

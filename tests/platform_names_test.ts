@@ -12,7 +12,11 @@ import {
   type Os,
   VERSION,
 } from "../src/_cache.ts";
-import { cachedLibraryPaths, LIBRARY_NAMES } from "../src/_library.ts";
+import {
+  cachedLibraryPaths,
+  cacheLibraryName,
+  LIBRARY_NAMES,
+} from "../src/_library.ts";
 import { builtLibraryPaths } from "../src/_cmake.ts";
 import { absolute, normalize } from "../src/_build.ts";
 
@@ -124,6 +128,10 @@ Deno.test("the cache is in Deno's cache directory of each OS", () => {
 });
 
 Deno.test("open() and the build entry look for each OS's file names", () => {
+  // The cache holds one name per OS, whichever compiler built it.
+  assert.equal(cacheLibraryName("linux"), "libstatic_keys.so");
+  assert.equal(cacheLibraryName("darwin"), "libstatic_keys.dylib");
+  assert.equal(cacheLibraryName("windows"), "static_keys.dll");
   const win = "C:\\Users\\u\\AppData\\Local\\deno\\static-keys";
   assert.deepEqual(cachedLibraryPaths(win, "windows", "x86_64"), [
     `${win}\\${VERSION}\\windows-x86_64\\static_keys.dll`,
