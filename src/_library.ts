@@ -36,6 +36,11 @@ export const LIBRARY_NAMES: Record<typeof Deno.build.os, readonly string[]> = {
   illumos: ["libstatic_keys.so"],
 };
 
+/** The library's name in the build entry's cache on `os`. */
+export function cacheLibraryName(os: Os = Deno.build.os): string {
+  return LIBRARY_NAMES[os][0];
+}
+
 /**
  * Where open() looks for the library in the cache under `root`, most likely
  * name first, for `os` and `arch`.
