@@ -58,7 +58,7 @@ async function sh(script: string, ...args: string[]): Promise<string> {
  * The commands of the sh blocks under README's heading `heading` (to the
  * next heading), continuation lines joined, comments dropped.
  */
-export function readmeCommands(text: string, heading: string): string[] {
+function readmeCommands(text: string, heading: string): string[] {
   const commands: string[] = [];
   let inSection = false;
   let fence: string | undefined;
