@@ -554,6 +554,30 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
     assert.equal(Deno.readTextFileSync(notADir), "", "the file is untouched");
   });
 
+  await t.step("no cache directory: every variable unset", async () => {
+    const run = await deno(
+      [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        "--allow-env",
+        `${ROOT}/tests/fixtures/build_error.ts`,
+      ],
+      { PATH },
+      true,
+    );
+    assert.deepEqual(json(run), {
+      error: {
+        name: "BuildError",
+        reason: "cache",
+        code: -9,
+        message: `${head}there is no cache directory (${
+          cacheEnvNames().join(", ")
+        } are all unset): set STATIC_KEYS_CACHE`,
+      },
+    });
+  });
+
   await t.step("a prefix that cannot be written", async () => {
     const bad = `${notADir}/prefix`;
     const run = await deno(

@@ -10,7 +10,7 @@ import {
   UnknownKeyError,
 } from "../mod.ts";
 import { type demoSymbols, LIB, openDemo, runOpen } from "./_helpers.ts";
-import { TARGET, VERSION } from "../src/_cache.ts";
+import { cacheEnvNames, TARGET, VERSION } from "../src/_cache.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
@@ -151,6 +151,29 @@ Deno.test("open() in a local copy of the published package (vendor/) names the b
       `and "${cache}/${VERSION}/${TARGET}/libstatic_keys.so" does not exist: ` +
       `build it with "${BUILD_COMMAND}", or set STATIC_KEYS_LIB to the path of libstatic_keys.so`,
   });
+  // No variable that could locate a cache (a service without HOME).
+  const bare = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      "--allow-env",
+      `--allow-read=${scratch}`,
+      main,
+    ],
+    env: { NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  assert.deepEqual(
+    JSON.parse(new TextDecoder().decode(bare.stdout)).message,
+    `Cannot find the package's library: mod.ts was loaded from "file://${scratch}/pkg" ` +
+      `and no cache directory is set (${
+        cacheEnvNames().join(", ")
+      } are unset): ` +
+      `set STATIC_KEYS_CACHE and build it with "${BUILD_COMMAND}", ` +
+      `or set STATIC_KEYS_LIB to the path of libstatic_keys.so`,
+  );
 });
 
 Deno.test("open() names --allow-env=STATIC_KEYS_LIB when it cannot read the variable", async (t) => {
