@@ -14,7 +14,7 @@ import {
   VERSION,
   versionDirectory,
 } from "./_cache.ts";
-import { LIBRARY_NAMES } from "./_library.ts";
+import { cacheLibraryName } from "./_library.ts";
 import { compile, install, probeCmake } from "./_cmake.ts";
 
 /**
@@ -90,11 +90,20 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
 
   // Looking needs read access only; a build needs the rest as well.
   const lookFlags = missingFlags(root, prefix, "read");
+  if (lookFlags.length > 0 && prefix === undefined) {
+    // Once built, reading is all it takes: say so, and what a build adds.
+    throw new BuildError(
+      "Cannot build the static-keys library: looking for it in the cache " +
+        `requires --allow-read=${root}, run again with ${lookFlags.join(" ")}` +
+        ` (only --allow-read=${root} once it is built)`,
+      "permission",
+    );
+  }
   if (lookFlags.length > 0) throw permissionError(lookFlags, prefix);
   const ready = readMetadata(dir, digest);
   const library = inDirectory(
     dir,
-    ready?.library ?? LIBRARY_NAMES[Deno.build.os][0],
+    ready?.library ?? cacheLibraryName(),
   );
   const result = { version: VERSION, target: TARGET, directory: dir, library };
   if (ready && prefix === undefined) return { ...result, built: false };
@@ -121,7 +130,10 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
         (ready ? `to install into ${prefix}` : `in ${dir}`),
     );
     const built = await compile(work, prefix, say);
-    const name = ready?.library ?? basename(built.library);
+    // One name per OS in the cache, whichever the compiler gave it (mingw's
+    // libstatic_keys.dll is static_keys.dll there): open() without
+    // --allow-read cannot look, so it loads this name.
+    const name = ready?.library ?? cacheLibraryName();
     if (!ready) {
       publish(work, dir, {
         version: VERSION,
@@ -351,9 +363,13 @@ function publish(
   }
 }
 
-/** `path` made absolute: CMake bakes the prefix into what it installs. */
-function absolute(path: string): string {
-  if (/^([a-zA-Z]:)?[\\/]/.test(path)) return path;
+/**
+ * `path` made absolute, without "." and ".." segments: CMake bakes the
+ * prefix into what it installs (the CMake package, static-keys.pc).
+ */
+export function absolute(path: string): string {
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  if (/^([a-zA-Z]:)?[\\/]/.test(path)) return normalize(path, sep);
   let cwd: string;
   try {
     cwd = Deno.cwd();
@@ -365,10 +381,16 @@ function absolute(path: string): string {
       { cause: error },
     );
   }
-  const sep = Deno.build.os === "windows" ? "\\" : "/";
-  return `${cwd}${sep}${path.replace(/^\.[\\/]/, "")}`;
+  return normalize(`${cwd}${sep}${path}`, sep);
 }
 
-function basename(path: string): string {
-  return path.replace(/^.*[\\/]/, "");
+/** An absolute `path` without "." and ".." segments, joined with `sep`. */
+export function normalize(path: string, sep: string): string {
+  const [, head, rest] = path.match(/^((?:[a-zA-Z]:)?[\\/]+)(.*)$/) ?? [];
+  const parts: string[] = [];
+  for (const part of rest.split(/[\\/]+/)) {
+    if (part === "..") parts.pop();
+    else if (part !== "." && part !== "") parts.push(part);
+  }
+  return head.replace(/[\\/]+$/, sep) + parts.join(sep);
 }

@@ -12,28 +12,44 @@ export const CACHE_ENV = "STATIC_KEYS_CACHE";
 /** The metadata file beside the library in a cache directory. */
 export const METADATA_FILE = "static-keys.json";
 
-/** The OS and architecture a cache directory is for, e.g. "linux-x86_64". */
-export const TARGET = `${Deno.build.os}-${Deno.build.arch}`;
+/** An OS as `Deno.build.os` names it. */
+export type Os = typeof Deno.build.os;
 
-/** The cache root under a variable's value, per variable. */
-const ROOT_UNDER: Record<string, readonly string[]> = {
-  [CACHE_ENV]: [],
-  DENO_DIR: ["static-keys"],
-  XDG_CACHE_HOME: ["deno", "static-keys"],
-  LOCALAPPDATA: ["deno", "static-keys"],
-  HOME: Deno.build.os === "darwin"
-    ? ["Library", "Caches", "deno", "static-keys"]
-    : [".cache", "deno", "static-keys"],
-};
+/** The OS and architecture a cache directory is for, e.g. "linux-x86_64". */
+export function targetOf(
+  os: Os = Deno.build.os,
+  arch: string = Deno.build.arch,
+): string {
+  return `${os}-${arch}`;
+}
+
+/** This machine's target. */
+export const TARGET: string = targetOf();
+
+/** The cache root under a variable's value, per variable, on `os`. */
+function rootUnder(variable: string, os: Os): readonly string[] {
+  switch (variable) {
+    case CACHE_ENV:
+      return [];
+    case "DENO_DIR":
+      return ["static-keys"];
+    case "HOME":
+      return os === "darwin"
+        ? ["Library", "Caches", "deno", "static-keys"]
+        : [".cache", "deno", "static-keys"];
+    default: // XDG_CACHE_HOME, LOCALAPPDATA
+      return ["deno", "static-keys"];
+  }
+}
 
 /**
- * The variables read, in order, to find the cache root on this OS: Deno's
+ * The variables read, in order, to find the cache root on `os`: Deno's
  * own rule for its cache directory, after STATIC_KEYS_CACHE.
  */
-export function cacheEnvNames(): string[] {
-  const platform = Deno.build.os === "windows"
+export function cacheEnvNames(os: Os = Deno.build.os): string[] {
+  const platform = os === "windows"
     ? ["LOCALAPPDATA"]
-    : Deno.build.os === "darwin"
+    : os === "darwin"
     ? ["HOME"]
     : ["XDG_CACHE_HOME", "HOME"];
   return [CACHE_ENV, "DENO_DIR", ...platform];
@@ -48,39 +64,62 @@ export type CacheRoot =
   | { needsEnv: string[] }
   | { unset: string[] };
 
-function join(...parts: string[]): string {
-  const sep = Deno.build.os === "windows" ? "\\" : "/";
+/** A variable's value; null when it may not be read (no --allow-env). */
+export type EnvReader = (variable: string) => string | undefined | null;
+
+/** Reads this process's environment without prompting. */
+function readGranted(variable: string): string | undefined | null {
+  const status = Deno.permissions.querySync({ name: "env", variable });
+  return status.state === "granted" ? Deno.env.get(variable) : null;
+}
+
+function join(os: Os, ...parts: string[]): string {
+  const sep = os === "windows" ? "\\" : "/";
   return parts.map((p, i) => i === 0 ? p.replace(/[\\/]+$/, "") : p)
     .join(sep);
 }
 
 /**
- * Finds the cache root without prompting. Each variable is read only when
- * the ones before it are unset, and an unreadable one stops the search:
- * STATIC_KEYS_CACHE may be set, so DENO_DIR must not be taken instead.
+ * Finds the cache root on `os` from `env` (default: this process, without
+ * prompting). Each variable is read only when the ones before it are unset,
+ * and an unreadable one stops the search: STATIC_KEYS_CACHE may be set, so
+ * DENO_DIR must not be taken instead.
  */
-export function cacheRoot(): CacheRoot {
-  const names = cacheEnvNames();
+export function cacheRoot(
+  os: Os = Deno.build.os,
+  env: EnvReader = readGranted,
+): CacheRoot {
+  const names = cacheEnvNames(os);
   for (const variable of names) {
-    const status = Deno.permissions.querySync({ name: "env", variable });
-    if (status.state !== "granted") return { needsEnv: names };
-    const value = Deno.env.get(variable);
-    if (value) return { root: join(value, ...ROOT_UNDER[variable]) };
+    const value = env(variable);
+    if (value === null) return { needsEnv: names };
+    if (value) return { root: join(os, value, ...rootUnder(variable, os)) };
   }
   return { unset: names };
 }
 
 /** The directory of this version's builds, for every OS and arch. */
-export function versionDirectory(root: string): string {
-  return join(root, VERSION);
+export function versionDirectory(
+  root: string,
+  os: Os = Deno.build.os,
+): string {
+  return join(os, root, VERSION);
 }
 
-/** The directory of this version's library for this OS and arch. */
-export function libraryDirectory(root: string): string {
-  return join(root, VERSION, TARGET);
+/** The directory of this version's library for `os` and `arch`. */
+export function libraryDirectory(
+  root: string,
+  os: Os = Deno.build.os,
+  arch: string = Deno.build.arch,
+): string {
+  return join(os, root, VERSION, targetOf(os, arch));
 }
 
-/** `name` inside `dir`, with this OS's separator. */
-export function inDirectory(dir: string, name: string): string {
-  return join(dir, name);
+/** `name` inside `dir`, with the separator of `os`. */
+export function inDirectory(
+  dir: string,
+  name: string,
+  os: Os = Deno.build.os,
+): string {
+  return join(os, dir, name);
 }

@@ -3,7 +3,7 @@
 // installing, with errors that name the package that is missing.
 
 import { BuildError } from "./_errors.ts";
-import { inDirectory } from "./_cache.ts";
+import { inDirectory, type Os } from "./_cache.ts";
 import { LIBRARY_NAMES } from "./_library.ts";
 import { SOURCES } from "./_sources.ts";
 
@@ -100,15 +100,28 @@ export async function compile(
     say,
   );
   if (!built.ok) throw failed("cmake --build", built.output);
-  for (const dir of [["lib"], ["lib", "Release"]]) {
-    for (const name of LIBRARY_NAMES[Deno.build.os]) {
-      const library = inDirectory(bin, [...dir, name].join("/"));
-      try {
-        if (Deno.statSync(library).isFile) return { library, compiler };
-      } catch { /* try the next name */ }
-    }
+  for (const library of builtLibraryPaths(bin)) {
+    try {
+      if (Deno.statSync(library).isFile) return { library, compiler };
+    } catch { /* try the next name */ }
   }
   throw failed("cmake --build", `${built.output}\n(no library in ${bin}/lib)`);
+}
+
+/**
+ * Where a build in `bin` for `os` leaves the library: lib/ (the module's
+ * output directory), or lib/Release/ under a multi-config generator
+ * (Visual Studio, Xcode); each of the OS's names.
+ */
+export function builtLibraryPaths(
+  bin: string,
+  os: Os = Deno.build.os,
+): string[] {
+  return [["lib"], ["lib", "Release"]].flatMap((dir) =>
+    LIBRARY_NAMES[os].map((name) =>
+      [...dir, name].reduce((path, part) => inDirectory(path, part, os), bin)
+    )
+  );
 }
 
 /** Runs cmake, showing its progress lines; keeps all output for errors. */

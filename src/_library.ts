@@ -8,7 +8,14 @@ import {
   StatusCode,
 } from "./_errors.ts";
 import { assertFfiPermission, readEnv } from "./_guards.ts";
-import { cacheRoot, inDirectory, libraryDirectory, VERSION } from "./_cache.ts";
+import {
+  CACHE_ENV,
+  cacheRoot,
+  inDirectory,
+  libraryDirectory,
+  type Os,
+  VERSION,
+} from "./_cache.ts";
 import {
   ABI_VERSION,
   type NativeSymbols,
@@ -28,6 +35,25 @@ export const LIBRARY_NAMES: Record<typeof Deno.build.os, readonly string[]> = {
   solaris: ["libstatic_keys.so"],
   illumos: ["libstatic_keys.so"],
 };
+
+/** The library's name in the build entry's cache on `os`. */
+export function cacheLibraryName(os: Os = Deno.build.os): string {
+  return LIBRARY_NAMES[os][0];
+}
+
+/**
+ * Where open() looks for the library in the cache under `root`, most likely
+ * name first, for `os` and `arch`.
+ */
+export function cachedLibraryPaths(
+  root: string,
+  os: Os = Deno.build.os,
+  arch: string = Deno.build.arch,
+): string[] {
+  return LIBRARY_NAMES[os].map((name) =>
+    inDirectory(libraryDirectory(root, os, arch), name, os)
+  );
+}
 
 /** The variable that overrides the package's library path. */
 export const LIBRARY_ENV = "STATIC_KEYS_LIB";
@@ -63,11 +89,43 @@ function absolute(path: string): string {
   return `${Deno.cwd()}${sep}${path.replace(/^\.[\\/]/, "")}`;
 }
 
+/** The build entry's command line for this version. */
+const BUILD_COMMAND =
+  `deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
+  `jsr:@static-keys/deno@${VERSION}/build`;
+
+/**
+ * Whether this mod.ts is a clone of the repository (its scripts/ are there,
+ * which the published package leaves out), or undefined when that cannot
+ * be read.
+ */
+function isClone(): boolean | undefined {
+  const script = new URL("../scripts/build.ts", import.meta.url);
+  return script.protocol === "file:" ? exists(script) : false;
+}
+
+/**
+ * What to do when the package's library is missing: `deno task build` in a
+ * clone, the build entry for the published package (also when vendored).
+ */
+export function buildHint(): string {
+  const clone = isClone();
+  if (clone === true) {
+    return `build the package's library with "deno task build"`;
+  }
+  if (clone === false) {
+    return `build the package's library with "${BUILD_COMMAND}"`;
+  }
+  return `build the package's library with "deno task build" in a clone ` +
+    `of the repository, else with "${BUILD_COMMAND}"`;
+}
+
 /**
  * The package's library, the first of: `STATIC_KEYS_LIB` when set;
  * build/lib/ next to mod.ts when mod.ts is a local file and it exists;
  * the build entry's cache for this version when it exists. Else the
- * local path (for its error), or LibraryNotFoundError for a remote mod.ts.
+ * local path of a clone (for its error), or LibraryNotFoundError that says
+ * where the cache was looked for.
  */
 export function defaultLibraryPath(): string {
   const fromEnv = readEnv(LIBRARY_ENV);
@@ -81,26 +139,38 @@ export function defaultLibraryPath(): string {
   if (found) return fromFileUrl(found);
   const cache = cacheRoot();
   if ("root" in cache) {
-    const cached = names.map((name) =>
-      inDirectory(libraryDirectory(cache.root), name)
-    );
+    const cached = cachedLibraryPaths(cache.root);
     // Without --allow-read the file may be there all the same.
     const hit = cached.find((path) => exists(path) === true) ??
       cached.find((path) => exists(path) === undefined);
     if (hit) return hit;
   }
-  if (local.length > 0) return fromFileUrl(local[0]);
-  const where = "root" in cache
-    ? `"${inDirectory(libraryDirectory(cache.root), names[0])}" does not exist`
+  // A clone's build/lib/ is where "deno task build" puts it; a local copy
+  // of the published package (vendor/) has only the cache.
+  if (local.length > 0 && isClone() !== false) return fromFileUrl(local[0]);
+  const build = `build it with "${BUILD_COMMAND}"`;
+  const [where, fix] = "root" in cache
+    ? [
+      `"${cachedLibraryPaths(cache.root)[0]}" does not exist`,
+      build,
+    ]
     : "needsEnv" in cache
-    ? `finding the cache needs --allow-env=${cache.needsEnv.join(",")}`
-    : `no cache directory is set (${cache.unset.join(", ")})`;
+    ? [
+      `finding the cache needs --allow-env=${cache.needsEnv.join(",")}`,
+      `run again with --allow-env=${
+        cache.needsEnv.join(",")
+      } (and ${build}, if it is not built yet)`,
+    ]
+    : [
+      `no cache directory is set (${cache.unset.join(", ")} are unset)`,
+      `set ${CACHE_ENV} and ${build}`,
+    ];
+  const from = dir.protocol === "file:"
+    ? new URL("..", import.meta.url).href.replace(/\/$/, "")
+    : dir.origin;
   throw new LibraryNotFoundError(
-    `Cannot find the package's library: mod.ts was loaded from "${dir.origin}" and ${where}: ` +
-      `build it with "deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
-      `jsr:@static-keys/deno@${VERSION}/build", or set ${LIBRARY_ENV} to the path of ${
-        names[0]
-      }`,
+    `Cannot find the package's library: mod.ts was loaded from "${from}" ` +
+      `and ${where}: ${fix}, or set ${LIBRARY_ENV} to the path of ${names[0]}`,
     dir.href,
   );
 }
@@ -134,7 +204,7 @@ export interface Library<S extends Deno.ForeignLibraryInterface> {
 export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
   path: string,
   userSymbols: S,
-  missingHint = `build the package's library with "deno task build"`,
+  missingHint = buildHint(),
 ): Library<S> {
   for (const name of Object.keys(userSymbols)) {
     if (Object.hasOwn(nativeSymbols, name)) {

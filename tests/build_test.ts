@@ -191,16 +191,17 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
         server.base,
         "--no-build",
       ], { DENO_DIR: denoDir });
+      const envNames = cacheEnvNames().join(",");
       assert.deepEqual(json(noEnv).error, {
         name: "LibraryNotFoundError",
         code: -9,
         message:
           `Cannot find the package's library: mod.ts was loaded from "http://127.0.0.1:${server.port}" ` +
-          `and finding the cache needs --allow-env=${
-            cacheEnvNames().join(",")
-          }: ` +
-          `build it with "deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
-          `jsr:@static-keys/deno@${VERSION}/build", or set STATIC_KEYS_LIB to the path of ${LIBRARY}; ` +
+          `and finding the cache needs --allow-env=${envNames}: ` +
+          `run again with --allow-env=${envNames} (and build it with ` +
+          `"deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
+          `jsr:@static-keys/deno@${VERSION}/build", if it is not built yet), ` +
+          `or set STATIC_KEYS_LIB to the path of ${LIBRARY}; ` +
           `STATIC_KEYS_LIB could not be read without --allow-env, if it is set run again with ` +
           `--allow-env=STATIC_KEYS_LIB`,
       });
@@ -383,10 +384,11 @@ async function which(...names: string[]): Promise<Record<string, string>> {
 
 Deno.test("build() refuses a missing piece before writing anything", async (t) => {
   const scratch = await fresh("misuse");
-  const tools = await which("cmake", "make");
+  const tools = await which("cmake", "make", "cc");
   const dirOf = (path: string) => path.replace(/\/[^/]*$/, "");
   // PATH with cmake and make but no C compiler, and PATH with nothing.
   const noCompiler = `${scratch}/no-cc-bin`;
+  const noMake = `${scratch}/no-make-bin`;
   const empty = `${scratch}/empty-bin`;
   const notADir = `${scratch}/a-file`;
   await evaluate(
@@ -397,6 +399,13 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
     });
      Deno.symlinkSync(${JSON.stringify(tools.make)}, ${
       JSON.stringify(`${noCompiler}/make`)
+    });
+     Deno.mkdirSync(${JSON.stringify(noMake)});
+     Deno.symlinkSync(${JSON.stringify(tools.cmake)}, ${
+      JSON.stringify(`${noMake}/cmake`)
+    });
+     Deno.symlinkSync(${JSON.stringify(tools.cc)}, ${
+      JSON.stringify(`${noMake}/cc`)
     });
      Deno.writeTextFileSync(${JSON.stringify(notADir)}, "");`,
   );
@@ -438,7 +447,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       cache,
       undefined,
       "permission",
-      `${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake`,
+      `${head}looking for it in the cache requires --allow-read=${cache}, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} once it is built)`,
     ],
     [
       "no --allow-write",
@@ -475,6 +484,15 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       undefined,
       "cmake",
       `${head}cmake is not on PATH: install CMake 3.24 or newer (Debian/Ubuntu: apt install cmake; macOS: brew install cmake; Windows: winget install Kitware.CMake)`,
+    ],
+    [
+      "no build program (make) on PATH",
+      all,
+      noMake,
+      cache,
+      undefined,
+      "compiler",
+      `${head}CMake finds no build program (make or ninja): install a build program (Debian/Ubuntu: apt install make; macOS: xcode-select --install; Windows: the Visual Studio Build Tools)`,
     ],
     [
       "no C compiler on PATH",
@@ -536,6 +554,57 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
     assert.equal(Deno.readTextFileSync(notADir), "", "the file is untouched");
   });
 
+  await t.step("no cache directory: every variable unset", async () => {
+    const run = await deno(
+      [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        "--allow-env",
+        `${ROOT}/tests/fixtures/build_error.ts`,
+      ],
+      { PATH },
+      true,
+    );
+    assert.deepEqual(json(run), {
+      error: {
+        name: "BuildError",
+        reason: "cache",
+        code: -9,
+        message: `${head}there is no cache directory (${
+          cacheEnvNames().join(", ")
+        } are all unset): set STATIC_KEYS_CACHE`,
+      },
+    });
+  });
+
+  await t.step("a prefix that cannot be written", async () => {
+    const bad = `${notADir}/prefix`;
+    const run = await deno(
+      [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        ...all,
+        `--allow-write=${bad}`,
+        `${ROOT}/tests/fixtures/build_error.ts`,
+        bad,
+      ],
+      { PATH, STATIC_KEYS_CACHE: cache },
+      true,
+    );
+    const { error } = json(run) as { error: Record<string, unknown> };
+    assert.equal(error.name, "BuildError");
+    assert.equal(error.reason, "prefix");
+    assert.match(
+      String(error.message),
+      new RegExp(
+        `^Cannot write the install directory "${bad}": .*Not a directory.*: choose a writable prefix$`,
+      ),
+    );
+    assert.deepEqual(tree(cache), [], "nothing was written in the cache");
+  });
+
   await t.step("the command line says the same, and exits with 1", async () => {
     const run = await deno(
       [
@@ -552,7 +621,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       code: 1,
       stdout: "",
       stderr:
-        `error: ${head}building into the cache requires more permissions, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake\n`,
+        `error: ${head}looking for it in the cache requires --allow-read=${cache}, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} once it is built)\n`,
     });
   });
 

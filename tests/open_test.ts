@@ -10,6 +10,13 @@ import {
   UnknownKeyError,
 } from "../mod.ts";
 import { type demoSymbols, LIB, openDemo, runOpen } from "./_helpers.ts";
+import { cacheEnvNames, TARGET, VERSION } from "../src/_cache.ts";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
+  .replace(/\/$/, "");
+const BUILD_COMMAND =
+  "deno run --allow-env --allow-read --allow-write --allow-run=cmake " +
+  `jsr:@static-keys/deno@${VERSION}/build`;
 
 /** What open() adds when it could not read STATIC_KEYS_LIB. */
 const ENV_NOTE =
@@ -78,16 +85,95 @@ Deno.test("open() says what to do about a missing library, by where its path cam
       ),
     );
   });
-  await t.step("the package's own library: build it", async () => {
-    const { result } = await runOpen([`--allow-ffi=${missing}`], [
-      "--load",
-      missing,
-    ]);
+  await t.step("the package's own library, in a clone: build it", async () => {
+    const { result } = await runOpen([
+      `--allow-ffi=${missing}`,
+      `--allow-read=${ROOT}/scripts/build.ts`,
+    ], ["--load", missing]);
     assert.deepEqual(
       result,
       notFound(`build the package's library with "deno task build"`),
     );
   });
+  await t.step(
+    "the package's own library, not known to be a clone: both ways",
+    async () => {
+      const { result } = await runOpen([`--allow-ffi=${missing}`], [
+        "--load",
+        missing,
+      ]);
+      assert.deepEqual(
+        result,
+        notFound(
+          `build the package's library with "deno task build" in a clone of the repository, ` +
+            `else with "${BUILD_COMMAND}"`,
+        ),
+      );
+    },
+  );
+});
+
+Deno.test("open() in a local copy of the published package (vendor/) names the build entry", async () => {
+  const scratch = `${ROOT}/build/vendor-test`;
+  const copy = await new Deno.Command("sh", {
+    args: [
+      "-ec",
+      `rm -rf "$2" && mkdir -p "$2/pkg/tests/fixtures" "$2/cache"
+       cp -R "$1/mod.ts" "$1/src" "$1/deno.json" "$2/pkg/"
+       cp "$1/tests/fixtures/open_main.ts" "$2/pkg/tests/fixtures/"`,
+      "sh",
+      ROOT,
+      scratch,
+    ],
+  }).output();
+  assert.equal(copy.code, 0, new TextDecoder().decode(copy.stderr));
+  const main = `${scratch}/pkg/tests/fixtures/open_main.ts`;
+  const cache = `${scratch}/cache`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      "--allow-env=STATIC_KEYS_LIB,STATIC_KEYS_CACHE",
+      `--allow-read=${scratch}`,
+      main,
+    ],
+    env: { NO_COLOR: "1", STATIC_KEYS_CACHE: cache, STATIC_KEYS_LIB: "" },
+    stdin: "null",
+  }).output();
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(result, {
+    name: "LibraryNotFoundError",
+    code: -9,
+    path: `file://${scratch}/pkg/build/lib/`,
+    message:
+      `Cannot find the package's library: mod.ts was loaded from "file://${scratch}/pkg" ` +
+      `and "${cache}/${VERSION}/${TARGET}/libstatic_keys.so" does not exist: ` +
+      `build it with "${BUILD_COMMAND}", or set STATIC_KEYS_LIB to the path of libstatic_keys.so`,
+  });
+  // No variable that could locate a cache (a service without HOME).
+  const bare = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      "--allow-env",
+      `--allow-read=${scratch}`,
+      main,
+    ],
+    env: { NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  assert.deepEqual(
+    JSON.parse(new TextDecoder().decode(bare.stdout)).message,
+    `Cannot find the package's library: mod.ts was loaded from "file://${scratch}/pkg" ` +
+      `and no cache directory is set (${
+        cacheEnvNames().join(", ")
+      } are unset): ` +
+      `set STATIC_KEYS_CACHE and build it with "${BUILD_COMMAND}", ` +
+      `or set STATIC_KEYS_LIB to the path of libstatic_keys.so`,
+  );
 });
 
 Deno.test("open() names --allow-env=STATIC_KEYS_LIB when it cannot read the variable", async (t) => {

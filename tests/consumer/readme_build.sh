@@ -48,9 +48,12 @@ line_of() {
 }
 
 # Every sh line is one the steps below run (the install lines are
-# package_install's: cmake --install of this very build).
+# package_install's: cmake --install of this very build; the build entry's
+# lines are run as written by tests/install_test.ts).
 block sh | while IFS= read -r l; do
 	case $l in
+	"deno run --allow-env --allow-read --allow-write --allow-run=cmake \\") ;;
+	"  jsr:@static-keys/deno/build --prefix /opt/static-keys") ;;
 	"cmake -S . -B build && cmake --build build") ;;
 	"cmake --install build --prefix /opt/static-keys") ;;
 	"cmake -S . -B build -DCMAKE_PREFIX_PATH=/opt/static-keys"*) ;;
