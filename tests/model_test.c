@@ -68,13 +68,21 @@ __attribute__((noinline)) static int plain(void)
 
 #if defined(__x86_64__) || defined(__i386__)
 #define HAVE_STRADDLE 1
-/* A 5-byte site 2 bytes before a page boundary, and one after it. */
+/*
+ * A site 1 KiB before a page boundary, a 5-byte site 2 bytes before it
+ * (so the run that starts at the first must grow over both pages), and
+ * one on the next page. The big fill is jumped over.
+ */
 __attribute__((noinline)) static int straddle(void)
 {
 	int r = 0;
 
-	__asm__ volatile("jmp 1f\n\t.balign %c0, 0x90\n\t"
-			 ".fill %c0 - 2, 1, 0x90\n1:" ::"i"(PLAT_PAGE_ALIGN));
+	__asm__ volatile("jmp 1f\n\t.balign %c0, 0x90\n.Lsk_model_base:\n\t"
+			 ".fill %c0 - 1024, 1, 0x90\n1:" ::"i"(PLAT_PAGE_ALIGN));
+	if (static_branch_unlikely(&kd))
+		r |= KD;
+	__asm__ volatile(".fill %c0 - 2 - (. - .Lsk_model_base), 1, 0x90" ::"i"(
+		PLAT_PAGE_ALIGN));
 	if (static_branch_likely(&kb))
 		r |= KB;
 	if (static_branch_unlikely(&kc))
@@ -92,7 +100,7 @@ static const struct {
 	{p0, KA | KB | KC}, {p1, KA | KD}, {p2, KA | KB | KC | KD}, {p3, KD},
 	{plain, KA | KB | KC | KD},
 #if HAVE_STRADDLE
-	{straddle, KB | KC},
+	{straddle, KB | KC | KD},
 #endif
 };
 #define NFNS (sizeof fns / sizeof fns[0])
