@@ -795,7 +795,7 @@ int main(void)
 	setup();
 	seed = env_u64("STATIC_KEYS_SEED", 20260126);
 	ops = env_u64("STATIC_KEYS_MODEL_OPS",
-		      check_under_valgrind() ? 2000 : emulated ? 5000 : 100000);
+		      check_under_valgrind() || emulated ? 5000 : 100000);
 	rng_state = seed;
 	printf("seed %" PRIu64 " (STATIC_KEYS_SEED=%" PRIu64 " repeats this run), "
 	       "%" PRIu64 " operations, %u sites on %u keys, strategies 0x%x\n",
