@@ -9,6 +9,8 @@
 #ifndef STATIC_KEYS_CHECK_H
 #define STATIC_KEYS_CHECK_H
 
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,9 +54,9 @@ static inline int check_summary(void)
  * `figure: <name>: <n>` on stdout, n counted by the test as it ran, never
  * a constant. deno task test sums them by name over the tests that passed.
  */
-static inline void check_figure(const char *name, unsigned long long n)
+static inline void check_figure(const char *name, uint64_t n)
 {
-	printf("figure: %s: %llu\n", name, n);
+	printf("figure: %s: %" PRIu64 "\n", name, n);
 }
 
 #ifdef __linux__

@@ -408,7 +408,7 @@ static void op_batch(void)
 	int rc;
 
 	random_batch(&r);
-	snprintf(op_text, sizeof op_text, "batch of %zu (model says %d)", r.n, r.want_rc);
+	snprintf(op_text, sizeof op_text, "batch of %u (model says %d)", (unsigned)r.n, r.want_rc);
 	rc = static_keys_update(r.c, r.n);
 	expect_rc(rc, r.want_rc);
 	if (!r.want_rc)
