@@ -124,6 +124,7 @@ static struct {
 	uint8_t held[NKEYS][MAX_SITES];
 	int strategy;
 	uint64_t flips;
+	uint64_t requests; /* updates that patched a page */
 } model;
 
 static size_t table_index[NKEYS]; /* keys[i] is static_keys_at(table_index[i]) */
@@ -237,6 +238,7 @@ static void check_all(void)
 	static_keys_get_stats(&st);
 	EXPECT("strategy", (int)st.strategy == model.strategy);
 	EXPECT("flips counted", st.flips == model.flips);
+	EXPECT("requests counted", st.requests == model.requests);
 }
 
 static void expect_rc(int rc, int want)
@@ -336,14 +338,67 @@ static struct {
 	unsigned long faults, half_flips;
 } done;
 
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uintptr_t page_of(uintptr_t a)
+{
+	return a & ~(uintptr_t)(page_size - 1);
+}
+
+/* Pages holding a byte of a site the request rewrites (each once). */
+static unsigned pages_touched(const struct req *r)
+{
+	uintptr_t page[2 * NKEYS * MAX_SITES];
+	size_t n = 0, s;
+	unsigned pages = 0;
+	uint32_t j;
+	int i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (r->target[i] >= 0 && r->target[i] != model.enabled[i])
+			for (j = 0; j < keys[i]->sites; j++) {
+				uintptr_t c = jump_entry_code(&keys[i]->entries[j]);
+
+				page[n++] = page_of(c);
+				page[n++] = page_of(c + ARCH_JUMP_SIZE - 1);
+			}
+	qsort(page, n, sizeof page[0], cmp_addr);
+	for (s = 0; s < n; s++)
+		pages += !s || page[s] != page[s - 1];
+	return pages;
+}
+
+/* After a request that succeeded: each touched page patched once. */
+static void expect_patched(unsigned pages)
+{
+	struct static_keys_stats st;
+
+	static_keys_get_stats(&st);
+	EXPECT("each page with a site to rewrite patched once", st.last_pages == pages);
+	model.requests += pages > 0;
+}
+
 static void op_set(void)
 {
 	int i = random_key(), how = (int)below(4), on, rc;
 	static const char *const names[] = {"enable", "disable", "toggle", "set"};
 
 	on = how == 0 ? 1 : how == 1 ? 0 : how == 2 ? !model.enabled[i] : (int)below(2);
+	struct req r;
+	unsigned pages;
+
 	snprintf(op_text, sizeof op_text, "%s %s (now %d)", names[how],
 		 keys[i]->name, model.enabled[i]);
+	r.n = 1;
+	r.c[0].key = keys[i];
+	r.c[0].enabled = on;
+	req_expect(&r);
+	pages = pages_touched(&r);
 	if (how == 0)
 		rc = static_key_enable(keys[i]);
 	else if (how == 1)
@@ -351,6 +406,7 @@ static void op_set(void)
 	else
 		rc = static_key_set(keys[i], some_state(on));
 	expect_rc(rc, 0);
+	expect_patched(pages);
 	model_set(i, on);
 	done.set++;
 }
@@ -358,20 +414,28 @@ static void op_set(void)
 static void op_inc_dec(int inc)
 {
 	int i = random_key(), rc, want = 0;
+	int flips = model.count[i] == (inc ? 0 : 1);
+	struct req r;
+	unsigned pages;
 
 	snprintf(op_text, sizeof op_text, "%s %s (count %d)", inc ? "inc" : "dec",
 		 keys[i]->name, model.count[i]);
+	r.n = 1;
+	r.c[0].key = keys[i];
+	r.c[0].enabled = inc;
+	req_expect(&r);
+	pages = pages_touched(&r);
 	rc = inc ? static_key_slow_inc(keys[i]) : static_key_slow_dec(keys[i]);
 	if (!inc && model.count[i] == 0)
 		want = STATIC_KEYS_ECOUNT;
 	expect_rc(rc, want);
 	if (!want) {
-		if (inc && model.count[i] == 0)
-			model_set(i, 1);
-		else if (!inc && model.count[i] == 1)
-			model_set(i, 0);
-		else
+		if (flips) {
+			expect_patched(pages);
+			model_set(i, inc);
+		} else {
 			model.count[i] += inc ? 1 : -1;
+		}
 	}
 	if (inc)
 		done.inc++;
@@ -411,8 +475,10 @@ static void op_batch(void)
 	snprintf(op_text, sizeof op_text, "batch of %u (model says %d)", (unsigned)r.n, r.want_rc);
 	rc = static_keys_update(r.c, r.n);
 	expect_rc(rc, r.want_rc);
-	if (!r.want_rc)
+	if (!r.want_rc) {
+		expect_patched(pages_touched(&r));
 		req_apply(&r);
+	}
 	done.batch++;
 }
 
@@ -517,13 +583,6 @@ static void op_corrupt(void)
 }
 
 /* ---- faults ------------------------------------------------------------- */
-
-static int cmp_addr(const void *a, const void *b)
-{
-	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /*
  * The fewest os_patch calls the core may split a request into: sites in
@@ -670,6 +729,7 @@ static void repair_half_flip(uint32_t fresh)
 		check_all();
 	}
 	expect_rc(static_keys_repair(&total, per, NKEYS), 0);
+	model.requests++;
 	EXPECT("repair rewrote exactly the sites left flipped",
 	       total.rewritten == fresh && total.sites == total_sites && !total.unknown);
 	for (i = 0; i < NKEYS; i++) {
@@ -747,6 +807,7 @@ static void setup(void)
 	CHECK_OK("default", static_keys_set_strategy(STATIC_KEYS_STRATEGY_DEFAULT));
 	model.strategy = PLAT_STRATEGY_DEFAULT;
 	model.flips = st.flips;
+	model.requests = st.requests;
 	for (i = 0; i < NKEYS; i++) {
 		for (t = 0; t < n; t++)
 			if (static_keys_at(t) == keys[i])
