@@ -14,6 +14,7 @@
 import $ from "dax";
 import { build, buildDir, libraryPath, lines, root } from "./_common.ts";
 import { readRequirements, type Requirements } from "./_requires.ts";
+import { consoleTable, type Figure, parseCTestLog } from "./_figures.ts";
 
 interface Suite {
   name: string;
@@ -275,6 +276,22 @@ async function valgrind(): Promise<void> {
   suites.push(suite);
 }
 
+/**
+ * The figures the host C suite printed (`figure: <name>: <n>`), summed by
+ * name over the tests that passed; written to build/figures.json for
+ * deno task figures and tests/figures_test.ts.
+ */
+function collectFigures(): Figure[] {
+  const log = buildDir.join("Testing", "Temporary", "LastTest.log");
+  const found = log.existsSync() ? parseCTestLog(log.readTextSync()) : [];
+  buildDir.join("figures.json").writeJsonPrettySync({
+    source: root.relative(log),
+    figures: found,
+  });
+  return found;
+}
+
+let figures: Figure[] | undefined;
 const requirements = readRequirements(root.toString());
 const hostReq = requirements.find((r) => r.name === "host")!;
 const { wanted, strict } = selection(requirements);
@@ -291,6 +308,7 @@ if (
   await build();
   if (wanted("host")) {
     await ctest("native (host)", buildDir.toString());
+    figures = collectFigures();
     await denoTest();
   }
 }
@@ -318,6 +336,10 @@ for (const s of suites) {
 }
 const sum = (field: "passed" | "failed" | "skipped") =>
   suites.reduce((n, s) => n + s[field], 0);
+if (figures) {
+  console.log("");
+  for (const line of consoleTable(figures)) console.log(line);
+}
 console.log("");
 console.log(
   `${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped`,

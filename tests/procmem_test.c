@@ -106,8 +106,11 @@ static void snapshot(uint8_t *buf)
  * Run n of the flip fails, and so does every call the rollback's own
  * strategy makes (as at vm.max_map_count): restored all the same.
  */
+static unsigned long recovered; /* injected faults whose checks all passed */
+
 static void rollback_without_resources(int strategy, int n)
 {
+	int failed = check_failed;
 	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
 	uint8_t before[8 * ARCH_JUMP_SIZE], after[8 * ARCH_JUMP_SIZE];
 	char what[96];
@@ -140,6 +143,7 @@ static void rollback_without_resources(int strategy, int n)
 	both[1].enabled = 1;
 	CHECK_OK(what, static_keys_update(both, 2));
 	CHECK(what, all_return(2));
+	recovered += check_failed == failed;
 }
 
 /* In a child: pwrite refused by seccomp, so procmem must be refused. */
@@ -326,5 +330,6 @@ int main(void)
 	CHECK("remap: file-backed r-x", file_backed_rx((const void *)(uintptr_t)p0) &&
 						file_backed_rx((const void *)(uintptr_t)p3));
 	CHECK_OK("remap flip back", static_branch_disable(&spread));
+	check_figure("faults injected and recovered", recovered);
 	return check_summary();
 }

@@ -101,8 +101,12 @@ static void half_flip(const char *what)
 			    pages_returning(2) == (~pages_returning(1) & 0xfu));
 }
 
+/* injected faults (a rollback, a repair) whose checks all passed */
+static unsigned long recovered;
+
 static void repair_under(int strategy)
 {
+	int failed;
 	struct static_keys_repair_report total, per[3];
 	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
 	uint8_t before[8 * ARCH_JUMP_SIZE], after[8 * ARCH_JUMP_SIZE];
@@ -119,6 +123,7 @@ static void repair_under(int strategy)
 		return;
 	CHECK_OK(what, static_keys_set_strategy(strategy));
 
+	failed = check_failed;
 	half_flip(what);
 	CHECK("a half-flipped key refuses flips",
 	      static_branch_enable(&spread) == STATIC_KEYS_EBADSITE);
@@ -156,6 +161,7 @@ static void repair_under(int strategy)
 	CHECK("and back", pages_returning(2) == 0xf);
 	CHECK_OK("nothing left to repair", static_keys_repair(&total, NULL, 0));
 	CHECK("nothing left to repair", report_is(&total, 10, 0, 0));
+	recovered += check_failed == failed ? 2 : 0; /* the flip's, the repair's */
 }
 
 int main(void)
@@ -199,5 +205,6 @@ int main(void)
 	CHECK_OK("then all agree", static_keys_repair(&total, NULL, 0));
 	CHECK("then all agree", sites_match(&twice.key) && pair() == 0);
 	CHECK("no wx", check_no_wx_mapping());
+	check_figure("faults injected and recovered", recovered);
 	return check_summary();
 }

@@ -53,8 +53,11 @@ static void snapshot(uint8_t *buf)
 		       (const void *)jump_entry_code(&spread_too.key.entries[i]), ARCH_JUMP_SIZE);
 }
 
+static unsigned long recovered; /* injected faults whose checks all passed */
+
 static void fail_at(int strategy, int n)
 {
+	int failed = check_failed;
 	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
 	uint8_t before[16 * ARCH_JUMP_SIZE], after[16 * ARCH_JUMP_SIZE];
 	struct static_keys_stats st;
@@ -81,6 +84,7 @@ static void fail_at(int strategy, int n)
 	CHECK(what, check_no_wx_mapping());
 	static_keys_get_stats(&st);
 	CHECK(what, st.last_pages == (uint64_t)(n - 1) * 2); /* forward + back */
+	recovered += check_failed == failed;
 }
 
 int main(void)
@@ -136,5 +140,6 @@ int main(void)
 	CHECK_OK("back to default", static_keys_set_strategy(STATIC_KEYS_STRATEGY_DEFAULT));
 	static_keys_get_stats(&st);
 	CHECK("the platform's default", st.strategy == PLAT_STRATEGY_DEFAULT);
+	check_figure("faults injected and recovered", recovered);
 	return check_summary();
 }
