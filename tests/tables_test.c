@@ -741,6 +741,8 @@ static void test_fuzz(void)
 	CHECK("every refusal is EINIT/ERANGE with a text", bad_rc == 0);
 	CHECK("every accepted table is sound, unmutated ones exactly", unsound == 0);
 	CHECK("both outcomes were reached", accepted > 1000 && refused > 1000);
+	if (!bad_rc && !unsound)
+		check_figure("random tables fed to init", t);
 }
 
 /* ---- big tables: many blocks (native/tables.c sorts 4,096 at a time) ---- */
