@@ -87,9 +87,19 @@ function lastRun(): FiguresFile | null {
 }
 
 const run = lastRun();
+/** Set by deno task test when STATIC_KEYS_TARGETS=all (CI). */
+const strict = (() => {
+  try {
+    return Deno.env.get("STATIC_KEYS_FIGURES_STRICT") === "1";
+  } catch {
+    return false;
+  }
+})();
 Deno.test({
   name: run
-    ? "README's figures are the numbers the last deno task test printed"
+    ? (strict
+      ? "README's figures are the numbers the last deno task test printed"
+      : "README's figures are the ones the last deno task test printed (names; numbers with STATIC_KEYS_TARGETS=all)")
     : "README's figures are the numbers the last deno task test printed " +
       "(skipped: no build/figures.json; deno task test writes it)",
   ignore: run === null,
@@ -102,6 +112,7 @@ Deno.test({
         printed.has(name),
         `README shows the figure "${name}", which the last run did not print: run deno task figures`,
       );
+      if (!strict) continue; // numbers are this machine's: checked in CI
       assert.equal(
         value,
         printed.get(name),
