@@ -186,8 +186,10 @@ static uintptr_t site_end_page(const struct module *m, uintptr_t code)
 
 /*
  * The next run: pages from that of the lowest site not yet patched, grown
- * until no pending site starts inside it without ending inside it (a site
- * may straddle two pages). Returns 0 when every site is done.
+ * while a pending site starts inside the run or on the page right after
+ * it (a site may straddle two pages). Contiguous pages with sites are one
+ * run, so one os_patch, however many pages and keys they carry. Returns 0
+ * when every site is done.
  */
 static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 {
@@ -218,8 +220,8 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 			for (i = k->cursor; i < k->sites; i++) {
 				uintptr_t c = jump_entry_code(&k->entries[i]);
 
-				if (c >= hi)
-					break;
+				if (page_down(m, c) > hi)
+					break; /* a gap: the run ends at hi */
 				if (site_end_page(m, c) > hi) {
 					hi = site_end_page(m, c);
 					grown = 1;
@@ -304,6 +306,8 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	arch_sync_icache((void *)start, (void *)end);
 	m->stats.pages_patched += p->len / m->caps.page_size;
 	m->stats.last_pages += p->len / m->caps.page_size;
+	m->stats.runs++;
+	m->stats.last_runs++;
 	return 0;
 }
 
@@ -337,6 +341,7 @@ static int request_patch(struct module *m)
 
 	m->stats.last_pages = 0;
 	m->stats.last_syscalls = 0;
+	m->stats.last_runs = 0;
 	while (next_run(m, &start, &end)) {
 		rc = run_patch(m, start, end, 0, &p);
 		if (!rc) {

@@ -180,6 +180,8 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       syscalls: f[8],
       lastPages: f[9],
       lastSyscalls: f[10],
+      runs: f[11],
+      lastRuns: f[12],
     };
   }
 

@@ -104,6 +104,10 @@ export interface Stats {
   readonly lastPages: number;
   /** Syscalls of the last request that patched. */
   readonly lastSyscalls: number;
+  /** Patches made: one per run of contiguous pages holding sites. */
+  readonly runs: number;
+  /** Runs of the last request that patched. */
+  readonly lastRuns: number;
 }
 
 /**

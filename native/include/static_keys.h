@@ -287,6 +287,8 @@ struct static_keys_stats {
 	uint64_t syscalls;      /* made by the strategy while patching */
 	uint64_t last_pages;    /* pages of the last request that patched */
 	uint64_t last_syscalls; /* syscalls of the last request that patched */
+	uint64_t runs;          /* os patches: runs of contiguous pages */
+	uint64_t last_runs;     /* runs of the last request that patched */
 };
 STATIC_KEYS_LOCAL int static_keys_get_stats(struct static_keys_stats *out);
 
