@@ -4,7 +4,7 @@
 
 import { ModuleClosedError, unknownKey, unwrap } from "./_errors.ts";
 import { type NativeSymbols, readCString, STATS_FIELDS } from "./_ffi.ts";
-import { assertMainThread } from "./_guards.ts";
+import { assertMainThread, isMainThread } from "./_guards.ts";
 import type { Library } from "./_library.ts";
 import {
   type KeyInfo,
@@ -98,6 +98,16 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
 
   /** Flips one key; `verb` names the action in messages. */
   set(index: number, enabled: boolean, verb: string): void {
+    // The common case is one native call and no message built: a flip
+    // from Deno should cost what the same flip costs from C.
+    const lib = this.#lib;
+    if (lib !== null && isMainThread()) {
+      const code = lib.native.static_keys_ffi_set(index, enabled ? 1 : 0);
+      if (code < 0) {
+        unwrap(code, lib.native, `Cannot ${verb} key "${this.names[index]}"`);
+      }
+      return;
+    }
     const action = `Cannot ${verb} key "${this.names[index]}"`;
     assertMainThread(action);
     const sym = this.native(action);
