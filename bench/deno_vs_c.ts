@@ -20,6 +20,7 @@ using mod = open(path, {
   },
 });
 const { bench_c_flips } = mod.symbols;
+console.log(JSON.stringify({ group: "default", strategy: mod.strategy }));
 
 function median(values: number[]): number {
   const sorted = values.toSorted((a, b) => a - b);
@@ -33,7 +34,7 @@ for (const strategy of mod.stats().strategies) {
   for (const [name, sites] of sizes) {
     const key = mod.key(name);
     key.set(false);
-    let t0 = performance.now();
+    const t0 = performance.now();
     key.set(true);
     key.set(false);
     const first = (performance.now() - t0) * 1000;
