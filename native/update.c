@@ -194,8 +194,7 @@ static uintptr_t site_end_page(const struct module *m, uintptr_t code)
 static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 {
 	uintptr_t lo = UINTPTR_MAX, hi;
-	struct static_key *k;
-	int grown;
+	struct static_key *k, *last;
 
 	KEYS_FOR_EACH(m, k)
 	{
@@ -209,26 +208,35 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 	if (lo == UINTPTR_MAX)
 		return 0;
 	hi = site_end_page(m, lo);
-	do {
-		grown = 0;
-		KEYS_FOR_EACH(m, k)
-		{
-			uint32_t i;
+	/*
+	 * Visit the keys round and round; a key's scan follows hi as it grows.
+	 * Done when the walk comes back to the last key that grew hi (every
+	 * other key has been scanned since, against the final hi), or after a
+	 * whole round without growth. One moving key takes one round.
+	 */
+	last = NULL;
+	k = m->sec.keys_start;
+	for (;;) {
+		uint32_t i;
 
-			if (!key_moves(k))
-				continue;
-			for (i = k->cursor; i < k->sites; i++) {
-				uintptr_t c = jump_entry_code(&k->entries[i]);
+		for (i = key_moves(k) ? k->cursor : k->sites; i < k->sites; i++) {
+			uintptr_t c = jump_entry_code(&k->entries[i]);
 
-				if (page_down(m, c) > hi)
-					break; /* a gap: the run ends at hi */
-				if (site_end_page(m, c) > hi) {
-					hi = site_end_page(m, c);
-					grown = 1;
-				}
+			if (page_down(m, c) > hi)
+				break; /* a gap: the run ends at hi */
+			if (site_end_page(m, c) > hi) {
+				hi = site_end_page(m, c);
+				last = k;
 			}
 		}
-	} while (grown);
+		if (++k == m->sec.keys_stop) {
+			k = m->sec.keys_start;
+			if (!last)
+				break;
+		}
+		if (k == last)
+			break;
+	}
 	*start = page_down(m, lo);
 	*end = hi;
 	return 1;

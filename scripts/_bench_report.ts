@@ -289,9 +289,11 @@ export function chart(r: Results): string {
   for (let d = y0; d <= y1; d++) {
     const v = 10 ** d;
     out.push(
-      `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`,
-      `<text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${
-        v >= 1000 ? `${v / 1000} ms` : `${v} µs`
+      `<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${
+        y(v).toFixed(1)
+      }" stroke="#ddd"/>`,
+      `<text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${
+        v >= 1e6 ? `${v / 1e6} s` : v >= 1000 ? `${v / 1000} ms` : `${v} µs`
       }</text>`,
     );
   }

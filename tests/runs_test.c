@@ -17,6 +17,10 @@
 DEFINE_STATIC_KEY_FALSE(wa); /* wide: 600 sites, interleaved with wb */
 DEFINE_STATIC_KEY_TRUE(wb);
 DEFINE_STATIC_KEY_FALSE(split); /* 2 x 300 sites, PLAT_PAGE_ALIGN apart */
+DEFINE_STATIC_KEY_FALSE(ta);    /* take turns: 3,000 sites each of ta, tb, ta */
+DEFINE_STATIC_KEY_FALSE(tb);
+DEFINE_STATIC_KEY_FALSE(tc);    /* and of td, tc, td */
+DEFINE_STATIC_KEY_FALSE(td);
 
 #define R3(x) x x x
 #define R10(x) x x x x x x x x x x
@@ -34,6 +38,25 @@ __attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int wide(void)
 	return n;
 }
 
+/*
+ * The outer key's sites sit before and after the inner key's, pages apart:
+ * the run only closes over them if the outer key is scanned again after
+ * the inner one grew it. The key table's order is the compiler's, so both
+ * orders are here.
+ */
+#define TURNS(name, outer, inner)                                              \
+	__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int name(  \
+		void)                                                          \
+	{                                                                      \
+		int n = 0;                                                     \
+		R10(R3(R100(if (static_branch_unlikely(&outer)) n += 1;)))     \
+		R10(R3(R100(if (static_branch_unlikely(&inner)) n += 10;)))    \
+		R10(R3(R100(if (static_branch_unlikely(&outer)) n += 1;)))     \
+		return n;                                                      \
+	}
+TURNS(turns_ab, ta, tb)
+TURNS(turns_dc, td, tc)
+
 #define SPLIT_BLOCK(name)                                                      \
 	__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int name(  \
 		void)                                                          \
@@ -46,7 +69,7 @@ SPLIT_BLOCK(split_a)
 SPLIT_BLOCK(split_b)
 
 static uintptr_t page_size;
-static uintptr_t pages[2 * 1200];
+static uintptr_t pages[2 * 9000];
 
 static int cmp_page(const void *a, const void *b)
 {
@@ -118,6 +141,9 @@ static void per_strategy(int strategy)
 	struct static_key_change a_on = {&wa.key, 1}, a_off = {&wa.key, 0};
 	struct static_key_change both[2] = {{&wa.key, 1}, {&wb.key, 0}};
 	struct static_key_change split_on = {&split.key, 1};
+	struct static_key_change turn_ab[2] = {{&ta.key, 1}, {&tb.key, 1}};
+	struct static_key_change turn_dc[2] = {{&tc.key, 1}, {&td.key, 1}};
+	int i;
 	struct static_key_change split_off = {&split.key, 0};
 	uint8_t before[ARCH_JUMP_SIZE], first[ARCH_JUMP_SIZE];
 	struct static_keys_stats st;
@@ -139,6 +165,19 @@ static void per_strategy(int strategy)
 	both[0].enabled = 0;
 	both[1].enabled = 1;
 	flip_counts("and back", strategy, both, 2);
+
+	for (i = 0; i < 2; i++) {
+		struct static_key_change *t = i ? turn_dc : turn_ab;
+		int (*fn)(void) = i ? turns_dc : turns_ab;
+
+		flip_counts("keys taking turns by page, one request", strategy, t, 2);
+		CHECK("turns after the request", fn() == 6000 + 30000);
+		static_keys_get_stats(&st);
+		CHECK("turns: one run", st.last_runs == 1);
+		t[0].enabled = t[1].enabled = 0;
+		flip_counts("and back", strategy, t, 2);
+		t[0].enabled = t[1].enabled = 1;
+	}
 
 	flip_counts("one key in two blocks apart", strategy, &split_on, 1);
 	CHECK("split has two runs", split_a() == 300 && split_b() == 300);
@@ -175,7 +214,7 @@ int main(void)
 	}
 	CHECK("sites", wa.key.sites == 600 && wb.key.sites == 600 &&
 			       split.key.sites == 600);
-	CHECK("initial", wide() == wide_wants() && split_a() == 0);
+	CHECK("initial", wide() == wide_wants() && split_a() == 0 && turns_ab() == 0 && turns_dc() == 0);
 	per_strategy(STATIC_KEYS_STRATEGY_REMAP);
 	per_strategy(STATIC_KEYS_STRATEGY_MPROTECT);
 	per_strategy(STATIC_KEYS_STRATEGY_ALIAS);
