@@ -36,11 +36,15 @@ if (!benchLib.existsSync()) {
 }
 const quickFlag = quick ? ["--quick"] : [];
 
-/** The JSON objects a program printed, one a line. */
+/** The JSON objects a program printed, one a line (others are skipped). */
 function jsonRows(text: string): Row[] {
-  return lines(text).filter((l) => l.startsWith("{")).map((l) =>
-    JSON.parse(l) as Row
-  );
+  return lines(text).filter((l) => l.startsWith("{")).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Row];
+    } catch {
+      return [];
+    }
+  });
 }
 
 async function run(step: string, cmd: ReturnType<typeof $>): Promise<Row[]> {
@@ -81,11 +85,12 @@ const init: Row[] = [];
 const initBench = benchDir.join("init_bench");
 if (initBench.existsSync()) {
   $.logStep("Running", "init");
-  const out = await $`${initBench} ${quickFlag}`.cwd(root).printCommand()
-    .text();
-  for (const l of lines(out)) {
+  const out = await $`${initBench}`.cwd(root).printCommand().noThrow()
+    .stdout("piped");
+  if (out.code !== 0) $.logWarn("Failed", `init_bench exited ${out.code}`);
+  for (const l of lines(out.stdout)) {
     const m = l.match(/^\s*([^{].*?)\s+([\d.]+)\s*(\S+)?/);
-    if (l.startsWith("{")) init.push(JSON.parse(l));
+    if (l.startsWith("{")) init.push(jsonRows(l)[0]);
     else if (m) {
       init.push({ name: m[1], value: Number(m[2]), unit: m[3] ?? "" });
     }
@@ -179,8 +184,9 @@ if (!Deno.args.includes("--no-readme") && text.includes(begin)) {
   const head = text.slice(0, text.indexOf(begin) + begin.length);
   const tail = text.slice(text.indexOf(end));
   readme.writeTextSync(`${head}\n\n${report}\n\n${tail}`);
-  await $`${deno} fmt ${readme}`.cwd(root).quiet();
 }
+// deno fmt owns the layout of what we wrote, as of every file.
+await $`${deno} fmt ${readme} ${outDir}`.cwd(root).quiet();
 $.logStep(
   "Wrote",
   `bench/results/latest.json, bench/results/flip_cost.svg in ${
