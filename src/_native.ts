@@ -93,6 +93,12 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   }
 
   enabled(index: number): boolean {
+    // One native call and nothing built: toggle() reads this before a flip.
+    const lib = this.#lib;
+    if (lib !== null) {
+      const code = lib.native.static_keys_ffi_key_info(index, this.#info);
+      if (code >= 0) return this.#info[0] !== 0;
+    }
     return this.info(index).enabled;
   }
 
