@@ -16,14 +16,15 @@ Deno.test("StaticKeysModule.stats() describes the demo module", () => {
   assert.equal(stats.pageSize & (stats.pageSize - 1), 0);
 });
 
-// [strategy, syscalls per run of contiguous pages]; alias pays its syscalls
-// once, when it is chosen, and a flip is then a plain store.
+// [strategy, syscalls per touched page]; alias pays its syscalls once, when
+// it is chosen, and a flip is then a plain store.
 const strategies = [["remap", 3], ["mprotect", 2], ["alias", 0]] as const;
 
 Deno.test("StaticKeysModule.setStrategy() picks how pages are patched", async (t) => {
   using mod = openDemo();
-  for (const [strategy, perRun] of strategies) {
-    await t.step(`${strategy} makes ${perRun} syscalls per run`, () => {
+  for (const [strategy, perPage] of strategies) {
+    // The strategy's syscalls come once per run of contiguous pages.
+    await t.step(`${strategy} makes ${perPage} syscalls per run`, () => {
       mod.setStrategy(strategy);
       assert.equal(mod.strategy, strategy);
       const before = mod.stats();
@@ -33,7 +34,7 @@ Deno.test("StaticKeysModule.setStrategy() picks how pages are patched", async (t
       assert.equal(after.strategy, strategy);
       assert.ok(after.lastPages >= 1);
       assert.ok(after.lastRuns >= 1 && after.lastRuns <= after.lastPages);
-      assert.equal(after.lastSyscalls, perRun * after.lastRuns);
+      assert.equal(after.lastSyscalls, perPage * after.lastRuns);
       assert.equal(after.runs - before.runs, after.lastRuns);
       assert.equal(after.flips - before.flips, 1);
       assert.equal(after.requests - before.requests, 1);
@@ -41,7 +42,7 @@ Deno.test("StaticKeysModule.setStrategy() picks how pages are patched", async (t
       assert.equal(after.syscalls - before.syscalls, after.lastSyscalls);
       mod.key("tracing").disable();
       assert.equal(taken(mod).tracing, false);
-      assert.equal(mod.stats().lastSyscalls, perRun * mod.stats().lastRuns);
+      assert.equal(mod.stats().lastSyscalls, perPage * mod.stats().lastRuns);
     });
   }
   await t.step("three keys in one batch patch each page once", () => {
