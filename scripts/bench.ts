@@ -88,11 +88,17 @@ if (initBench.existsSync()) {
   const out = await $`${initBench}`.cwd(root).printCommand().noThrow()
     .stdout("piped");
   if (out.code !== 0) $.logWarn("Failed", `init_bench exited ${out.code}`);
+  // "name entries value unit (...)" as init_bench.c prints, or JSON lines.
   for (const l of lines(out.stdout)) {
-    const m = l.match(/^\s*([^{].*?)\s+([\d.]+)\s*(\S+)?/);
-    if (l.startsWith("{")) init.push(jsonRows(l)[0]);
+    const m = l.match(/^\s*([a-z][\w.-]*)\s+(\d+)\s+([\d.]+)\s*(\S+)/i);
+    if (l.startsWith("{")) init.push(...jsonRows(l));
     else if (m) {
-      init.push({ name: m[1], value: Number(m[2]), unit: m[3] ?? "" });
+      init.push({
+        name: m[1],
+        entries: Number(m[2]),
+        value: Number(m[3]),
+        unit: m[4],
+      });
     }
   }
 } else {
