@@ -264,6 +264,18 @@ static void bench_maps(int strategy)
 	fflush(stdout);
 }
 
+/* 1 when `strategy` can be chosen: tried in a child, this one unchanged. */
+static int usable(int strategy)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(lib.set_strategy(strategy) ? 1 : 0);
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
 #define SYM(field, name)                                                       \
 	do {                                                                   \
 		*(void **)&lib.field = dlsym(h, name);                         \
@@ -311,8 +323,22 @@ int main(int argc, char **argv)
 			strategies[n++] = s;
 	strategies[n++] = BASELINE;
 
+	/* First, while this process is unpatched (alias moves the text). */
 	for (i = 0; i < n; i++)
 		bench_maps(strategies[i]);
+	/* Offered is not usable: a probe at prepare may refuse (procmem). */
+	for (i = 0, s = 0; i < n; i++) {
+		if (strategies[i] != BASELINE && !usable(strategies[i])) {
+			if (json)
+				printf("{\"group\":\"refused\",\"strategy\":\"%s\"}\n",
+				       name_of(strategies[i]));
+			else
+				printf("skip  %-9s refused here\n", name_of(strategies[i]));
+			continue;
+		}
+		strategies[s++] = strategies[i];
+	}
+	n = s;
 	for (i = 0; i < n; i++) {
 		if (strategies[i] != BASELINE && lib.set_strategy(strategies[i]))
 			die(name_of(strategies[i]));
