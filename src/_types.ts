@@ -25,8 +25,8 @@ export const STRATEGIES = [
  *
  * | strategy | how | W^X |
  * | --- | --- | --- |
- * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per page) | never writable and executable |
- * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per page) | a brief rwx window |
+ * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per run of contiguous pages) | never writable and executable |
+ * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per run) | a brief rwx window |
  * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
  * | `direct` | the text is writable (bare metal) | n/a |
  *

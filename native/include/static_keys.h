@@ -6,7 +6,7 @@
  * compiler emits one `nop` or one `jmp` of the same length and nothing else:
  * no load, no compare, no conditional jump. Flipping the key rewrites every
  * such site in the running module. Tests cost nothing; flips are slow on
- * purpose (a few syscalls per touched page), so flip rarely.
+ * purpose (a few syscalls per run of contiguous pages), so flip rarely.
  *
  * Usage, with the kernel's names:
  *
