@@ -1,64 +1,60 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * flip_bench.c - what a static key costs and what a flip costs, natively.
+ * flip_bench.c - what a flip costs from C, on the bench-only module
+ * (libstatic_keys_bench, generated sites) that the Deno benchmarks load too.
  *
- *   branch   ns per call of a function whose test is a static branch (key
- *            off), against the same function testing a volatile flag
- *   flip     us per flip of one key (one page) under each strategy
- *   batch    us to flip three keys whose sites share a page in one request
- *            (one page patch), against three single flips (three)
+ *   flip    an enable+disable pair of a key with 1, 100 or 10,000 sites,
+ *           per strategy the module offers and for the per-site baseline
+ *           (bench_baseline_set: 3 syscalls a site, as the Rust crate),
+ *           with the other core idle and with another thread spinning
+ *   batch   100 keys in one request against 100 single flips
+ *   maps    /proc/self/maps lines one flip of the 10,000-site key adds,
+ *           each strategy in a fresh child (fork) of an unpatched process
  *
- * Prints one line per measurement: `name  value unit  (extra)`, medians of
- * several rounds. Numbers, not verdicts: tests never assert on timing.
+ * Every figure is a median of rounds; syscalls, runs and pages come from
+ * the module's stats after the flip. Prints one line per figure, or one
+ * JSON object per line with --json (scripts/bench.ts reads those).
+ * Usage: flip_bench [--json] [--quick] [path/to/libstatic_keys_bench.so]
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "static_keys.h"
 
-DEFINE_STATIC_KEY_FALSE(bench_key);
-DEFINE_STATIC_KEY_FALSE(batch_a);
-DEFINE_STATIC_KEY_FALSE(batch_b);
-DEFINE_STATIC_KEY_FALSE(batch_c);
+#define STATS_FIELDS 13
+#define BASELINE (-1) /* pseudo strategy id: the per-site baseline */
 
-static volatile int bench_flag;
-static volatile uint64_t sink;
+static struct {
+	int32_t (*init)(void);
+	int32_t (*find)(const char *name);
+	int32_t (*set)(uint32_t index, int32_t enabled);
+	int32_t (*set_many)(const uint32_t *indices, const uint8_t *states,
+			    uint32_t count);
+	int32_t (*set_strategy)(int32_t strategy);
+	const char *(*strategy_name)(int32_t strategy);
+	const char *(*last_error)(void);
+	int32_t (*stats)(uint64_t *out, uint32_t count);
+	int32_t (*baseline_set)(uint32_t index, int32_t enabled);
+	int32_t (*maps_lines)(void);
+} lib;
 
-__attribute__((noinline)) static uint64_t with_static(uint64_t x)
-{
-	if (static_branch_unlikely(&bench_key))
-		x = x * 3 + 1;
-	return x + 1;
-}
+static int json, quick;
+static volatile int spin_stop;
+static volatile uint64_t spin_sink;
 
-__attribute__((noinline)) static uint64_t with_flag(uint64_t x)
-{
-	if (bench_flag)
-		x = x * 3 + 1;
-	return x + 1;
-}
-
-/* The three keys of the batch share one page. */
-__attribute__((noinline, aligned(4096))) static int batch_page(void)
-{
-	int n = 0;
-
-	if (static_branch_unlikely(&batch_a))
-		n |= 1;
-	if (static_branch_unlikely(&batch_b))
-		n |= 2;
-	if (static_branch_unlikely(&batch_c))
-		n |= 4;
-	return n;
-}
-
-static double now_ns(void)
+static double now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -68,104 +64,290 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-#define ROUNDS 9
-
 static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof *v, cmp_double);
 	return v[n / 2];
 }
 
-static double per_call_ns(uint64_t (*fn)(uint64_t), int iterations)
+static const char *name_of(int strategy)
 {
-	double r[ROUNDS];
+	return strategy == BASELINE ? "per-site" : lib.strategy_name(strategy);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "flip_bench: %s: %s\n", what, lib.last_error ? lib.last_error() : dlerror());
+	exit(1);
+}
+
+static void *spin(void *arg)
+{
+	(void)arg;
+	while (!spin_stop)
+		spin_sink++;
+	return NULL;
+}
+
+static int set_key(int strategy, uint32_t index, int enabled)
+{
+	return strategy == BASELINE ? lib.baseline_set(index, enabled)
+				    : lib.set(index, enabled);
+}
+
+/* Median us per enable+disable pair, over rounds of `pairs` pairs. */
+static double time_pairs(int strategy, uint32_t index, int pairs, int rounds)
+{
+	double r[15];
 	int i, j;
 
-	for (i = 0; i < ROUNDS; i++) {
-		uint64_t x = 0;
-		double t0 = now_ns();
+	for (i = 0; i < rounds; i++) {
+		double t0 = now_us();
 
-		for (j = 0; j < iterations; j++)
-			x = fn(x);
-		sink = x;
-		r[i] = (now_ns() - t0) / iterations;
+		for (j = 0; j < pairs; j++)
+			if (set_key(strategy, index, 1) || set_key(strategy, index, 0))
+				die("flip");
+		r[i] = (now_us() - t0) / pairs;
 	}
-	return median(r, ROUNDS);
+	return median(r, rounds);
 }
 
-static void bench_flip(int strategy, int flips)
+/* Pairs a round takes so it lasts ~10 ms (1 for slow flips), and rounds. */
+static void plan(double pair_us, int *pairs, int *rounds)
 {
-	double r[ROUNDS];
-	struct static_keys_stats st;
-	int i, j, rc;
-
-	if (static_keys_set_strategy(strategy)) {
-		printf("flip.%-9s unavailable (%s)\n", static_keys_strategy_name(strategy),
-		       static_keys_last_error());
-		return;
-	}
-	for (i = 0; i < ROUNDS; i++) {
-		double t0 = now_ns();
-
-		for (j = 0; j < flips; j++)
-			if ((rc = static_key_set(&bench_key.key, !(j & 1))))
-				goto out_fail;
-		r[i] = (now_ns() - t0) / flips / 1e3;
-	}
-	static_keys_get_stats(&st);
-	printf("flip.%-9s %8.2f us  (%llu syscalls, %llu pages a flip)\n",
-	       static_keys_strategy_name(strategy), median(r, ROUNDS),
-	       (unsigned long long)st.last_syscalls, (unsigned long long)st.last_pages);
-	return;
-out_fail:
-	printf("flip.%-9s failed: %s\n", static_keys_strategy_name(strategy),
-	       static_keys_last_error());
+	*pairs = pair_us > 0 ? (int)(10000.0 / pair_us) : 1000;
+	if (*pairs < 1)
+		*pairs = 1;
+	if (*pairs > 2000)
+		*pairs = 2000;
+	*rounds = pair_us > 50000 ? 3 : pair_us > 5000 ? 5 : quick ? 7 : 11;
 }
 
-static void bench_batch(int flips)
+static void bench_flip(int strategy, const char *key, int sites, int spinning)
 {
-	struct static_key_change three[3] = {
-		{&batch_a.key, 1}, {&batch_b.key, 1}, {&batch_c.key, 1}};
-	double batch[ROUNDS], single[ROUNDS];
-	int i, j, k;
+	uint64_t st[STATS_FIELDS] = {0};
+	int32_t index = lib.find(key);
+	pthread_t t;
+	double first, us;
+	int pairs, rounds;
 
-	static_keys_set_strategy(STATIC_KEYS_STRATEGY_REMAP);
-	for (i = 0; i < ROUNDS; i++) {
-		double t0 = now_ns();
+	if (index < 0)
+		die(key);
+	if (spinning) {
+		spin_stop = 0;
+		pthread_create(&t, NULL, spin, NULL);
+	}
+	first = now_us();
+	if (set_key(strategy, (uint32_t)index, 1) || set_key(strategy, (uint32_t)index, 0))
+		die("flip");
+	plan(now_us() - first, &pairs, &rounds);
+	us = time_pairs(strategy, (uint32_t)index, pairs, rounds);
+	if (spinning) {
+		spin_stop = 1;
+		pthread_join(t, NULL);
+	}
+	if (strategy == BASELINE) { /* by construction: 3 a site, one run each */
+		st[10] = 3ull * (uint64_t)sites;
+		st[12] = (uint64_t)sites;
+		st[9] = (uint64_t)sites;
+	} else {
+		lib.stats(st, STATS_FIELDS);
+	}
+	if (json)
+		printf("{\"group\":\"flip\",\"strategy\":\"%s\",\"sites\":%d,\"spin\":%s,"
+		       "\"us\":%.3f,\"pairs\":%d,\"rounds\":%d,\"syscalls\":%llu,"
+		       "\"runs\":%llu,\"pages\":%llu}\n",
+		       name_of(strategy), sites, spinning ? "true" : "false", us, pairs, rounds,
+		       (unsigned long long)st[10], (unsigned long long)st[12],
+		       (unsigned long long)st[9]);
+	else
+		printf("flip  %-9s %6d sites %-5s %12.2f us a pair  (%llu syscalls, %llu runs, %llu pages a flip)\n",
+		       name_of(strategy), sites, spinning ? "spin" : "idle", us,
+		       (unsigned long long)st[10], (unsigned long long)st[12],
+		       (unsigned long long)st[9]);
+	fflush(stdout);
+}
 
-		for (j = 0; j < flips; j++) {
-			for (k = 0; k < 3; k++)
-				three[k].enabled = !(j & 1);
-			static_keys_update(three, 3);
+static void bench_batch(int strategy)
+{
+	uint32_t idx[100];
+	uint8_t on[100], off[100];
+	double batch[15], single[15];
+	uint64_t st[STATS_FIELDS] = {0};
+	int i, j, k, rounds = quick ? 5 : 9, pairs = 10;
+	char name[16];
+
+	for (k = 0; k < 100; k++) {
+		int32_t index;
+
+		snprintf(name, sizeof name, "batch_%d", k);
+		if ((index = lib.find(name)) < 0)
+			die(name);
+		idx[k] = (uint32_t)index;
+		on[k] = 1;
+		off[k] = 0;
+	}
+	for (i = 0; i < rounds; i++) {
+		double t0 = now_us();
+
+		for (j = 0; j < pairs; j++)
+			if (lib.set_many(idx, on, 100) || lib.set_many(idx, off, 100))
+				die("batch");
+		batch[i] = (now_us() - t0) / pairs;
+		lib.stats(st, STATS_FIELDS);
+		t0 = now_us();
+		for (j = 0; j < pairs; j++) {
+			for (k = 0; k < 100; k++)
+				if (lib.set(idx[k], 1))
+					die("single");
+			for (k = 0; k < 100; k++)
+				if (lib.set(idx[k], 0))
+					die("single");
 		}
-		batch[i] = (now_ns() - t0) / flips / 1e3;
-		t0 = now_ns();
-		for (j = 0; j < flips; j++)
-			for (k = 0; k < 3; k++)
-				static_key_set(three[k].key, !(j & 1));
-		single[i] = (now_ns() - t0) / flips / 1e3;
+		single[i] = (now_us() - t0) / pairs;
 	}
-	printf("batch.3keys     %8.2f us  (one request, one page patch)\n", median(batch, ROUNDS));
-	printf("single.3keys    %8.2f us  (three requests, three page patches)\n",
-	       median(single, ROUNDS));
-	sink = (uint64_t)batch_page();
+	if (json) {
+		printf("{\"group\":\"batch\",\"strategy\":\"%s\",\"keys\":100,\"us\":%.3f,"
+		       "\"single_us\":%.3f,\"syscalls\":%llu,\"runs\":%llu,\"pages\":%llu}\n",
+		       name_of(strategy), median(batch, rounds), median(single, rounds),
+		       (unsigned long long)st[10], (unsigned long long)st[12],
+		       (unsigned long long)st[9]);
+	} else {
+		printf("batch %-9s 100 keys: one request %10.2f us a pair, 100 single flips %10.2f us\n",
+		       name_of(strategy), median(batch, rounds), median(single, rounds));
+	}
+	fflush(stdout);
 }
+
+/* Mappings one flip of `tenk` adds, in a child: the parent stays unpatched. */
+static void bench_maps(int strategy)
+{
+	int fds[2], status;
+	int32_t got[3] = {-1, -1, -1};
+	pid_t pid;
+
+	if (pipe(fds))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int32_t index = lib.find("tenk"), out[3];
+
+		close(fds[0]);
+		if (strategy != BASELINE && lib.set_strategy(strategy))
+			_exit(1);
+		out[0] = lib.maps_lines();
+		if (set_key(strategy, (uint32_t)index, 1))
+			_exit(1);
+		out[1] = lib.maps_lines();
+		if (set_key(strategy, (uint32_t)index, 0))
+			_exit(1);
+		out[2] = lib.maps_lines();
+		if (write(fds[1], out, sizeof out) != (ssize_t)sizeof out)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (pid > 0 && read(fds[0], got, sizeof got) != (ssize_t)sizeof got)
+		got[0] = -1;
+	close(fds[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	if (got[0] < 0)
+		return;
+	if (json)
+		printf("{\"group\":\"maps\",\"strategy\":\"%s\",\"sites\":10000,"
+		       "\"after_enable\":%d,\"after_pair\":%d}\n",
+		       name_of(strategy), got[1] - got[0], got[2] - got[0]);
+	else
+		printf("maps  %-9s 10000 sites: %+d lines after a flip, %+d after a pair\n",
+		       name_of(strategy), got[1] - got[0], got[2] - got[0]);
+	fflush(stdout);
+}
+
+/* 1 when `strategy` can be chosen: tried in a child, this one unchanged. */
+static int usable(int strategy)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(lib.set_strategy(strategy) ? 1 : 0);
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+#define SYM(field, name)                                                       \
+	do {                                                                   \
+		*(void **)&lib.field = dlsym(h, name);                         \
+		if (!lib.field)                                                \
+			die(name);                                             \
+	} while (0)
 
 int main(int argc, char **argv)
 {
-	int scale = argc > 1 ? atoi(argv[1]) : 1;
+	const char *path = STATIC_KEYS_BENCH_LIB;
+	static const char *const keys[3] = {"one", "hundred", "tenk"};
+	static const int sizes[3] = {1, 100, 10000};
+	int strategies[33], n = 0;
+	uint64_t st[STATS_FIELDS] = {0};
+	int i, s, spinning;
+	void *h;
 
-	if (scale < 1)
-		scale = 1;
-	if (static_keys_init()) {
-		fprintf(stderr, "init: %s\n", static_keys_last_error());
-		return 1;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--quick"))
+			quick = 1;
+		else
+			path = argv[i];
 	}
-	printf("branch.static   %8.3f ns  (key off)\n", per_call_ns(with_static, 2000000 * scale));
-	printf("branch.flag     %8.3f ns  (volatile flag off)\n", per_call_ns(with_flag, 2000000 * scale));
-	bench_flip(STATIC_KEYS_STRATEGY_REMAP, 200 * scale);
-	bench_flip(STATIC_KEYS_STRATEGY_MPROTECT, 200 * scale);
-	bench_flip(STATIC_KEYS_STRATEGY_ALIAS, 200 * scale);
-	bench_batch(100 * scale);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		die(path);
+	SYM(init, "static_keys_ffi_init");
+	SYM(find, "static_keys_ffi_find");
+	SYM(set, "static_keys_ffi_set");
+	SYM(set_many, "static_keys_ffi_set_many");
+	SYM(set_strategy, "static_keys_ffi_set_strategy");
+	SYM(strategy_name, "static_keys_ffi_strategy_name");
+	SYM(last_error, "static_keys_ffi_last_error");
+	SYM(stats, "static_keys_ffi_stats");
+	SYM(baseline_set, "bench_baseline_set");
+	SYM(maps_lines, "bench_maps_lines");
+	if (lib.init())
+		die("init");
+	lib.stats(st, STATS_FIELDS);
+	/* Every strategy the module offers, by id: a new one is picked up. */
+	for (s = 1; s < 32; s++)
+		if (st[1] & (1ull << s) && s != STATIC_KEYS_STRATEGY_DIRECT)
+			strategies[n++] = s;
+	strategies[n++] = BASELINE;
+
+	/* First, while this process is unpatched (alias moves the text). */
+	for (i = 0; i < n; i++)
+		bench_maps(strategies[i]);
+	/* Offered is not usable: a probe at prepare may refuse (procmem). */
+	for (i = 0, s = 0; i < n; i++) {
+		if (strategies[i] != BASELINE && !usable(strategies[i])) {
+			if (json)
+				printf("{\"group\":\"refused\",\"strategy\":\"%s\"}\n",
+				       name_of(strategies[i]));
+			else
+				printf("skip  %-9s refused here\n", name_of(strategies[i]));
+			continue;
+		}
+		strategies[s++] = strategies[i];
+	}
+	n = s;
+	for (i = 0; i < n; i++) {
+		if (strategies[i] != BASELINE && lib.set_strategy(strategies[i]))
+			die(name_of(strategies[i]));
+		for (spinning = 0; spinning < 2; spinning++)
+			for (s = 0; s < 3; s++)
+				bench_flip(strategies[i], keys[s], sizes[s], spinning);
+		if (strategies[i] != BASELINE)
+			bench_batch(strategies[i]);
+	}
+	lib.set_strategy(STATIC_KEYS_STRATEGY_DEFAULT);
 	return 0;
 }

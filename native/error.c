@@ -72,6 +72,8 @@ static void stats_copy(struct static_keys_stats *to,
 	to->syscalls = from->syscalls;
 	to->last_pages = from->last_pages;
 	to->last_syscalls = from->last_syscalls;
+	to->runs = from->runs;
+	to->last_runs = from->last_runs;
 }
 
 int static_keys_get_stats(struct static_keys_stats *out)

@@ -192,14 +192,15 @@ static uintptr_t site_end_page(const struct module *m, uintptr_t code)
 
 /*
  * The next run: pages from that of the lowest site not yet patched, grown
- * until no pending site starts inside it without ending inside it (a site
- * may straddle two pages). Returns 0 when every site is done.
+ * while a pending site starts inside the run or on the page right after
+ * it (a site may straddle two pages). Contiguous pages with sites are one
+ * run, so one os_patch, however many pages and keys they carry. Returns 0
+ * when every site is done.
  */
 static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 {
 	uintptr_t lo = UINTPTR_MAX, hi;
-	struct static_key *k;
-	int grown;
+	struct static_key *k, *last;
 
 	KEYS_FOR_EACH(m, k)
 	{
@@ -220,27 +221,37 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 	if (lo == UINTPTR_MAX)
 		return 0;
 	hi = site_end_page(m, lo);
-	do {
-		grown = 0;
-		KEYS_FOR_EACH(m, k)
-		{
-			uint32_t i;
+	/*
+	 * Visit the keys round and round; a key's scan follows hi as it grows.
+	 * Done when the walk comes back to the last key that grew hi (every
+	 * other key has been scanned since, against the final hi), or after a
+	 * whole round without growth. One moving key takes one round.
+	 */
+	last = NULL;
+	k = m->sec.keys_start;
+	for (;;) {
+		uint32_t i;
 
-			if (!key_moves(k))
+		for (i = key_moves(k) ? k->cursor : k->sites; i < k->sites; i++) {
+			uintptr_t c = jump_entry_code(&k->entries[i]);
+
+			if (page_down(m, c) > hi)
+				break; /* a gap: the run ends at hi */
+			if (!site_moves(k, &k->entries[i]))
 				continue;
-			for (i = k->cursor; i < k->sites; i++) {
-				uintptr_t c = jump_entry_code(&k->entries[i]);
-
-				if (c >= hi)
-					break;
-				if (site_moves(k, &k->entries[i]) &&
-				    site_end_page(m, c) > hi) {
-					hi = site_end_page(m, c);
-					grown = 1;
-				}
+			if (site_end_page(m, c) > hi) {
+				hi = site_end_page(m, c);
+				last = k;
 			}
 		}
-	} while (grown);
+		if (++k == m->sec.keys_stop) {
+			k = m->sec.keys_start;
+			if (!last)
+				break;
+		}
+		if (k == last)
+			break;
+	}
 	*start = page_down(m, lo);
 	*end = hi;
 	return 1;
@@ -324,6 +335,8 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	arch_sync_icache((void *)start, (void *)end);
 	m->stats.pages_patched += p->len / m->caps.page_size;
 	m->stats.last_pages += p->len / m->caps.page_size;
+	m->stats.runs++;
+	m->stats.last_runs++;
 	return 0;
 }
 
@@ -384,6 +397,7 @@ int update_patch(struct module *m)
 	}
 	m->stats.last_pages = 0;
 	m->stats.last_syscalls = 0;
+	m->stats.last_runs = 0;
 	while (next_run(m, &start, &end)) {
 		rc = run_patch(m, start, end, 0, &p);
 		if (!rc) {

@@ -29,19 +29,26 @@ export function lines(text: string): string[] {
 }
 
 /**
- * Configures build/ if needed and builds it. Quiet when up to date: prints
+ * Configures build/ if needed and builds it (only `targets` when given).
+ * Quiet when up to date: prints
  * the commands and what was built only when there was work to do; a failed
  * step prints its output and exits.
  */
-export async function build(dir = buildDir, extra: string[] = []) {
+export async function build(
+  dir = buildDir,
+  extra: string[] = [],
+  targets: string[] = [],
+) {
   if (!dir.join("CMakeCache.txt").existsSync()) {
     const configure =
       await $`cmake -S ${root} -B ${dir} -DCMAKE_BUILD_TYPE=Release ${extra}`
         .cwd(root).printCommand().captureCombined().noThrow();
     if (configure.code !== 0) fail("configure", configure.combined);
   }
+  const only = targets.length ? ["--target", ...targets] : [];
   const run = () =>
-    $`cmake --build ${dir} --parallel`.cwd(root).captureCombined().noThrow();
+    $`cmake --build ${dir} --parallel ${only}`.cwd(root).captureCombined()
+      .noThrow();
   // A progress bar only on a terminal: in CI logs it leaves escape codes.
   const result = Deno.stderr.isTerminal()
     ? await $.progress(`Building ${root.relative(dir)}`).with(run)

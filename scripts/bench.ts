@@ -1,12 +1,204 @@
 // SPDX-License-Identifier: MIT
-// deno task bench: build if needed, then the native benchmark (when this OS
-// has one) and Deno.bench over the library.
+// deno task bench [--quick] [--no-readme]: builds, then runs every
+// benchmark of bench/ (native flips, the hot path, callgrind, init when
+// bench/init_bench.c exists, Deno against C, Deno.bench), prints one table,
+// checks issue 11's goals, and writes bench/results/latest.json, the chart
+// bench/results/flip_cost.svg and README's table between its bench markers.
 
 import $ from "dax";
-import { build, buildDir, libraryPath, root } from "./_common.ts";
+import { build, buildDir, lines, root } from "./_common.ts";
+import {
+  chart,
+  checkGoals,
+  flipTable,
+  goalList,
+  hotTable,
+  initTable,
+  machineLine,
+  type Results,
+  type Row,
+} from "./_bench_report.ts";
 
-await build();
-const native = buildDir.join("bench", "flip_bench");
-if (native.existsSync()) await $`${native}`.cwd(root).printCommand();
-await $`${Deno.execPath()} bench --allow-ffi=${libraryPath} bench/`
-  .cwd(root).printCommand();
+const quick = Deno.args.includes("--quick");
+const started = performance.now();
+const loadAtStart = Deno.loadavg()[0];
+// Only what the benchmarks run: a fresh clone need not build the tests.
+const targets = ["static_keys_bench", "flip_bench", "hot_bench"];
+if (root.join("bench", "init_bench.c").existsSync()) targets.push("init_bench");
+await build(undefined, [], targets);
+
+const benchDir = buildDir.join("bench");
+const benchLib = benchDir.join(
+  Deno.build.os === "darwin"
+    ? "libstatic_keys_bench.dylib"
+    : "libstatic_keys_bench.so",
+);
+if (!benchLib.existsSync()) {
+  $.logWarn("Skipped", `no bench module for ${Deno.build.os} in this build`);
+  Deno.exit(0);
+}
+const quickFlag = quick ? ["--quick"] : [];
+
+/** The JSON objects a program printed, one a line (others are skipped). */
+function jsonRows(text: string): Row[] {
+  return lines(text).filter((l) => l.startsWith("{")).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Row];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function run(step: string, cmd: ReturnType<typeof $>): Promise<Row[]> {
+  $.logStep("Running", step);
+  return jsonRows(await cmd.cwd(root).printCommand().text());
+}
+
+const native = await run(
+  "flips from C",
+  $`${benchDir.join("flip_bench")} --json ${quickFlag} ${benchLib}`,
+);
+const hot = await run(
+  "the hot path",
+  $`${benchDir.join("hot_bench")} --json ${quickFlag}`,
+);
+
+// Instructions a test, per kind: callgrind counts inside hot_pass_* only.
+const callgrind: Record<string, number> = {};
+if (await $.commandExists("valgrind")) {
+  $.logStep("Running", "callgrind on the hot path");
+  const calls = 100_000;
+  for (const kind of ["static", "flag", "empty"]) {
+    const toggle = "--toggle-collect=hot_pass_*"; // an argument, not a glob
+    const hotBench = benchDir.join("hot_bench");
+    const out = await $`valgrind --tool=callgrind ${toggle} \
+      --callgrind-out-file=/dev/null ${hotBench} --only ${kind} --calls ${calls}`
+      .cwd(root).captureCombined().noThrow();
+    const m = out.combined.match(/Collected\s*:\s*(\d+)/);
+    if (m) callgrind[kind] = Number(m[1]) / calls;
+  }
+} else {
+  $.logWarn("Skipped", "callgrind: valgrind is not installed");
+}
+
+// Init figures come from bench/init_bench.c when the build has it: JSON
+// lines, or "name value unit" lines.
+const init: Row[] = [];
+const initBench = benchDir.join("init_bench");
+if (initBench.existsSync()) {
+  $.logStep("Running", "init");
+  const out = await $`${initBench}`.cwd(root).printCommand().noThrow()
+    .stdout("piped");
+  if (out.code !== 0) $.logWarn("Failed", `init_bench exited ${out.code}`);
+  // "name entries value unit (...)" as init_bench.c prints, or JSON lines.
+  for (const l of lines(out.stdout)) {
+    const m = l.match(/^\s*([a-z][\w.-]*)\s+(\d+)\s+([\d.]+)\s*(\S+)/i);
+    if (l.startsWith("{")) init.push(...jsonRows(l));
+    else if (m) {
+      init.push({
+        name: m[1],
+        entries: Number(m[2]),
+        value: Number(m[3]),
+        unit: m[4],
+      });
+    }
+  }
+} else {
+  $.logWarn("Skipped", "init: no bench/init_bench in this build");
+}
+
+const deno = Deno.execPath();
+const perms = [
+  `--allow-ffi=${benchLib}`,
+  "--allow-env",
+  `--allow-read=${root}`,
+];
+const fromDeno = await run(
+  "Deno against C",
+  $`${deno} run ${perms} bench/deno_vs_c.ts ${quickFlag}`,
+);
+$.logStep("Running", "Deno.bench");
+const denoBenchOut = await $`${deno} bench --json ${perms} bench/flip_bench.ts`
+  .cwd(root).printCommand().text();
+const denoBench: Row[] = [];
+for (const b of JSON.parse(denoBenchOut).benches ?? []) {
+  const ok = b.results?.[0]?.ok;
+  if (!ok) continue;
+  denoBench.push({
+    group: b.group ?? "",
+    name: b.name,
+    n: ok.n,
+    min_us: ok.min / 1000,
+    p75_us: ok.p75 / 1000,
+    avg_us: ok.avg / 1000,
+  });
+}
+
+const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
+  .match(/model name\s*:\s*(.*)/)?.[1]?.trim() ?? Deno.build.arch;
+const results: Results = {
+  machine: {
+    cpu,
+    cores: navigator.hardwareConcurrency,
+    kernel: Deno.osRelease(),
+    deno: `Deno ${Deno.version.deno}`,
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    load: loadAtStart.toFixed(1),
+    mode: quick ? "quick" : "full",
+  },
+  flip: native.filter((r) => r.group === "flip"),
+  batch: native.filter((r) => r.group === "batch"),
+  maps: native.filter((r) => r.group === "maps"),
+  deno: fromDeno.filter((r) => r.group === "deno"),
+  denoBench,
+  hot,
+  callgrind,
+  init,
+  defaultStrategy: String(
+    fromDeno.find((r) => r.group === "default")?.strategy ?? "remap",
+  ),
+  goals: [],
+};
+results.goals = checkGoals(results);
+
+const outDir = root.join("bench", "results");
+outDir.mkdirSync({ recursive: true });
+outDir.join("latest.json").writeTextSync(
+  JSON.stringify(results, null, 2) + "\n",
+);
+outDir.join("flip_cost.svg").writeTextSync(chart(results));
+
+const report = [
+  `Measured by \`deno task bench\` on ${machineLine(results)}; ` +
+  `medians, enable+disable pairs. Default strategy: \`${results.defaultStrategy}\`.`,
+  "",
+  flipTable(results),
+  "",
+  hotTable(results),
+  ...(results.init.length ? ["", initTable(results)] : []),
+  "",
+  "Goals of issue 11:",
+  "",
+  goalList(results.goals),
+].join("\n");
+console.log(`\n${report}\n`);
+
+// README shows the last run: the text between the bench markers.
+const readme = root.join("README.md");
+const begin = "<!-- bench:begin (deno task bench writes this) -->";
+const end = "<!-- bench:end -->";
+const text = readme.readTextSync();
+if (!Deno.args.includes("--no-readme") && text.includes(begin)) {
+  const head = text.slice(0, text.indexOf(begin) + begin.length);
+  const tail = text.slice(text.indexOf(end));
+  readme.writeTextSync(`${head}\n\n${report}\n\n${tail}`);
+}
+// deno fmt owns the layout of what we wrote, as of every file.
+await $`${deno} fmt ${readme} ${outDir}`.cwd(root).quiet();
+$.logStep(
+  "Wrote",
+  `bench/results/latest.json, bench/results/flip_cost.svg in ${
+    ((performance.now() - started) / 1000).toFixed(0)
+  } s`,
+);

@@ -26,8 +26,8 @@ export const STRATEGIES = [
  *
  * | strategy | how | W^X |
  * | --- | --- | --- |
- * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per page) | never writable and executable |
- * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per page) | a brief rwx window |
+ * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per run of contiguous pages) | never writable and executable |
+ * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per run) | a brief rwx window |
  * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
  * | `direct` | the text is writable (bare metal) | n/a |
  * | `procmem` | one `pwrite` per run through `/proc/self/mem` (Linux; refused where the kernel forbids it) | never writable and executable |
@@ -106,6 +106,10 @@ export interface Stats {
   readonly lastPages: number;
   /** Syscalls of the last request that patched. */
   readonly lastSyscalls: number;
+  /** Patches made: one per run of contiguous pages holding sites. */
+  readonly runs: number;
+  /** Runs of the last request that patched. */
+  readonly lastRuns: number;
 }
 
 /**

@@ -6,7 +6,7 @@
  * compiler emits one `nop` or one `jmp` of the same length and nothing else:
  * no load, no compare, no conditional jump. Flipping the key rewrites every
  * such site in the running module. Tests cost nothing; flips are slow on
- * purpose (a few syscalls per touched page), so flip rarely.
+ * purpose (a few syscalls per run of contiguous pages), so flip rarely.
  *
  * Usage, with the kernel's names:
  *
@@ -410,6 +410,8 @@ struct static_keys_stats {
 	uint64_t syscalls;      /* made by the strategy while patching */
 	uint64_t last_pages;    /* pages of the last request that patched */
 	uint64_t last_syscalls; /* syscalls of the last request that patched */
+	uint64_t runs;          /* os patches: runs of contiguous pages */
+	uint64_t last_runs;     /* runs of the last request that patched */
 };
 STATIC_KEYS_LOCAL int static_keys_get_stats(struct static_keys_stats *out);
 

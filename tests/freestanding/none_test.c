@@ -95,12 +95,15 @@ static NOINLINE int f_guarded(void)
 	return r;
 }
 
-/* Page-aligned: each holds a site of `far` on a page of its own. */
-static NOINLINE __attribute__((aligned(4096))) int f_far_a(void)
+/*
+ * Each holds a site of `far` on a page of its own, 8 KiB apart: the page
+ * between them holds none, so `far` patches as two runs.
+ */
+static NOINLINE __attribute__((aligned(8192))) int f_far_a(void)
 {
 	return static_branch_unlikely(&far) ? 1 : 0;
 }
-static NOINLINE __attribute__((aligned(4096))) int f_far_b(void)
+static NOINLINE __attribute__((aligned(8192))) int f_far_b(void)
 {
 	return static_branch_likely(&far) ? 1 : 0;
 }
@@ -398,7 +401,7 @@ static void test_rollback(void)
 	CHECK("far has sites on several pages", far.key.sites >= 3 &&
 		      (jump_entry_code(&far.key.entries[0]) >> 12) !=
 			      (jump_entry_code(&far.key.entries[2]) >> 12));
-	static_keys_mod.fault_at = 2; /* the second page's patch fails */
+	static_keys_mod.fault_at = 2; /* the second run's patch fails */
 	CHECK("a failing page fails the request",
 	      static_branch_enable(&far) == STATIC_KEYS_EPATCH);
 	CHECK("pages before it are restored",

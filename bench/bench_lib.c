@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_lib.c - the bench-only module's own entry points, next to its
+ * generated sites (gen_sites.cmake). Deno and bench/flip_bench.c load the
+ * same library, so both measure the same flips of the same code.
+ *
+ *   bench_c_flips     n flips of one key from C, through the same ABI
+ *                     entry Deno calls: what a flip costs without Deno
+ *   bench_baseline_set   a per-site baseline: every site patched on its
+ *                     own, one page copy + mprotect + mremap each (3
+ *                     syscalls a site), the way the Rust crate static-keys
+ *                     patches; measured in the same run as the library
+ *   bench_maps_lines  lines of /proc/self/maps: mappings a flip added
+ *
+ * Bench-only: the baseline writes the key's state fields itself, which no
+ * user code may do.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core.h"
+
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_set(uint32_t index, int32_t enabled);
+
+/* n flips of key `index` (on, off, on, ...), from its current state. */
+STATIC_KEYS_EXPORT int32_t bench_c_flips(uint32_t index, uint32_t n)
+{
+	struct static_key *k = static_keys_at(index);
+	uint32_t i;
+
+	if (!k)
+		return STATIC_KEYS_ENOKEY;
+	for (i = 0; i < n; i++) {
+		int32_t rc = static_keys_ffi_set(index, !k->enabled);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+#ifdef __linux__
+/* One site, its own page copy: mmap, write, mprotect r-x, mremap over. */
+static int baseline_site(uintptr_t code, const uint8_t *bytes, uintptr_t ps)
+{
+	uintptr_t lo = code & ~(ps - 1);
+	uintptr_t hi = (code + ARCH_JUMP_SIZE - 1 + ps) & ~(ps - 1);
+	size_t len = hi - lo;
+	uint8_t *copy = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (copy == MAP_FAILED)
+		return STATIC_KEYS_EPATCH;
+	memcpy(copy, (const void *)lo, len);
+	memcpy(copy + (code - lo), bytes, ARCH_JUMP_SIZE);
+	if (mprotect(copy, len, PROT_READ | PROT_EXEC) ||
+	    mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)lo) ==
+		    MAP_FAILED) {
+		munmap(copy, len);
+		return STATIC_KEYS_EPATCH;
+	}
+	__builtin___clear_cache((char *)code, (char *)code + ARCH_JUMP_SIZE);
+	return 0;
+}
+
+STATIC_KEYS_EXPORT int32_t bench_baseline_set(uint32_t index, int32_t enabled)
+{
+	struct static_key *k = static_keys_at(index);
+	uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uint32_t i;
+
+	if (!k)
+		return STATIC_KEYS_ENOKEY;
+	enabled = enabled ? 1 : 0;
+	if (k->enabled == enabled)
+		return 0;
+	for (i = 0; i < k->sites; i++) {
+		const struct jump_entry *e = &k->entries[i];
+		uint8_t bytes[ARCH_JUMP_SIZE];
+		int rc;
+
+		/* instruction = enabled ^ branch (static_keys.h); 1 = jmp */
+		if (enabled ^ jump_entry_branch(e))
+			arch_jump_jmp(bytes, jump_entry_code(e), jump_entry_target(e));
+		else
+			arch_jump_nop(bytes, jump_entry_code(e));
+		rc = baseline_site(jump_entry_code(e), bytes, ps);
+		if (rc)
+			return rc;
+	}
+	__atomic_store_n(&k->count, enabled, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->enabled, (uint8_t)enabled, __ATOMIC_RELEASE);
+	return 0;
+}
+
+STATIC_KEYS_EXPORT int32_t bench_maps_lines(void)
+{
+	char buf[4096];
+	ssize_t got;
+	int32_t lines = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while ((got = read(fd, buf, sizeof buf)) > 0) {
+		ssize_t i;
+
+		for (i = 0; i < got; i++)
+			lines += buf[i] == '\n';
+	}
+	close(fd);
+	return lines;
+}
+#endif

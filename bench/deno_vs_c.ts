@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// A flip from Deno against the same flip from C, in one process, with the
+// same method as bench/flip_bench.c: medians of rounds of enable+disable
+// pairs. Rounds alternate (Deno, C, Deno, C, ...) so a busy machine slows
+// both alike. Prints one JSON object per line; scripts/bench.ts reads them.
+// Usage: deno run --allow-ffi=<lib> --allow-env --allow-read bench/deno_vs_c.ts [--quick]
+
+import { open } from "../mod.ts";
+
+const LIBRARY = Deno.build.os === "darwin"
+  ? "libstatic_keys_bench.dylib"
+  : "libstatic_keys_bench.so";
+const path = Deno.env.get("STATIC_KEYS_BENCH_LIB") ??
+  new URL(`../build/bench/${LIBRARY}`, import.meta.url).pathname;
+const quick = Deno.args.includes("--quick");
+
+using mod = open(path, {
+  symbols: {
+    bench_c_flips: { parameters: ["u32", "u32"], result: "i32" },
+  },
+});
+const { bench_c_flips } = mod.symbols;
+console.log(JSON.stringify({ group: "default", strategy: mod.strategy }));
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const sizes = [["one", 1], ["hundred", 100], ["tenk", 10000]] as const;
+for (const strategy of mod.stats().strategies) {
+  if (strategy === "direct") continue;
+  try {
+    mod.setStrategy(strategy);
+  } catch {
+    continue; // offered, but its probe refused it here
+  }
+  for (const [name, sites] of sizes) {
+    const key = mod.key(name);
+    key.set(false);
+    const t0 = performance.now();
+    key.set(true);
+    key.set(false);
+    const first = (performance.now() - t0) * 1000;
+    const pairs = Math.max(1, Math.min(1000, Math.floor(2000 / first)));
+    const rounds = first > 5000 ? 5 : quick ? 11 : 21;
+    const deno: number[] = [];
+    const c: number[] = [];
+    const fromDeno = () => {
+      const t = performance.now();
+      for (let i = 0; i < pairs; i++) {
+        key.set(true);
+        key.set(false);
+      }
+      deno.push((performance.now() - t) * 1000 / pairs);
+    };
+    const fromC = () => {
+      const t = performance.now();
+      if (bench_c_flips(key.index, 2 * pairs) !== 0) {
+        throw new Error(`Cannot flip key "${name}" from C`);
+      }
+      c.push((performance.now() - t) * 1000 / pairs);
+    };
+    // ABBA order: neither side always runs right after the other.
+    for (let r = 0; r < rounds; r++) {
+      if (r % 2) {
+        fromC();
+        fromDeno();
+      } else {
+        fromDeno();
+        fromC();
+      }
+    }
+    const denoUs = median(deno);
+    const cUs = median(c);
+    console.log(JSON.stringify({
+      group: "deno",
+      strategy,
+      sites,
+      us: Number(denoUs.toFixed(3)),
+      c_us: Number(cUs.toFixed(3)),
+      // Each Deno round against the C round next to it: drift cancels.
+      ratio: Number(median(deno.map((d, i) => d / c[i])).toFixed(3)),
+      pairs,
+      rounds,
+    }));
+  }
+}
+mod.setStrategy("default");

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: MIT
+// deno task bench's report: the results' shape, the Markdown tables, the
+// goals of issue 11 checked against them, and the SVG chart (our own code).
+
+/** One record a benchmark program printed (one JSON object a line). */
+export type Row = Record<string, string | number | boolean>;
+
+/** What one run of `deno task bench` measured, as latest.json holds it. */
+export interface Results {
+  machine: Record<string, string | number>;
+  flip: Row[];
+  batch: Row[];
+  maps: Row[];
+  deno: Row[];
+  denoBench: Row[];
+  hot: Row[];
+  callgrind: Record<string, number>;
+  init: Row[];
+  defaultStrategy: string;
+  goals: Goal[];
+}
+
+/** A goal of issue 11: met, or by how much it falls short. */
+export interface Goal {
+  goal: string;
+  met: boolean | null;
+  detail: string;
+}
+
+/**
+ * The Rust crate static-keys 0.8.1 as issue 11 measured it on a quiet
+ * 2 vCPU KVM guest (enable+disable pairs, µs). A reference from another
+ * run, never measured here: crates.io is out of reach of this machine.
+ */
+export const CRATE_REFERENCE = {
+  oneSite: 21.6,
+  tenk: 217_711,
+  tenkSpinning: 830_834,
+  syscallsTenk: 30_000,
+  initInterleaved: 4_495,
+  initSorted: 1_702,
+};
+
+/** Syscalls one run may cost, per strategy (issue 11, goals 1 and 2). */
+const RUN_SYSCALLS: Record<string, number> = {
+  remap: 3,
+  mprotect: 2,
+  procmem: 1,
+  alias: 0,
+};
+
+const PER_SITE = "per-site";
+
+function find(rows: Row[], match: Row): Row | undefined {
+  return rows.find((r) => Object.entries(match).every(([k, v]) => r[k] === v));
+}
+
+function us(v: unknown): string {
+  if (typeof v !== "number") return "–";
+  if (v >= 1000) return `${Math.round(v).toLocaleString("en-US")} µs`;
+  return `${v >= 10 ? v.toFixed(1) : v.toFixed(2)} µs`;
+}
+
+/** Strategies in the order the table and the chart show them. */
+export function strategies(r: Results): string[] {
+  const seen = [...new Set(r.flip.map((f) => String(f.strategy)))];
+  return [PER_SITE, ...seen.filter((s) => s !== PER_SITE)];
+}
+
+/** The flip table: figures down, strategies across (issue 11's layout). */
+export function flipTable(r: Results): string {
+  const cols = strategies(r);
+  const names = cols.map((c) =>
+    c === PER_SITE ? "per-site baseline" : `\`${c}\``
+  );
+  const head = `| figure | ${names.join(" | ")} | ` +
+    "crate 0.8.1 (quoted from issue 11, not run here) |";
+  const line = `| --- | ${cols.map(() => "---:").join(" | ")} | ---: |`;
+  const row = (label: string, cell: (s: string) => string, crate = "") =>
+    `| ${label} | ${cols.map(cell).join(" | ")} | ${crate} |`;
+  const flip = (sites: number, spin: boolean) => (s: string) =>
+    us(find(r.flip, { strategy: s, sites, spin })?.us);
+  const tenk = (field: string) => (s: string) => {
+    const v = find(r.flip, { strategy: s, sites: 10000, spin: false })?.[field];
+    return v === undefined ? "–" : Number(v).toLocaleString("en-US");
+  };
+  const maps = (s: string) => {
+    const m = find(r.maps, { strategy: s });
+    return m
+      ? `${Number(m.after_enable) >= 0 ? "+" : ""}${m.after_enable}`
+      : "–";
+  };
+  const batch = (s: string) => us(find(r.batch, { strategy: s })?.us);
+  const deno = (s: string) => {
+    const d = find(r.deno, { strategy: s, sites: 1 });
+    return d ? `${Number(d.ratio).toFixed(2)}×` : "–";
+  };
+  return [
+    head,
+    line,
+    row("1 site", flip(1, false), us(CRATE_REFERENCE.oneSite)),
+    row("100 sites", flip(100, false)),
+    row("10,000 sites", flip(10000, false), us(CRATE_REFERENCE.tenk)),
+    row(
+      "10,000 sites, another thread spinning",
+      flip(10000, true),
+      us(CRATE_REFERENCE.tenkSpinning),
+    ),
+    row("100 keys × 10 sites in one request", batch),
+    row(
+      "syscalls per flip, 10,000 sites",
+      tenk("syscalls"),
+      CRATE_REFERENCE.syscallsTenk.toLocaleString("en-US"),
+    ),
+    row("runs (patches) per flip, 10,000 sites", tenk("runs")),
+    row("pages per flip, 10,000 sites", tenk("pages")),
+    row("`/proc/self/maps` lines after that flip", maps, "+79"),
+    row("a flip from Deno ÷ from C, 1 site", deno),
+  ].join("\n");
+}
+
+/** The hot-path table (goal 4). */
+export function hotTable(r: Results): string {
+  const lines = [
+    "| test, 1,000 features all off | ns a test, cached | ns a test, evicted | instructions a test (callgrind) |",
+    "| --- | ---: | ---: | ---: |",
+  ];
+  const label: Record<string, string> = {
+    static: "static branch (`static_branch_unlikely`)",
+    flag: "relaxed-atomic flag",
+    empty: "no test (the floor)",
+  };
+  for (const kind of ["static", "flag", "empty"]) {
+    const c = find(r.hot, { kind, evicted: false });
+    const e = find(r.hot, { kind, evicted: true });
+    const ir = r.callgrind[kind];
+    lines.push(
+      `| ${label[kind]} | ${Number(c?.ns ?? NaN).toFixed(2)} | ${
+        Number(e?.ns ?? NaN).toFixed(2)
+      } | ${ir === undefined ? "–" : ir.toFixed(1)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Init figures, from bench/init_bench.c when the build has it. */
+export function initTable(r: Results): string {
+  if (r.init.length === 0) return "";
+  const lines = ["| init | entries | time |", "| --- | ---: | ---: |"];
+  for (const { name, entries, value, unit } of r.init) {
+    const n = Number(entries ?? NaN);
+    lines.push(
+      `| ${name} | ${isNaN(n) ? "–" : n.toLocaleString("en-US")} | ${
+        unit === "us" ? us(Number(value)) : `${value} ${unit ?? ""}`
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Issue 11's goals, each met or by how much it falls short. */
+export function checkGoals(r: Results): Goal[] {
+  const goals: Goal[] = [];
+  const flip = (s: string, sites: number, spin = false) =>
+    find(r.flip, { strategy: s, sites, spin });
+  // Goal 1: one patch per run, and the ratios.
+  const perRun = Object.entries(RUN_SYSCALLS).flatMap(([s, most]) => {
+    const f = flip(s, 10000);
+    if (!f) return [];
+    const ok = Number(f.syscalls) <= most * Number(f.runs) &&
+      Number(f.runs) === 1;
+    return [{ s, ok, text: `${s} ${f.syscalls} syscalls in ${f.runs} run` }];
+  });
+  goals.push({
+    goal: "1. one patch per contiguous run (10,000 sites on contiguous pages)",
+    met: perRun.every((p) => p.ok),
+    detail: perRun.map((p) => p.text).join(", "),
+  });
+  const def = flip(r.defaultStrategy, 10000);
+  const base = flip(PER_SITE, 10000);
+  if (def && base) {
+    const ratio = Number(base.us) / Number(def.us);
+    goals.push({
+      goal:
+        `1. 10,000-site pair (${r.defaultStrategy}) ≥ 100× faster than the per-site baseline`,
+      met: ratio >= 100,
+      detail: `${ratio.toFixed(0)}× (${us(def.us)} against ${us(base.us)})` +
+        (ratio >= 100 ? "" : `, ${(100 / ratio).toFixed(1)}× short`),
+    });
+    const crate = CRATE_REFERENCE.tenk / Number(def.us);
+    goals.push({
+      goal:
+        `1. 10,000-site pair (${r.defaultStrategy}) ≥ 500× faster than the crate`,
+      met: crate >= 500,
+      detail:
+        `${crate.toFixed(0)}× against the crate's ${
+          us(CRATE_REFERENCE.tenk)
+        } quoted in issue 11 (a quiet machine, not this run); ` +
+        `${
+          ratio.toFixed(0)
+        }× against the per-site baseline, which patches as the crate does, in this run` +
+        (crate >= 500
+          ? ""
+          : `; ${
+            (500 / crate).toFixed(1)
+          }× short of 500× on the quoted figure`),
+    });
+  }
+  // Goal 4: the hot path.
+  const hf = find(r.hot, { kind: "flag", evicted: true });
+  const hs = find(r.hot, { kind: "static", evicted: true });
+  if (hf && hs) {
+    const win = Number(hf.ns) - Number(hs.ns);
+    goals.push({
+      goal: "4. static keys beat flag checks when the flags are evicted",
+      met: win > 0,
+      detail:
+        `${Number(hs.ns).toFixed(2)} ns against ${
+          Number(hf.ns).toFixed(2)
+        } ns a test (${win.toFixed(2)} ns saved); ` +
+        `cached, the difference is ${
+          (Number(find(r.hot, { kind: "flag", evicted: false })?.ns) -
+            Number(find(r.hot, { kind: "static", evicted: false })?.ns))
+            .toFixed(2)
+        } ns`,
+    });
+  }
+  // Goal 5: Deno against C for the strategies that make syscalls.
+  const ratios = r.deno.filter((d) => d.strategy !== "alias" && d.sites === 1);
+  if (ratios.length) {
+    const worst = Math.max(...ratios.map((d) => Number(d.ratio)));
+    goals.push({
+      goal: "5. a flip from Deno ≤ 1.1× the same flip from C (1 site)",
+      met: worst <= 1.1,
+      detail: "in one process, rounds alternating: " +
+        ratios.map((d) => `${d.strategy} ${Number(d.ratio).toFixed(2)}×`)
+          .join(", ") +
+        (worst <= 1.1 ? "" : `; ${(worst - 1.1).toFixed(2)} over`),
+    });
+  }
+  if (!r.flip.some((f) => f.strategy === "procmem")) {
+    goals.push({
+      goal: "2. procmem: one syscall per run",
+      met: null,
+      detail: "this build's library does not offer procmem",
+    });
+  } else {
+    const p = flip("procmem", 10000);
+    goals.push({
+      goal: "2. procmem: one syscall per run, no mapping added",
+      met: !!p && Number(p.syscalls) <= Number(p.runs) &&
+        Number(find(r.maps, { strategy: "procmem" })?.after_enable ?? 1) === 0,
+      detail: p
+        ? `${p.syscalls} syscalls in ${p.runs} run, ${
+          find(r.maps, { strategy: "procmem" })?.after_enable ?? "?"
+        } maps lines added`
+        : "not measured",
+    });
+  }
+  // Goal 3, from init_bench's lines "init.<layout> <entries> <us> us".
+  const initUs = (layout: string) =>
+    find(r.init, { name: `init.${layout}`, entries: 100000 })?.value;
+  const inter = initUs("interleaved"), sorted = initUs("sorted");
+  const goal3 = "3. init: 100,000 interleaved entries ≥ 3× faster than the " +
+    "crate, presorted 100,000 ≤ 500 µs";
+  if (inter === undefined || sorted === undefined) {
+    goals.push({
+      goal: goal3,
+      met: null,
+      detail: r.init.length === 0
+        ? "no bench/init_bench in this build"
+        : "init_bench printed no 100,000-entry sorted and interleaved lines",
+    });
+  } else {
+    const speedup = CRATE_REFERENCE.initInterleaved / Number(inter);
+    goals.push({
+      goal: goal3,
+      met: speedup >= 3 && Number(sorted) <= 500,
+      detail: `interleaved ${us(Number(inter))}, ${speedup.toFixed(1)}× ` +
+        `faster than the crate's ${us(CRATE_REFERENCE.initInterleaved)} ` +
+        "(quoted)" +
+        (speedup >= 3 ? "" : `, ${(3 / speedup).toFixed(1)}× short`) +
+        `; presorted ${us(Number(sorted))}` +
+        (Number(sorted) <= 500
+          ? ""
+          : `, ${(Number(sorted) - 500).toFixed(0)} µs over`),
+    });
+  }
+  return goals.sort((a, b) => parseInt(a.goal) - parseInt(b.goal));
+}
+
+/** The goals as a Markdown list. */
+export function goalList(goals: Goal[]): string {
+  const mark = (m: boolean | null) =>
+    m === null ? "not measured" : m ? "met" : "short";
+  return goals.map((g) => `- **${g.goal}**: ${mark(g.met)}: ${g.detail}`)
+    .join("\n");
+}
+
+const COLORS = [
+  "#888888",
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#9467bd",
+  "#ff7f0e",
+];
+
+/**
+ * Flip cost against site count per strategy, both axes log10: a solid line
+ * with the other core idle, dashed with another thread spinning.
+ */
+export function chart(r: Results): string {
+  const W = 720, H = 440, L = 70, R = 170, T = 40, B = 50;
+  const points = r.flip.filter((f) => typeof f.us === "number");
+  const ys = points.map((p) => Math.log10(Number(p.us)));
+  const y0 = Math.floor(Math.min(...ys)), y1 = Math.ceil(Math.max(...ys));
+  const x = (sites: number) => L + (Math.log10(sites) / 4) * (W - L - R);
+  const y = (v: number) =>
+    T + (1 - (Math.log10(v) - y0) / (y1 - y0 || 1)) * (H - T - B);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="22" font-size="14">Flip cost (enable+disable pair) against sites on one key</text>`,
+  ];
+  for (let d = y0; d <= y1; d++) {
+    const v = 10 ** d;
+    out.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${
+        y(v).toFixed(1)
+      }" stroke="#ddd"/>`,
+      `<text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${
+        v >= 1e6 ? `${v / 1e6} s` : v >= 1000 ? `${v / 1000} ms` : `${v} µs`
+      }</text>`,
+    );
+  }
+  for (const s of [1, 10, 100, 1000, 10000]) {
+    out.push(
+      `<line x1="${x(s)}" x2="${x(s)}" y1="${T}" y2="${H - B}" stroke="#eee"/>`,
+      `<text x="${x(s)}" y="${H - B + 16}" text-anchor="middle">${
+        s.toLocaleString("en-US")
+      }</text>`,
+    );
+  }
+  out.push(
+    `<text x="${(L + W - R) / 2}" y="${
+      H - 12
+    }" text-anchor="middle">sites (log scale)</text>`,
+    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${
+      (T + H - B) / 2
+    })" text-anchor="middle">time per pair (log scale)</text>`,
+  );
+  strategies(r).forEach((s, i) => {
+    const color = COLORS[i % COLORS.length];
+    for (const spin of [false, true]) {
+      const pts = points.filter((p) => p.strategy === s && p.spin === spin)
+        .sort((a, b) => Number(a.sites) - Number(b.sites));
+      if (pts.length === 0) continue;
+      const path = pts.map((p) =>
+        `${x(Number(p.sites)).toFixed(1)},${y(Number(p.us)).toFixed(1)}`
+      );
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2"${
+          spin ? ' stroke-dasharray="6 4"' : ""
+        } points="${path.join(" ")}"/>`,
+      );
+      for (const p of path) {
+        const [px, py] = p.split(",");
+        out.push(`<circle cx="${px}" cy="${py}" r="3" fill="${color}"/>`);
+      }
+    }
+    const ly = T + 16 + i * 20;
+    out.push(
+      `<line x1="${W - R + 14}" x2="${W - R + 40}" y1="${ly - 4}" y2="${
+        ly - 4
+      }" stroke="${color}" stroke-width="2"/>`,
+      `<text x="${W - R + 46}" y="${ly}">${
+        s === PER_SITE ? "per-site baseline" : s
+      }</text>`,
+    );
+  });
+  const ly = T + 16 + strategies(r).length * 20 + 10;
+  out.push(
+    `<text x="${
+      W - R + 14
+    }" y="${ly}" fill="#555">solid: other core idle</text>`,
+    `<text x="${W - R + 14}" y="${
+      ly + 16
+    }" fill="#555">dashed: a thread spinning</text>`,
+    `<text x="${L}" y="${H - B + 34}" fill="#555" font-size="10">${
+      machineLine(r)
+    }</text>`,
+    "</svg>",
+  );
+  return out.join("\n") + "\n";
+}
+
+/** One line naming the machine and the run. */
+export function machineLine(r: Results): string {
+  const m = r.machine;
+  return `${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, ${m.deno}, load ${m.load} at start, ${m.date}`;
+}
