@@ -72,6 +72,10 @@ static void stats_copy(struct static_keys_stats *to,
 	to->syscalls = from->syscalls;
 	to->last_pages = from->last_pages;
 	to->last_syscalls = from->last_syscalls;
+	to->concurrent = from->concurrent;
+	to->protocol = from->protocol;
+	to->core_syncs = from->core_syncs;
+	to->traps = __atomic_load_n(&from->traps, __ATOMIC_RELAXED);
 }
 
 int static_keys_get_stats(struct static_keys_stats *out)

@@ -229,11 +229,12 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_repair(uint32_t *out, uint32_t count)
 }
 
 /*
- * out[0..10] = strategy, strategies, keys, entries, page_size, flips,
- * requests, pages_patched, syscalls, last_pages, last_syscalls. Writes at
- * most `count` fields; returns how many there are (11).
+ * out[0..14] = strategy, strategies, keys, entries, page_size, flips,
+ * requests, pages_patched, syscalls, last_pages, last_syscalls, concurrent,
+ * protocol, core_syncs, traps. Writes at most `count` fields; returns how
+ * many there are (15; a core older than the protocol returns 11).
  */
-#define FFI_STATS_FIELDS 11
+#define FFI_STATS_FIELDS 15
 
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 {
@@ -255,6 +256,10 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 	all[8] = s.syscalls;
 	all[9] = s.last_pages;
 	all[10] = s.last_syscalls;
+	all[11] = s.concurrent;
+	all[12] = s.protocol;
+	all[13] = s.core_syncs;
+	all[14] = s.traps;
 	for (i = 0; out && i < count && i < FFI_STATS_FIELDS; i++)
 		out[i] = all[i];
 	return FFI_STATS_FIELDS;

@@ -32,11 +32,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -93,6 +96,8 @@ static struct {
 	pthread_mutex_t lock;
 } linux_alias = {0, 0, NULL, -1, 0, 0, PTHREAD_MUTEX_INITIALIZER};
 
+static int linux_sync_core_register(void);
+static int linux_traps_available(void);
 static void linux_fork_prepare(void);
 static void linux_fork_parent(void);
 static void linux_fork_child(void);
@@ -112,10 +117,21 @@ int os_init(struct os_caps *caps)
 			   (1u << STATIC_KEYS_STRATEGY_ALIAS) |
 			   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
 	/*
-	 * remap, not procmem: only a whole-page swap is safe for threads
-	 * executing the sites while they change (docs/strategies.md).
+	 * remap swaps whole pages: safe for threads running the sites with
+	 * no protocol. procmem is the fastest that keeps W^X; the core makes
+	 * it the default where the cross-modification protocol can run
+	 * (docs/concurrency.md).
 	 */
 	caps->default_strategy = STATIC_KEYS_STRATEGY_REMAP;
+	caps->fast_strategy = STATIC_KEYS_STRATEGY_PROCMEM;
+	caps->swap_strategies = 1u << STATIC_KEYS_STRATEGY_REMAP;
+	caps->inplace_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
+				   (1u << STATIC_KEYS_STRATEGY_ALIAS) |
+				   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
+	caps->store_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
+				 (1u << STATIC_KEYS_STRATEGY_ALIAS);
+	caps->sync_core = linux_sync_core_register();
+	caps->traps = linux_traps_available();
 	/* glibc drops a dlopen'ed module's handlers at dlclose */
 	pthread_atfork(linux_fork_prepare, linux_fork_parent, linux_fork_child);
 	return 0;
@@ -138,6 +154,171 @@ void os_thread_yield(void)
 {
 	sched_yield();
 }
+
+/* ---- cross-modification -------------------------------------------------- */
+
+/* From <linux/membarrier.h>, which a libc-only sysroot may lack. */
+#define LINUX_MEMBARRIER_QUERY 0
+#define LINUX_MEMBARRIER_SYNC_CORE (1 << 5)
+#define LINUX_MEMBARRIER_REGISTER_SYNC_CORE (1 << 6)
+
+/* Tests only: 1 makes init see no membarrier SYNC_CORE (an old kernel). */
+STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core;
+
+static long linux_membarrier(int cmd)
+{
+#ifdef SYS_membarrier
+	return syscall(SYS_membarrier, cmd, 0, 0);
+#else
+	(void)cmd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * 1 when membarrier(PRIVATE_EXPEDITED_SYNC_CORE) is offered (Linux 4.16;
+ * x86, arm64, riscv, loongarch) and this process is registered for it.
+ * Registration is per process and idempotent: every module may ask.
+ */
+static int linux_sync_core_register(void)
+{
+	long cmds;
+
+	if (static_keys_linux_no_sync_core)
+		return 0;
+	cmds = linux_membarrier(LINUX_MEMBARRIER_QUERY);
+	if (cmds < 0 || !(cmds & LINUX_MEMBARRIER_SYNC_CORE))
+		return 0;
+	return linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE) == 0;
+}
+
+int os_sync_core(void)
+{
+	if (!linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
+		return 0;
+	/* a kernel that does not carry the registration across fork() */
+	if (errno == EPERM &&
+	    !linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE) &&
+	    !linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
+		return 0;
+	return STATIC_KEYS_EPATCH;
+}
+
+/*
+ * The breakpoint trap. One handler per module, installed at the first
+ * flip in place and kept (a handler installed per flip could be gone when
+ * a thread that trapped late runs it); what was installed before is
+ * called for every trap the core does not claim, so a debugger's, the
+ * runtime's or the user's own SIGTRAP handler keeps working, and with no
+ * handler before the default action (a core dump) still happens.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#ifdef __x86_64__
+#define LINUX_PC REG_RIP
+#else
+#define LINUX_PC REG_EIP
+#endif
+
+static struct {
+	os_trap_fn fn;
+	void *ctx;
+	int installed;
+	struct sigaction prev;
+} linux_trap;
+
+static void linux_trap_chain(int sig, siginfo_t *info, void *uc)
+{
+	const struct sigaction *prev = &linux_trap.prev;
+
+	if (prev->sa_flags & SA_SIGINFO) {
+		prev->sa_sigaction(sig, info, uc);
+	} else if (prev->sa_handler == SIG_IGN) {
+		return;
+	} else if (prev->sa_handler == SIG_DFL) {
+		/* the default action, as if we were never here */
+		signal(sig, SIG_DFL);
+		raise(sig); /* delivered when this handler returns */
+	} else {
+		prev->sa_handler(sig);
+	}
+}
+
+static void linux_trap_handler(int sig, siginfo_t *info, void *uc)
+{
+	ucontext_t *u = uc;
+	os_trap_fn fn = __atomic_load_n(&linux_trap.fn, __ATOMIC_ACQUIRE);
+	uintptr_t to = 0;
+	int saved = errno;
+
+	/* int3 reports SI_KERNEL; raise() and kill() report others */
+	if (fn && info->si_code == SI_KERNEL)
+		to = fn(linux_trap.ctx, (uintptr_t)u->uc_mcontext.gregs[LINUX_PC], 1);
+	if (to)
+		u->uc_mcontext.gregs[LINUX_PC] = (greg_t)to;
+	else
+		linux_trap_chain(sig, info, uc);
+	errno = saved;
+}
+
+static int linux_traps_available(void)
+{
+	return 1;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	struct sigaction sa, cur;
+
+	if (sigaction(SIGTRAP, NULL, &cur))
+		return STATIC_KEYS_EPATCH;
+	if (linux_trap.installed && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == linux_trap_handler)
+		return 0;
+	/* first time, or something replaced us: it becomes the one we chain */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = linux_trap_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	linux_trap.ctx = ctx;
+	__atomic_store_n(&linux_trap.fn, fn, __ATOMIC_RELEASE);
+	linux_trap.prev = cur;
+	if (sigaction(SIGTRAP, &sa, NULL))
+		return STATIC_KEYS_EPATCH;
+	linux_trap.installed = 1;
+	return 0;
+}
+
+/* Unload: hand SIGTRAP back if we are still the one installed. */
+static void linux_trap_release(void)
+{
+	struct sigaction cur;
+
+	if (!linux_trap.installed)
+		return;
+	if (!sigaction(SIGTRAP, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == linux_trap_handler)
+		sigaction(SIGTRAP, &linux_trap.prev, NULL);
+	__atomic_store_n(&linux_trap.fn, NULL, __ATOMIC_RELEASE);
+	linux_trap.installed = 0;
+}
+#else /* sites change with one store: no breakpoint to catch */
+static int linux_traps_available(void)
+{
+	return 0;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	(void)fn;
+	(void)ctx;
+	return STATIC_KEYS_EPATCH;
+}
+
+static void linux_trap_release(void)
+{
+}
+#endif
 
 /* ---- symbols ------------------------------------------------------------- */
 
@@ -863,6 +1044,7 @@ int os_patch(struct os_patch *p)
 
 void os_release(void)
 {
+	linux_trap_release();
 	pthread_mutex_lock(&linux_alias.lock);
 	linux_alias_forget(); /* the text itself goes with the module */
 	pthread_mutex_unlock(&linux_alias.lock);

@@ -271,8 +271,10 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   stats(): Stats {
     const action = `Cannot read the stats of "${this.path}"`;
     const sym = this.native(action);
+    this.#stats.fill(0n); // a core older than the protocol writes 11
     unwrap(sym.static_keys_ffi_stats(this.#stats, STATS_FIELDS), sym, action);
     const f = Array.from(this.#stats, Number);
+    const concurrent = STRATEGIES.filter((_, id) => f[11] & (1 << id));
     return {
       strategy: STRATEGIES[f[0]] ?? "default",
       strategies: STRATEGIES.filter((_, id) => f[1] & (1 << id)),
@@ -285,6 +287,11 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       syscalls: f[8],
       lastPages: f[9],
       lastSyscalls: f[10],
+      concurrentSafe: concurrent.includes(STRATEGIES[f[0]]),
+      concurrent,
+      protocol: STRATEGIES.filter((_, id) => f[12] & (1 << id)),
+      coreSyncs: f[13],
+      traps: f[14],
     };
   }
 
