@@ -34,6 +34,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -104,6 +105,18 @@ static void linux_fork_child(void);
 
 /* ---- init ---------------------------------------------------------------- */
 
+/*
+ * valgrind runs its own translation of the code and sees an mprotect or a
+ * mremap, but not a write through /proc/self/mem: procmem stays opt-in
+ * there (without --smc-check=all its flips would not take effect).
+ */
+static int linux_under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload && strstr(preload, "/vgpreload") != NULL;
+}
+
 int os_init(struct os_caps *caps)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -123,7 +136,7 @@ int os_init(struct os_caps *caps)
 	 * (docs/concurrency.md).
 	 */
 	caps->default_strategy = STATIC_KEYS_STRATEGY_REMAP;
-	caps->fast_strategy = STATIC_KEYS_STRATEGY_PROCMEM;
+	caps->fast_strategy = linux_under_valgrind() ? 0 : STATIC_KEYS_STRATEGY_PROCMEM;
 	caps->swap_strategies = 1u << STATIC_KEYS_STRATEGY_REMAP;
 	caps->inplace_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
 				   (1u << STATIC_KEYS_STRATEGY_ALIAS) |
@@ -251,8 +264,9 @@ static void linux_trap_handler(int sig, siginfo_t *info, void *uc)
 	uintptr_t to = 0;
 	int saved = errno;
 
-	/* int3 reports SI_KERNEL; raise() and kill() report others */
-	if (fn && info->si_code == SI_KERNEL)
+	/* int3 reports SI_KERNEL (valgrind: TRAP_BRKPT); raise() and kill()
+	 * report others, and are never ours */
+	if (fn && (info->si_code == SI_KERNEL || info->si_code == TRAP_BRKPT))
 		to = fn(linux_trap.ctx, (uintptr_t)u->uc_mcontext.gregs[LINUX_PC], 1);
 	if (to)
 		u->uc_mcontext.gregs[LINUX_PC] = (greg_t)to;

@@ -140,7 +140,7 @@ static inline long plat_page_prot(const void *addr)
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PLAT_STRATEGY_DEFAULT plat_default_strategy()
+#define PLAT_STRATEGY_DEFAULT ((uint32_t)plat_default_strategy())
 #define PLAT_STRATEGY_CONCURRENT STATIC_KEYS_STRATEGY_REMAP
 #define PLAT_PAGE_ALIGN 65536 /* the largest page size Linux runs with */
 
@@ -148,7 +148,7 @@ static inline long plat_page_prot(const void *addr)
  * procmem where the cross-modification protocol makes it safe for threads
  * running the sites (membarrier SYNC_CORE, and the breakpoint handler on
  * x86) and /proc/self/mem writes this process; remap otherwise (valgrind,
- * qemu-user, old kernels).
+ * whose translations miss such writes; qemu-user; old kernels).
  */
 static inline int plat_default_strategy(void)
 {
@@ -156,7 +156,7 @@ static inline int plat_default_strategy(void)
 
 	static_keys_get_stats(&st);
 	return (st.concurrent >> STATIC_KEYS_STRATEGY_PROCMEM) & 1u &&
-			       check_prot_visible()
+			       check_prot_visible() && !check_under_valgrind()
 		       ? STATIC_KEYS_STRATEGY_PROCMEM
 		       : STATIC_KEYS_STRATEGY_REMAP;
 }
