@@ -190,8 +190,9 @@ static long linux_membarrier(int cmd)
 }
 
 /*
- * 1 when membarrier(PRIVATE_EXPEDITED_SYNC_CORE) is offered (Linux 4.16;
- * x86, arm64, riscv, loongarch) and this process is registered for it.
+ * 1 when membarrier(PRIVATE_EXPEDITED_SYNC_CORE) is offered (x86 and
+ * arm64 since Linux 4.16, riscv since 6.9) and this process is registered
+ * for it.
  * Registration is per process and idempotent: every module may ask.
  */
 static int linux_sync_core_register(void)

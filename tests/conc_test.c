@@ -7,7 +7,8 @@
  * strategy the module reports safe for concurrent executors: no crash,
  * every result the old or the new path's, every site whole at the end.
  * CONC_FLIPS=n changes the count (100,000 per strategy by default; 2,000
- * under valgrind, which runs the threads one at a time anyway).
+ * under valgrind, which runs the threads one at a time anyway; the cross
+ * suites under an emulator may pass fewer).
  */
 #include <stdlib.h>
 
@@ -146,7 +147,11 @@ int main(void)
 {
 	struct static_keys_stats st;
 	const char *env = getenv("CONC_FLIPS");
+#ifdef _WIN32
+	long flips = env ? atol(env) : 100000;
+#else
 	long flips = env ? atol(env) : check_under_valgrind() ? 2000 : 100000;
+#endif
 	int s, tested = 0;
 
 	CHECK_OK("init", static_keys_init());
@@ -163,6 +168,12 @@ int main(void)
 	for (s = 1; s < STATIC_KEYS_STRATEGY_COUNT; s++) {
 		if (!((st.concurrent >> s) & 1u))
 			continue;
+		/* qemu-user keeps running its translation after a store
+		 * through the alias view (README, "Targets") */
+		if (s == STATIC_KEYS_STRATEGY_ALIAS && !check_prot_visible()) {
+			printf("skipped alias: not testable under an emulator\n");
+			continue;
+		}
 		stress(s, flips);
 		tested++;
 	}
