@@ -2,7 +2,12 @@
 // Shared by the Deno tests: the package's library with the demo symbols,
 // reset to the keys' initial states.
 
-import { open, type StaticKeysModule, type Stats, type Strategy } from "../mod.ts";
+import {
+  open,
+  type StaticKeysModule,
+  type Stats,
+  type Strategy,
+} from "../mod.ts";
 import { defaultLibraryPath } from "../src/_library.ts";
 
 /** The demo functions of native/demo.c. */

@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { open, UnsupportedStrategyError } from "../mod.ts";
-import { defaultStrategy, demoSymbols, openDemo, passes, taken } from "./_helpers.ts";
+import {
+  defaultStrategy,
+  demoSymbols,
+  openDemo,
+  passes,
+  taken,
+} from "./_helpers.ts";
 
 Deno.test("StaticKeysModule.stats() describes the demo module", () => {
   using mod = openDemo();
@@ -60,7 +66,10 @@ Deno.test("StaticKeysModule.setStrategy() picks how pages are patched", async (t
     const after = mod.stats();
     assert.equal(after.requests - before.requests, 1);
     assert.equal(after.flips - before.flips, 3);
-    assert.equal(after.lastSyscalls, 2 * passes(after, "mprotect") * after.lastPages);
+    assert.equal(
+      after.lastSyscalls,
+      2 * passes(after, "mprotect") * after.lastPages,
+    );
     // demo.c is small: its six sites share one or two pages.
     assert.ok(after.lastPages <= 2);
   });
