@@ -16,6 +16,16 @@ Deno.test("StaticKeysModule flips are safe while nonblocking calls run the sites
       concurrent.includes(mod.strategy),
       `the default "${mod.strategy}" is safe for concurrent executors`,
     );
+    assert.equal(mod.stats().concurrentSafe, true);
+    for (const strategy of mod.stats().strategies) {
+      mod.setStrategy(strategy);
+      assert.equal(
+        mod.stats().concurrentSafe,
+        concurrent.includes(strategy),
+        `${strategy}: concurrentSafe agrees with concurrent`,
+      );
+    }
+    mod.setStrategy("default");
   }
   const out = await new Deno.Command(Deno.execPath(), {
     args: [

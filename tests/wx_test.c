@@ -49,6 +49,7 @@ static int flip_refused(int skip, int fail, struct static_key *key)
 
 int main(void)
 {
+	struct static_keys_stats st;
 	uintptr_t page;
 	long ps = sysconf(_SC_PAGESIZE);
 
@@ -58,6 +59,10 @@ int main(void)
 	}
 	static_keys_linux_no_sync_core = 1;
 	CHECK_OK("init", static_keys_init());
+	static_keys_get_stats(&st);
+	CHECK("without core sync only remap is safe for concurrent executors",
+	      st.concurrent == 1u << STATIC_KEYS_STRATEGY_REMAP && st.protocol == 0);
+	CHECK("and it is the default", st.strategy == STATIC_KEYS_STRATEGY_REMAP);
 	CHECK_OK("mprotect", static_keys_set_strategy(STATIC_KEYS_STRATEGY_MPROTECT));
 	CHECK("sites", lone.key.sites == 1 && wide.key.sites == 2);
 
