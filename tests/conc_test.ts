@@ -53,5 +53,14 @@ Deno.test("StaticKeysModule flips are safe while nonblocking calls run the sites
     assert.ok(r.requests >= FLIPS * 3 / 4, `${strategy}: every flip patched`);
     assert.equal(r.rewritten, 0, `${strategy}: every site agrees at the end`);
     assert.equal(r.unknown, 0, `${strategy}: every site whole at the end`);
+    if (Deno.build.arch === "x86_64" && report.protocol.includes(strategy)) {
+      // the pool threads met the breakpoints and were sent on
+      assert.ok(r.traps > 0, `${strategy}: threads went through the handler`);
+      assert.equal(
+        r.coreSyncs,
+        3 * r.requests,
+        `${strategy}: 3 syncs a request`,
+      );
+    }
   }
 });
