@@ -388,10 +388,14 @@ static void patch_error(struct module *m, const struct os_patch *p, int rc,
 	struct errbuf eb;
 
 	err_begin(&eb);
-	err_str(&eb, "Cannot patch pages ");
-	err_hex(&eb, start);
-	err_str(&eb, "-");
-	err_hex(&eb, end);
+	if (start < end) {
+		err_str(&eb, "Cannot patch pages ");
+		err_hex(&eb, start);
+		err_str(&eb, "-");
+		err_hex(&eb, end);
+	} else { /* the protocol's core synchronisation failed */
+		err_str(&eb, "Cannot flip keys");
+	}
 	err_str(&eb, " with strategy \"");
 	err_str(&eb, static_keys_strategy_name(m->strategy));
 	err_str(&eb, "\": ");
@@ -513,7 +517,7 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 		__atomic_add_fetch(&m->stats.traps, 1, __ATOMIC_RELAXED);
 	} else if (e && !bytes_equal((const uint8_t *)site, bp, sizeof bp)) {
 		to = site;
-	} else if (e && !dir) {
+	} else if (e) { /* left by a refused restore: not this request's */
 		int insn = __atomic_load_n(&k->enabled, __ATOMIC_ACQUIRE) ^
 			   jump_entry_branch(e);
 
@@ -545,6 +549,7 @@ static int protocol_sync(struct module *m, struct os_patch *p)
 	if (rc) {
 		p->failed = "the core synchronisation (membarrier)";
 		p->raw_error = rc;
+		p->syscalls = 0;
 	}
 	return rc;
 }

@@ -175,8 +175,11 @@ void os_thread_yield(void)
 #define LINUX_MEMBARRIER_SYNC_CORE (1 << 5)
 #define LINUX_MEMBARRIER_REGISTER_SYNC_CORE (1 << 6)
 
-/* Tests only: 1 makes init see no membarrier SYNC_CORE (an old kernel). */
-STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core;
+/*
+ * Tests only: no_sync_core = 1 makes init see no membarrier SYNC_CORE (an
+ * old kernel); sync_fail = n > 0 makes the n-th os_sync_core fail (EPERM).
+ */
+STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core, static_keys_linux_sync_fail;
 
 static long linux_membarrier(int cmd)
 {
@@ -209,6 +212,8 @@ static int linux_sync_core_register(void)
 
 int os_sync_core(void)
 {
+	if (static_keys_linux_sync_fail > 0 && --static_keys_linux_sync_fail == 0)
+		return STATIC_KEYS_EPATCH;
 	if (!linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
 		return 0;
 	/* a kernel that does not carry the registration across fork() */
