@@ -65,6 +65,10 @@ int main(void)
 	for (s = 1; s < STATIC_KEYS_STRATEGY_COUNT; s++) {
 		if (!((st.protocol >> s) & 1u))
 			continue;
+		/* qemu-user keeps running its translation after a store
+		 * through the alias view */
+		if (s == STATIC_KEYS_STRATEGY_ALIAS && !check_prot_visible())
+			continue;
 		for (at = 1; at <= (ARCH_NEEDS_BREAKPOINT ? 3 : 1); at++)
 			sync_fails(s, at);
 		tested++;
