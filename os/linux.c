@@ -11,7 +11,10 @@
  *             uprobes, perf and gdb keep seeing the library (3 syscalls)
  *   procmem   one pwrite of the run's changed bytes through /proc/self/mem,
  *             the kernel's forced write: pages stay r-x and file-backed, no
- *             mapping is added (1 syscall); bytes change in place
+ *             mapping is added (1 syscall); bytes change in place, so the
+ *             core runs the cross-modification protocol through it (with
+ *             mprotect and alias too), for which this file gives the core
+ *             synchronisation (membarrier) and the SIGTRAP handler
  *   mprotect  make the range rwx, write, make it r-x again (2 syscalls; a
  *             brief rwx window)
  *   alias     (opt-in) once, move the pages holding sites into a memfd
