@@ -100,7 +100,8 @@ static struct {
 	pthread_mutex_t lock;
 } linux_alias = {0, 0, NULL, -1, 0, 0, PTHREAD_MUTEX_INITIALIZER};
 
-static int linux_sync_core_register(void);
+static int linux_sync_core_offered(void);
+static void linux_sync_core_register(void);
 static int linux_traps_available(void);
 static void linux_fork_prepare(void);
 static void linux_fork_parent(void);
@@ -146,7 +147,7 @@ int os_init(struct os_caps *caps)
 				   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
 	caps->store_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
 				 (1u << STATIC_KEYS_STRATEGY_ALIAS);
-	caps->sync_core = linux_sync_core_register();
+	caps->sync_core = linux_sync_core_offered();
 	caps->traps = linux_traps_available();
 	/* glibc drops a dlopen'ed module's handlers at dlclose */
 	pthread_atfork(linux_fork_prepare, linux_fork_parent, linux_fork_child);
@@ -197,20 +198,32 @@ static long linux_membarrier(int cmd)
 
 /*
  * 1 when membarrier(PRIVATE_EXPEDITED_SYNC_CORE) is offered (x86 and
- * arm64 since Linux 4.16, riscv since 6.9) and this process is registered
- * for it.
- * Registration is per process and idempotent: every module may ask.
+ * arm64 since Linux 4.16, riscv since 6.9). One cheap query at init.
  */
-static int linux_sync_core_register(void)
+static int linux_sync_core_offered(void)
 {
 	long cmds;
 
 	if (static_keys_linux_no_sync_core)
 		return 0;
 	cmds = linux_membarrier(LINUX_MEMBARRIER_QUERY);
-	if (cmds < 0 || !(cmds & LINUX_MEMBARRIER_SYNC_CORE))
-		return 0;
-	return linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE) == 0;
+	return cmds >= 0 && (cmds & LINUX_MEMBARRIER_SYNC_CORE);
+}
+
+/*
+ * Registers the process for it, once, when a strategy that writes in place
+ * is prepared (before its first flip), not at init: with several threads
+ * running the kernel waits for an RCU grace period here (about 15 ms on
+ * the development machine), which open() should not pay. Per process and
+ * idempotent: every module may ask; os_sync_core asks again if needed.
+ */
+static void linux_sync_core_register(void)
+{
+	static int done;
+
+	if (!done && !static_keys_linux_no_sync_core &&
+	    !linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE))
+		done = 1;
 }
 
 int os_sync_core(void)
@@ -986,6 +999,8 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 
 	if (lo < hi && !linux_alias.rw)
 		linux_text_setup(lo, hi); /* before alias moves the text */
+	if (strategy != STATIC_KEYS_STRATEGY_REMAP)
+		linux_sync_core_register(); /* the protocol's, before a flip */
 	switch (strategy) {
 	case STATIC_KEYS_STRATEGY_ALIAS:
 		return lo < hi ? linux_alias_setup(lo, hi, diag) : 0;
