@@ -27,6 +27,16 @@
  *   arch_sync_icache(start, end)       make new bytes in [start, end) visible
  *                                      to instruction fetch on every core
  *
+ *   ARCH_NEEDS_BREAKPOINT      1 when no single store can replace a site
+ *                              under a core that runs it (x86: the core
+ *                              uses the breakpoint protocol), else 0
+ *   ARCH_BREAKPOINT_SIZE / arch_breakpoint(out)
+ *       with ARCH_NEEDS_BREAKPOINT: the trap instruction written over the
+ *       first bytes of a site while its other bytes change
+ *   arch_site_store(dst, bytes)        writes one site's ARCH_JUMP_SIZE
+ *       bytes at dst (naturally aligned); on an ISA without
+ *       ARCH_NEEDS_BREAKPOINT as one single-copy atomic store
+ *
  * Optional (a generic default is given below when absent):
  *
  *   ARCH_HAS_JUMP_CHECK / arch_jump_check(code, target)

@@ -84,4 +84,18 @@ static inline void arch_sync_icache(void *start, void *end)
 	__asm__ volatile("dbar 0\n\tibar 0" ::: "memory");
 }
 
+#define ARCH_NEEDS_BREAKPOINT 0
+
+/*
+ * One aligned 32-bit store: single-copy atomic, so a core running the site
+ * fetches the old or the new instruction, never a mix.
+ */
+static inline void arch_site_store(uint8_t *dst, const uint8_t *bytes)
+{
+	uint32_t w = (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 |
+		     (uint32_t)bytes[2] << 16 | (uint32_t)bytes[3] << 24;
+
+	__atomic_store_n((uint32_t *)(void *)dst, w, __ATOMIC_RELAXED);
+}
+
 #endif /* STATIC_KEYS_ARCH_LOONGARCH64_H */

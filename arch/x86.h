@@ -4,6 +4,9 @@
  * 5-byte jmp rel32 (e9 + disp32); both ends of the rel32 fit any module.
  * Instruction fetch snoops stores on x86, and every strategy ends in a
  * syscall that serialises, so the icache hook has nothing to do.
+ * A 5-byte instruction cannot change in one store under a core that runs
+ * it, so a flip in place under other threads uses the breakpoint protocol
+ * (docs/concurrency.md): `int3` (cc) over byte 0 first.
  */
 #ifndef STATIC_KEYS_ARCH_X86_H
 #define STATIC_KEYS_ARCH_X86_H
@@ -98,6 +101,24 @@ static inline void arch_sync_icache(void *start, void *end)
 {
 	(void)start;
 	(void)end;
+}
+
+#define ARCH_NEEDS_BREAKPOINT 1
+#define ARCH_BREAKPOINT_SIZE 1
+
+/* int3: the byte a site's first byte becomes while the rest changes */
+static inline void arch_breakpoint(uint8_t *out)
+{
+	out[0] = 0xcc;
+}
+
+/* No single store holds a site: the protocol never asks for one here. */
+static inline void arch_site_store(uint8_t *dst, const uint8_t *bytes)
+{
+	int i;
+
+	for (i = 0; i < ARCH_JUMP_SIZE; i++)
+		dst[i] = bytes[i];
 }
 
 #endif /* STATIC_KEYS_ARCH_X86_H */

@@ -32,6 +32,10 @@ struct module {
 	uintptr_t setup_thread; /* the thread running init (atomic) */
 	uintptr_t owner; /* thread allowed to flip: 0 until init or a flip */
 	int strategy;
+	int default_strategy; /* what STATIC_KEYS_STRATEGY_DEFAULT means here */
+	int protocol;    /* atomic: 0, or a request's protocol runs: 1 towards
+			  * the new states, 2 back to the old (rollback) */
+	int trap_inflight; /* atomic: trap handlers reading the request */
 	int busy;        /* a state-changing call is running (re-entry guard) */
 	int fault_at;    /* tests only: n > 0 makes the n-th os_patch fail */
 	int fault_rollback; /* tests only: 1, the rollback's os_patch calls get
@@ -166,6 +170,13 @@ int update_patch(struct module *m);
 
 /* Clears every key's request bookkeeping (flags, cursor). */
 void update_unmark(struct module *m);
+
+/*
+ * After os_init: which strategies run the cross-modification protocol and
+ * which are safe for concurrent executors (stats.protocol, .concurrent),
+ * and the default: caps.fast_strategy when safe, else caps.default_strategy.
+ */
+void update_caps(struct module *m);
 
 /* ---- last error (error.c) ----------------------------------------------- */
 

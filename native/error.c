@@ -74,6 +74,10 @@ static void stats_copy(struct static_keys_stats *to,
 	to->last_syscalls = from->last_syscalls;
 	to->runs = from->runs;
 	to->last_runs = from->last_runs;
+	to->concurrent = from->concurrent;
+	to->protocol = from->protocol;
+	to->core_syncs = from->core_syncs;
+	to->traps = __atomic_load_n(&from->traps, __ATOMIC_RELAXED);
 }
 
 int static_keys_get_stats(struct static_keys_stats *out)

@@ -229,11 +229,13 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_repair(uint32_t *out, uint32_t count)
 }
 
 /*
- * out[0..12] = strategy, strategies, keys, entries, page_size, flips,
+ * out[0..16] = strategy, strategies, keys, entries, page_size, flips,
  * requests, pages_patched, syscalls, last_pages, last_syscalls, runs,
- * last_runs. Writes at most `count` fields; returns how many there are (13).
+ * last_runs, concurrent, protocol, core_syncs, traps. Writes at most
+ * `count` fields; returns how many there are (17; an older core returns
+ * 11 or 13).
  */
-#define FFI_STATS_FIELDS 13
+#define FFI_STATS_FIELDS 17
 
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 {
@@ -257,6 +259,10 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 	all[10] = s.last_syscalls;
 	all[11] = s.runs;
 	all[12] = s.last_runs;
+	all[13] = s.concurrent;
+	all[14] = s.protocol;
+	all[15] = s.core_syncs;
+	all[16] = s.traps;
 	for (i = 0; out && i < count && i < FFI_STATS_FIELDS; i++)
 		out[i] = all[i];
 	return FFI_STATS_FIELDS;

@@ -31,7 +31,8 @@ static int module_setup(struct module *m)
 	rc = os_init(&m->caps);
 	if (rc)
 		return err_set(rc, "Cannot init module: the OS layer failed");
-	m->strategy = m->caps.default_strategy;
+	update_caps(m);
+	m->strategy = m->default_strategy;
 	os_sections(&m->sec);
 	if (os_image(&img))
 		return err_set(STATIC_KEYS_EINIT,

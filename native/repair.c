@@ -33,6 +33,27 @@ static enum site_kind site_kind(const struct static_key *k,
 	jump_entry_bytes(e, !k->enabled, b);
 	if (same_bytes(site, b, ARCH_JUMP_SIZE))
 		return SITE_OTHER;
+#if ARCH_NEEDS_BREAKPOINT
+	/*
+	 * A flip whose restore the OS refused half way leaves the protocol's
+	 * breakpoint over byte 0 (threads meeting it are sent on by the key's
+	 * state): ours to rewrite, whichever instruction the tail is from.
+	 */
+	{
+		uint8_t bp[ARCH_BREAKPOINT_SIZE];
+		int state;
+
+		arch_breakpoint(bp);
+		for (state = 0; state < 2; state++) {
+			jump_entry_bytes(e, state, b);
+			if (same_bytes(site, bp, ARCH_BREAKPOINT_SIZE) &&
+			    same_bytes(site + ARCH_BREAKPOINT_SIZE,
+				       b + ARCH_BREAKPOINT_SIZE,
+				       ARCH_JUMP_SIZE - ARCH_BREAKPOINT_SIZE))
+				return SITE_OTHER;
+		}
+	}
+#endif
 	return SITE_UNKNOWN;
 }
 

@@ -6,7 +6,12 @@
  *   mark    each key in the request whose state changes (flags, target)
  *   check   every site of every marked key holds the old bytes right now
  *   patch   walk the sites in address order, one os_patch per run of
- *           pages; on failure restore the runs already patched
+ *           pages; on failure restore the runs already patched. Where
+ *           the strategy writes in place, through the cross-modification
+ *           protocol (docs/concurrency.md): on x86 three passes over every
+ *           run (breakpoint over byte 0, the other bytes, byte 0) with a
+ *           core synchronisation after each; elsewhere one aligned store
+ *           per site and one synchronisation
  *   publish the new key states and counts, then the stats
  *
  * Marked keys carry KEY_FLAG_PENDING, their wanted state in KEY_FLAG_TARGET
@@ -26,9 +31,18 @@ struct request {
 		  int *enabled);
 };
 
+/* Which bytes of each site a pass writes (the protocol's steps). */
+enum patch_pass {
+	PASS_ALL,  /* the whole site (arch_site_store in the protocol) */
+	PASS_TRAP, /* the breakpoint over byte 0 */
+	PASS_TAIL, /* the bytes after the breakpoint */
+	PASS_HEAD, /* the breakpoint's bytes: the site is whole again */
+};
+
 struct patch_ctx {
 	struct module *m;
 	int invert; /* rolling back: write old bytes when asked for new */
+	int pass;   /* enum patch_pass */
 };
 
 #define KEYS_FOR_EACH(m, k)                                                    \
@@ -37,6 +51,7 @@ struct patch_ctx {
 #define KEY_TARGET(k) (((k)->flags & KEY_FLAG_TARGET) ? 1 : 0)
 
 static int module_prepare(struct module *m, int strategy);
+static int module_prepare_default(struct module *m);
 
 /* ---- bytes of a site ---------------------------------------------------- */
 
@@ -257,6 +272,38 @@ static int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
 	return 1;
 }
 
+/*
+ * One site's share of a pass. An undo inside a protocol pass (the OS layer
+ * restoring a run it could not finish) leaves the breakpoint and the old
+ * tail: safe while the handler is armed, and the core's own restore then
+ * runs the whole protocol back to the old bytes.
+ */
+static void fill_site(const struct jump_entry *e, int state, int pass,
+		      int undo, uint8_t *at)
+{
+	uint8_t b[ARCH_JUMP_SIZE];
+	int i;
+
+	jump_entry_bytes(e, state, b);
+	if (pass == PASS_ALL) {
+		arch_site_store(at, b);
+		return;
+	}
+#if ARCH_NEEDS_BREAKPOINT
+	if (pass == PASS_TRAP || undo)
+		arch_breakpoint(at);
+	if (pass == PASS_TAIL || undo)
+		for (i = ARCH_BREAKPOINT_SIZE; i < ARCH_JUMP_SIZE; i++)
+			at[i] = b[i];
+	if (pass == PASS_HEAD && !undo)
+		for (i = 0; i < ARCH_BREAKPOINT_SIZE; i++)
+			at[i] = b[i];
+#else
+	(void)i;
+	(void)undo;
+#endif
+}
+
 static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 		     int undo)
 {
@@ -277,7 +324,9 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 			if (c >= base + len)
 				break;
 			if (site_moves(k, e))
-				jump_entry_bytes(e, state, view + (c - base));
+				fill_site(e, state, pc->pass,
+					  undo && pc->pass != PASS_ALL,
+					  view + (c - base));
 		}
 	}
 }
@@ -305,9 +354,9 @@ static void cursors_reset(struct module *m)
 }
 
 static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
-		     int invert, struct os_patch *p)
+		     int invert, int pass, struct os_patch *p)
 {
-	struct patch_ctx pc = {m, invert};
+	struct patch_ctx pc = {m, invert, pass};
 	int rc;
 
 	p->strategy = m->strategy;
@@ -333,10 +382,12 @@ static int run_patch(struct module *m, uintptr_t start, uintptr_t end,
 	if (rc)
 		return rc;
 	arch_sync_icache((void *)start, (void *)end);
-	m->stats.pages_patched += p->len / m->caps.page_size;
-	m->stats.last_pages += p->len / m->caps.page_size;
-	m->stats.runs++;
-	m->stats.last_runs++;
+	if (pass == PASS_ALL || pass == PASS_HEAD) { /* once per request */
+		m->stats.pages_patched += p->len / m->caps.page_size;
+		m->stats.last_pages += p->len / m->caps.page_size;
+		m->stats.runs++;
+		m->stats.last_runs++;
+	}
 	return 0;
 }
 
@@ -350,10 +401,14 @@ static void patch_error(struct module *m, const struct os_patch *p, int rc,
 	struct errbuf eb;
 
 	err_begin(&eb);
-	err_str(&eb, "Cannot patch pages ");
-	err_hex(&eb, start);
-	err_str(&eb, "-");
-	err_hex(&eb, end);
+	if (start < end) {
+		err_str(&eb, "Cannot patch pages ");
+		err_hex(&eb, start);
+		err_str(&eb, "-");
+		err_hex(&eb, end);
+	} else { /* the protocol's core synchronisation failed */
+		err_str(&eb, "Cannot flip keys");
+	}
 	err_str(&eb, " with strategy \"");
 	err_str(&eb, static_keys_strategy_name(m->strategy));
 	err_str(&eb, "\": ");
@@ -379,27 +434,24 @@ static void patch_error(struct module *m, const struct os_patch *p, int rc,
 		err_str(&eb, "; every other page was restored and no key changed");
 }
 
+/* 1 when the module's strategy runs the protocol (update_caps). */
+static int protocol_on(const struct module *m)
+{
+	return (m->stats.protocol >> m->strategy) & 1u;
+}
+
 /*
  * Patches every run; on failure rolls back the runs before it. EWX wins
  * over other codes: a page left writable and executable is reported first.
  */
-int update_patch(struct module *m)
+static int patch_plain(struct module *m)
 {
 	struct os_patch p, undo;
 	uintptr_t start, end, fail_start, fail_end, s2, e2;
 	int rc, urc, undo_rc = 0;
 
-	/* The strategy's set-up (and the rollback's) before the first patch. */
-	if (!m->prepared) {
-		rc = module_prepare(m, m->strategy);
-		if (rc)
-			return rc;
-	}
-	m->stats.last_pages = 0;
-	m->stats.last_syscalls = 0;
-	m->stats.last_runs = 0;
 	while (next_run(m, &start, &end)) {
-		rc = run_patch(m, start, end, 0, &p);
+		rc = run_patch(m, start, end, 0, PASS_ALL, &p);
 		if (!rc) {
 			run_done(m, end);
 			continue;
@@ -408,7 +460,7 @@ int update_patch(struct module *m)
 		fail_end = end;
 		cursors_reset(m);
 		while (next_run(m, &s2, &e2) && s2 < fail_start) {
-			urc = run_patch(m, s2, e2, 1, &undo);
+			urc = run_patch(m, s2, e2, 1, PASS_ALL, &undo);
 			if (urc && undo_rc != STATIC_KEYS_EWX)
 				undo_rc = urc;
 			run_done(m, e2);
@@ -417,6 +469,204 @@ int update_patch(struct module *m)
 		return undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc;
 	}
 	return 0;
+}
+
+/* ---- the cross-modification protocol (docs/concurrency.md) ------------- */
+
+/* A site of this module at `code`, by binary search in each key's entries. */
+static const struct jump_entry *site_find(struct module *m, uintptr_t code,
+					  struct static_key **key)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		uint32_t lo = 0, hi = k->sites;
+
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			uintptr_t c = jump_entry_code(&k->entries[mid]);
+
+			if (c == code) {
+				*key = k;
+				return &k->entries[mid];
+			}
+			if (c < code)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The trap side (os_trap_fn): a thread met the breakpoint of a site the
+ * running request rewrites. It goes on as if the instruction the site is
+ * becoming had run: to the jump target, or past the site. Outside a
+ * request: a site whose breakpoint is gone (the request ended while the
+ * thread was on its way here) runs again; one whose breakpoint stayed (a
+ * restore the OS refused, until repair) acts as its key's state says.
+ * Reads only; signal-safe.
+ */
+static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
+{
+#if ARCH_NEEDS_BREAKPOINT
+	struct module *m = ctx;
+	uintptr_t site = after ? pc - ARCH_BREAKPOINT_SIZE : pc, to = 0;
+	const struct jump_entry *e;
+	struct static_key *k = NULL;
+	uint8_t bp[ARCH_BREAKPOINT_SIZE];
+	int dir;
+
+	__atomic_add_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
+	dir = __atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST);
+	e = site_find(m, site, &k);
+	arch_breakpoint(bp);
+	if (e && dir && key_moves(k) && site_moves(k, e)) {
+		int insn = site_state(k, dir == 2) ^ jump_entry_branch(e);
+
+		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
+		__atomic_add_fetch(&m->stats.traps, 1, __ATOMIC_RELAXED);
+	} else if (e && !bytes_equal((const uint8_t *)site, bp, sizeof bp)) {
+		to = site;
+	} else if (e) { /* left by a refused restore: not this request's */
+		int insn = __atomic_load_n(&k->enabled, __ATOMIC_ACQUIRE) ^
+			   jump_entry_branch(e);
+
+		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
+	}
+	__atomic_sub_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
+	return to;
+#else
+	(void)ctx;
+	(void)pc;
+	(void)after;
+	return 0;
+#endif
+}
+
+/* Ends the protocol: no handler reads the request once this returns. */
+static void protocol_disarm(struct module *m)
+{
+	__atomic_store_n(&m->protocol, 0, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&m->trap_inflight, __ATOMIC_SEQ_CST))
+		os_thread_yield();
+}
+
+static int protocol_sync(struct module *m, struct os_patch *p)
+{
+	int rc = os_sync_core();
+
+	m->stats.core_syncs++;
+	if (rc) {
+		p->failed = "the core synchronisation (membarrier)";
+		p->raw_error = rc;
+		p->syscalls = 0;
+	}
+	return rc;
+}
+
+/*
+ * One pass over every run. Forward, stops at the first failure (its run
+ * in *fs..*fe); back (invert), goes on and returns the worst code.
+ */
+static int protocol_pass(struct module *m, int pass, int invert,
+			 struct os_patch *p, uintptr_t *fs, uintptr_t *fe)
+{
+	uintptr_t start, end;
+	int rc, worst = 0;
+
+	cursors_reset(m);
+	while (next_run(m, &start, &end)) {
+		rc = run_patch(m, start, end, invert, pass, p);
+		if (rc && !invert) {
+			*fs = start;
+			*fe = end;
+			return rc;
+		}
+		if (rc && worst != STATIC_KEYS_EWX)
+			worst = rc;
+		run_done(m, end);
+	}
+	return worst;
+}
+
+/*
+ * Every site of the request through the protocol, all runs per pass, one
+ * core synchronisation per pass. On failure the same passes run back to
+ * the old bytes over every run (a site half way holds the breakpoint, so
+ * the restore is safe from any pass).
+ */
+static int patch_protocol(struct module *m)
+{
+	struct os_patch p, undo;
+	uintptr_t fs = 0, fe = 0;
+	int first = ARCH_NEEDS_BREAKPOINT ? PASS_TRAP : PASS_ALL;
+	int last = ARCH_NEEDS_BREAKPOINT ? PASS_HEAD : PASS_ALL;
+	int pass, rc = 0, urc, undo_rc = 0;
+
+	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m))
+		return err_set(STATIC_KEYS_EPATCH,
+			       "Cannot flip keys: the OS refused the breakpoint "
+			       "handler the flip needs; nothing was written");
+	__atomic_store_n(&m->protocol, 1, __ATOMIC_SEQ_CST);
+	for (pass = first; pass <= last && !rc; pass++) {
+		rc = protocol_pass(m, pass, 0, &p, &fs, &fe);
+		if (!rc)
+			rc = protocol_sync(m, &p);
+	}
+	if (rc) {
+		__atomic_store_n(&m->protocol, 2, __ATOMIC_SEQ_CST);
+		for (pass = first; pass <= last; pass++) {
+			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe);
+			if (urc && undo_rc != STATIC_KEYS_EWX)
+				undo_rc = urc;
+			protocol_sync(m, &undo);
+		}
+	}
+	protocol_disarm(m);
+	if (rc)
+		patch_error(m, &p, rc, fs, fe, undo_rc);
+	return rc ? (undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc) : 0;
+}
+
+void update_caps(struct module *m)
+{
+	const struct os_caps *c = &m->caps;
+	uint32_t proto = 0, safe = c->swap_strategies;
+
+	if (c->sync_core && (!ARCH_NEEDS_BREAKPOINT || c->traps))
+		proto = c->inplace_strategies & c->strategies;
+	/*
+	 * x86: behind the breakpoint any in-place write is safe. 4-byte ISAs:
+	 * only where the core's own aligned store is what executors see (a
+	 * kernel's copy, as procmem's, is not promised to be one store).
+	 */
+	safe |= ARCH_NEEDS_BREAKPOINT ? proto : proto & c->store_strategies;
+	m->stats.protocol = proto;
+	m->stats.concurrent = safe & c->strategies;
+	m->default_strategy = c->default_strategy;
+	if (c->fast_strategy && ((safe >> c->fast_strategy) & 1u))
+		m->default_strategy = c->fast_strategy;
+}
+
+/* The request's runs, through the protocol where the strategy needs it. */
+int update_patch(struct module *m)
+{
+	int rc;
+
+	/* The strategy's set-up (and the rollback's) before the first patch. */
+	if (!m->prepared) {
+		rc = m->strategy == m->default_strategy ? module_prepare_default(m)
+						     : module_prepare(m, m->strategy);
+		if (rc)
+			return rc;
+	}
+	m->stats.last_pages = 0;
+	m->stats.last_syscalls = 0;
+	m->stats.last_runs = 0;
+	return protocol_on(m) ? patch_protocol(m) : patch_plain(m);
 }
 
 /* ---- publish ------------------------------------------------------------ */
@@ -630,6 +880,23 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 	return rc;
 }
 
+/*
+ * The default: caps.fast_strategy where update_caps chose it, unless the
+ * OS refuses it here (a policy, an emulator): then the safe one for good.
+ */
+static int module_prepare_default(struct module *m)
+{
+	int rc = module_prepare(m, m->default_strategy);
+
+	if (rc == STATIC_KEYS_ENOTSUP &&
+	    m->default_strategy != m->caps.default_strategy) {
+		m->default_strategy = m->caps.default_strategy;
+		err_clear();
+		rc = module_prepare(m, m->default_strategy);
+	}
+	return rc;
+}
+
 /* Makes `strategy` ready (os_prepare) and the module's; 0 or a code. */
 static int module_prepare(struct module *m, int strategy)
 {
@@ -658,9 +925,10 @@ int static_keys_set_strategy(int strategy)
 
 	if (rc)
 		return rc;
-	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT)
-		strategy = m->caps.default_strategy;
-	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
+	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT) {
+		err_clear();
+		rc = module_prepare_default(m);
+	} else if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
 	    !(m->caps.strategies & (1u << strategy))) {
 		rc = strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, NULL);
 	} else {

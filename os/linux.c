@@ -11,7 +11,10 @@
  *             uprobes, perf and gdb keep seeing the library (3 syscalls)
  *   procmem   one pwrite of the run's changed bytes through /proc/self/mem,
  *             the kernel's forced write: pages stay r-x and file-backed, no
- *             mapping is added (1 syscall); bytes change in place
+ *             mapping is added (1 syscall); bytes change in place, so the
+ *             core runs the cross-modification protocol through it (with
+ *             mprotect and alias too), for which this file gives the core
+ *             synchronisation (membarrier) and the SIGTRAP handler
  *   mprotect  make the range rwx, write, make it r-x again (2 syscalls; a
  *             brief rwx window)
  *   alias     (opt-in) once, move the pages holding sites into a memfd
@@ -33,11 +36,15 @@
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -94,6 +101,9 @@ static struct {
 	pthread_mutex_t lock;
 } linux_alias = {0, 0, NULL, -1, 0, 0, PTHREAD_MUTEX_INITIALIZER};
 
+static int linux_sync_core_offered(void);
+static void linux_sync_core_register(void);
+static int linux_traps_available(void);
 static void linux_fork_prepare(void);
 static void linux_fork_parent(void);
 static void linux_fork_child(void);
@@ -158,6 +168,18 @@ int os_image(struct os_image *out)
 
 /* ---- init ---------------------------------------------------------------- */
 
+/*
+ * valgrind runs its own translation of the code and sees an mprotect or a
+ * mremap, but not a write through /proc/self/mem: procmem stays opt-in
+ * there (without --smc-check=all its flips would not take effect).
+ */
+static int linux_under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload && strstr(preload, "/vgpreload") != NULL;
+}
+
 int os_init(struct os_caps *caps)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -171,10 +193,21 @@ int os_init(struct os_caps *caps)
 			   (1u << STATIC_KEYS_STRATEGY_ALIAS) |
 			   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
 	/*
-	 * remap, not procmem: only a whole-page swap is safe for threads
-	 * executing the sites while they change (docs/strategies.md).
+	 * remap swaps whole pages: safe for threads running the sites with
+	 * no protocol. procmem is the fastest that keeps W^X; the core makes
+	 * it the default where the cross-modification protocol can run
+	 * (docs/concurrency.md).
 	 */
 	caps->default_strategy = STATIC_KEYS_STRATEGY_REMAP;
+	caps->fast_strategy = linux_under_valgrind() ? 0 : STATIC_KEYS_STRATEGY_PROCMEM;
+	caps->swap_strategies = 1u << STATIC_KEYS_STRATEGY_REMAP;
+	caps->inplace_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
+				   (1u << STATIC_KEYS_STRATEGY_ALIAS) |
+				   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
+	caps->store_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
+				 (1u << STATIC_KEYS_STRATEGY_ALIAS);
+	caps->sync_core = linux_sync_core_offered();
+	caps->traps = linux_traps_available();
 	/* glibc drops a dlopen'ed module's handlers at dlclose */
 	pthread_atfork(linux_fork_prepare, linux_fork_parent, linux_fork_child);
 	return 0;
@@ -197,6 +230,190 @@ void os_thread_yield(void)
 {
 	sched_yield();
 }
+
+/* ---- cross-modification -------------------------------------------------- */
+
+/* From <linux/membarrier.h>, which a libc-only sysroot may lack. */
+#define LINUX_MEMBARRIER_QUERY 0
+#define LINUX_MEMBARRIER_SYNC_CORE (1 << 5)
+#define LINUX_MEMBARRIER_REGISTER_SYNC_CORE (1 << 6)
+
+/*
+ * Tests only: no_sync_core = 1 makes init see no membarrier SYNC_CORE (an
+ * old kernel); sync_fail = n > 0 makes the n-th os_sync_core fail (EPERM).
+ */
+STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core, static_keys_linux_sync_fail;
+
+static long linux_membarrier(int cmd)
+{
+#ifdef SYS_membarrier
+	return syscall(SYS_membarrier, cmd, 0, 0);
+#else
+	(void)cmd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * 1 when membarrier(PRIVATE_EXPEDITED_SYNC_CORE) is offered (x86 and
+ * arm64 since Linux 4.16, riscv since 6.9). One cheap query at init.
+ */
+static int linux_sync_core_offered(void)
+{
+	long cmds;
+
+	if (static_keys_linux_no_sync_core)
+		return 0;
+	cmds = linux_membarrier(LINUX_MEMBARRIER_QUERY);
+	return cmds >= 0 && (cmds & LINUX_MEMBARRIER_SYNC_CORE);
+}
+
+/*
+ * Registers the process for it, once, when a strategy that writes in place
+ * is prepared (before its first flip), not at init: with several threads
+ * running the kernel waits for an RCU grace period here (about 15 ms on
+ * the development machine), which open() should not pay. Per process and
+ * idempotent: every module may ask; os_sync_core asks again if needed.
+ */
+static void linux_sync_core_register(void)
+{
+	static int done;
+
+	if (!done && !static_keys_linux_no_sync_core &&
+	    !linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE))
+		done = 1;
+}
+
+int os_sync_core(void)
+{
+	if (static_keys_linux_sync_fail > 0 && --static_keys_linux_sync_fail == 0)
+		return STATIC_KEYS_EPATCH;
+	if (!linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
+		return 0;
+	/* a kernel that does not carry the registration across fork() */
+	if (errno == EPERM &&
+	    !linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE) &&
+	    !linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
+		return 0;
+	return STATIC_KEYS_EPATCH;
+}
+
+/*
+ * The breakpoint trap. One handler per module, installed at the first
+ * flip in place and kept (a handler installed per flip could be gone when
+ * a thread that trapped late runs it); what was installed before is
+ * called for every trap the core does not claim, so a debugger's, the
+ * runtime's or the user's own SIGTRAP handler keeps working, and with no
+ * handler before the default action (a core dump) still happens.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#ifdef __x86_64__
+#define LINUX_PC REG_RIP
+#else
+#define LINUX_PC REG_EIP
+#endif
+
+static struct {
+	os_trap_fn fn;
+	void *ctx;
+	int installed;
+	struct sigaction prev;
+} linux_trap;
+
+static void linux_trap_chain(int sig, siginfo_t *info, void *uc)
+{
+	const struct sigaction *prev = &linux_trap.prev;
+
+	if (prev->sa_flags & SA_SIGINFO) {
+		prev->sa_sigaction(sig, info, uc);
+	} else if (prev->sa_handler == SIG_IGN) {
+		return;
+	} else if (prev->sa_handler == SIG_DFL) {
+		/* the default action, as if we were never here */
+		signal(sig, SIG_DFL);
+		raise(sig); /* delivered when this handler returns */
+	} else {
+		prev->sa_handler(sig);
+	}
+}
+
+static void linux_trap_handler(int sig, siginfo_t *info, void *uc)
+{
+	ucontext_t *u = uc;
+	os_trap_fn fn = __atomic_load_n(&linux_trap.fn, __ATOMIC_ACQUIRE);
+	uintptr_t to = 0;
+	int saved = errno;
+
+	/* int3 reports SI_KERNEL (valgrind: TRAP_BRKPT); raise() and kill()
+	 * report others, and are never ours */
+	if (fn && (info->si_code == SI_KERNEL || info->si_code == TRAP_BRKPT))
+		to = fn(linux_trap.ctx, (uintptr_t)u->uc_mcontext.gregs[LINUX_PC], 1);
+	if (to)
+		u->uc_mcontext.gregs[LINUX_PC] = (greg_t)to;
+	else
+		linux_trap_chain(sig, info, uc);
+	errno = saved;
+}
+
+static int linux_traps_available(void)
+{
+	return 1;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	struct sigaction sa, cur;
+
+	if (sigaction(SIGTRAP, NULL, &cur))
+		return STATIC_KEYS_EPATCH;
+	if (linux_trap.installed && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == linux_trap_handler)
+		return 0;
+	/* first time, or something replaced us: it becomes the one we chain */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = linux_trap_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	linux_trap.ctx = ctx;
+	__atomic_store_n(&linux_trap.fn, fn, __ATOMIC_RELEASE);
+	linux_trap.prev = cur;
+	if (sigaction(SIGTRAP, &sa, NULL))
+		return STATIC_KEYS_EPATCH;
+	linux_trap.installed = 1;
+	return 0;
+}
+
+/* Unload: hand SIGTRAP back if we are still the one installed. */
+static void linux_trap_release(void)
+{
+	struct sigaction cur;
+
+	if (!linux_trap.installed)
+		return;
+	if (!sigaction(SIGTRAP, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == linux_trap_handler)
+		sigaction(SIGTRAP, &linux_trap.prev, NULL);
+	__atomic_store_n(&linux_trap.fn, NULL, __ATOMIC_RELEASE);
+	linux_trap.installed = 0;
+}
+#else /* sites change with one store: no breakpoint to catch */
+static int linux_traps_available(void)
+{
+	return 0;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	(void)fn;
+	(void)ctx;
+	return STATIC_KEYS_EPATCH;
+}
+
+static void linux_trap_release(void)
+{
+}
+#endif
 
 /* ---- symbols ------------------------------------------------------------- */
 
@@ -841,6 +1058,8 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 
 	if (lo < hi && !linux_alias.rw)
 		linux_text_setup(lo, hi); /* before alias moves the text */
+	if (strategy != STATIC_KEYS_STRATEGY_REMAP)
+		linux_sync_core_register(); /* the protocol's, before a flip */
 	switch (strategy) {
 	case STATIC_KEYS_STRATEGY_ALIAS:
 		return lo < hi ? linux_alias_setup(lo, hi, diag) : 0;
@@ -922,6 +1141,7 @@ int os_patch(struct os_patch *p)
 
 void os_release(void)
 {
+	linux_trap_release();
 	pthread_mutex_lock(&linux_alias.lock);
 	linux_alias_forget(); /* the text itself goes with the module */
 	pthread_mutex_unlock(&linux_alias.lock);

@@ -204,7 +204,27 @@ int os_init(struct os_caps *caps)
 	caps->strategies = (1u << STATIC_KEYS_STRATEGY_REMAP) |
 			   (1u << STATIC_KEYS_STRATEGY_MPROTECT);
 	caps->default_strategy = STATIC_KEYS_STRATEGY_REMAP;
+	/*
+	 * macOS offers no core synchronisation to user code (no membarrier
+	 * SYNC_CORE, no FlushProcessWriteBuffers): mprotect stays unsafe for
+	 * threads running the sites; remap swaps the range in one step.
+	 */
+	caps->swap_strategies = 1u << STATIC_KEYS_STRATEGY_REMAP;
+	caps->inplace_strategies = 1u << STATIC_KEYS_STRATEGY_MPROTECT;
+	caps->store_strategies = 1u << STATIC_KEYS_STRATEGY_MPROTECT;
 	return 0;
+}
+
+int os_sync_core(void)
+{
+	return STATIC_KEYS_EPATCH;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	(void)fn;
+	(void)ctx;
+	return STATIC_KEYS_EPATCH;
 }
 
 /* ---- threads ------------------------------------------------------------- */

@@ -118,7 +118,21 @@ int os_init(struct os_caps *caps)
 	caps->page_size = STATIC_KEYS_NONE_PAGE_SIZE;
 	caps->strategies = 1u << STATIC_KEYS_STRATEGY_DIRECT;
 	caps->default_strategy = STATIC_KEYS_STRATEGY_DIRECT;
-	return 0;
+	caps->inplace_strategies = 1u << STATIC_KEYS_STRATEGY_DIRECT;
+	caps->store_strategies = 1u << STATIC_KEYS_STRATEGY_DIRECT;
+	return 0; /* one core, or the embedder keeps others off the sites */
+}
+
+int os_sync_core(void)
+{
+	return STATIC_KEYS_EPATCH;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	(void)fn;
+	(void)ctx;
+	return STATIC_KEYS_EPATCH;
 }
 
 /* ---- threads ------------------------------------------------------------- */

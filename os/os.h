@@ -25,7 +25,23 @@ struct os_caps {
 	const char *name;      /* "linux", "none", ... */
 	size_t page_size;      /* unit of every patch */
 	uint32_t strategies;   /* bit (1u << STATIC_KEYS_STRATEGY_*) per one available */
-	int default_strategy;  /* never writable and executable at once if possible */
+	int default_strategy;  /* never writable and executable at once if
+				* possible, and safe for threads that run
+				* the sites while they change (remap) */
+	int fast_strategy;     /* the fastest that keeps W^X, or 0: the core
+				* makes it the default where the protocol
+				* makes it safe for such threads (below) */
+	/*
+	 * Threads that execute sites during a flip (docs/concurrency.md):
+	 * swap_strategies change a range in one step (no protocol needed);
+	 * inplace_strategies rewrite bytes where the code runs, so the core
+	 * runs the cross-modification protocol through them; of those,
+	 * store_strategies hand fill() the live code (or an alias of it), so
+	 * one aligned store there is one store an executor sees.
+	 */
+	uint32_t swap_strategies, inplace_strategies, store_strategies;
+	int sync_core; /* 1: os_sync_core serialises every thread's core */
+	int traps;     /* 1: os_trap_arm routes breakpoint traps to the core */
 };
 
 /* The calling module's own tables (hidden bounds: never another module's). */
@@ -135,6 +151,35 @@ void os_release(void);
  * its old bytes but stays writable and executable.
  */
 int os_patch(struct os_patch *p);
+
+/* ---- cross-modification (docs/concurrency.md) --------------------------- */
+
+/*
+ * pre: caps.sync_core. Returns once every thread of the process has
+ * executed a core-serialising instruction since the call began (Linux:
+ * membarrier SYNC_CORE), so none runs bytes it fetched before. 0 or
+ * STATIC_KEYS_EPATCH.
+ */
+int os_sync_core(void);
+
+/*
+ * Asks the core what a thread that hit a breakpoint at a site should do.
+ * `pc` is the program counter the OS reports for the trap, `after` is 1
+ * when that is past the trapping instruction (Linux), 0 when it is the
+ * instruction itself. Returns where the thread resumes, or 0: not ours.
+ * Runs in a signal / exception handler on any thread: reads only, no
+ * allocation, no lock.
+ */
+typedef uintptr_t (*os_trap_fn)(void *ctx, uintptr_t pc, int after);
+
+/*
+ * pre: caps.traps. Makes sure breakpoint traps reach `fn` before any
+ * other handler: installs the handler once (again if something replaced
+ * it since) and keeps what was there before, to which a trap fn does not
+ * claim goes (a debugger's, the runtime's, the default action). 0 or
+ * STATIC_KEYS_EPATCH.
+ */
+int os_trap_arm(os_trap_fn fn, void *ctx);
 
 /* What the loader knows about one code address (os_symbolize). */
 struct os_symbol {

@@ -11,8 +11,12 @@
  *
  * Windows has no mremap: a view of the image's pages cannot be swapped in
  * atomically, so there is no `remap` strategy here, and as with Linux's
- * mprotect the bytes change in place: other threads must not execute a
- * site while its key flips.
+ * mprotect the bytes change in place. Threads that execute a site while
+ * its key flips are kept safe by the core's cross-modification protocol
+ * (docs/concurrency.md): FlushProcessWriteBuffers interrupts every core
+ * running a thread of the process (an interrupt serialises the core), and
+ * on x86 a vectored exception handler sends a thread that meets the
+ * protocol's breakpoint on. Compile-checked with mingw-w64, run under wine.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -145,7 +149,60 @@ int os_init(struct os_caps *caps)
 	caps->page_size = si.dwPageSize;
 	caps->strategies = 1u << STATIC_KEYS_STRATEGY_MPROTECT;
 	caps->default_strategy = STATIC_KEYS_STRATEGY_MPROTECT;
+	caps->inplace_strategies = 1u << STATIC_KEYS_STRATEGY_MPROTECT;
+	caps->store_strategies = 1u << STATIC_KEYS_STRATEGY_MPROTECT;
+	caps->sync_core = 1;
+#if defined(_M_X64) || defined(_M_IX86) || defined(__x86_64__) || defined(__i386__)
+	caps->traps = 1;
+#endif
 	return 0;
+}
+
+/* ---- cross-modification -------------------------------------------------- */
+
+int os_sync_core(void)
+{
+	FlushProcessWriteBuffers();
+	return 0;
+}
+
+static struct {
+	os_trap_fn fn;
+	void *ctx;
+	PVOID handle;
+} win_trap;
+
+/*
+ * First in the vectored chain; a breakpoint the core does not claim (a
+ * debugger's, __debugbreak) goes on down the chain as if we were absent.
+ */
+static LONG CALLBACK win_trap_handler(PEXCEPTION_POINTERS ep)
+{
+	os_trap_fn fn = win_trap.fn;
+	uintptr_t to;
+
+	if (!fn || ep->ExceptionRecord->ExceptionCode != EXCEPTION_BREAKPOINT)
+		return EXCEPTION_CONTINUE_SEARCH;
+	/* the context's pc is the breakpoint itself here */
+	to = fn(win_trap.ctx, (uintptr_t)ep->ExceptionRecord->ExceptionAddress, 0);
+	if (!to)
+		return EXCEPTION_CONTINUE_SEARCH;
+#if defined(_M_X64) || defined(__x86_64__)
+	ep->ContextRecord->Rip = to;
+#elif defined(_M_IX86) || defined(__i386__)
+	ep->ContextRecord->Eip = (DWORD)to;
+#endif
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+int os_trap_arm(os_trap_fn fn, void *ctx)
+{
+	if (win_trap.handle)
+		return 0;
+	win_trap.ctx = ctx;
+	win_trap.fn = fn;
+	win_trap.handle = AddVectoredExceptionHandler(1, win_trap_handler);
+	return win_trap.handle ? 0 : STATIC_KEYS_EPATCH;
 }
 
 /* ---- threads ------------------------------------------------------------- */
@@ -372,7 +429,11 @@ int os_patch(struct os_patch *p)
 	}
 }
 
-/* Nothing outlives the module here. */
+/* Only the trap handler outlives a flip here. */
 void os_release(void)
 {
+	if (win_trap.handle)
+		RemoveVectoredExceptionHandler(win_trap.handle);
+	win_trap.handle = NULL;
+	win_trap.fn = NULL;
 }

@@ -5,7 +5,7 @@
 export const ABI_VERSION = 1;
 
 /** Number of u64 fields static_keys_ffi_stats writes. */
-export const STATS_FIELDS = 13;
+export const STATS_FIELDS = 17;
 
 /** u64 fields per site static_keys_ffi_sites writes. */
 export const SITE_FIELDS = 4;

@@ -287,8 +287,10 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   stats(): Stats {
     const action = `Cannot read the stats of "${this.path}"`;
     const sym = this.native(action);
+    this.#stats.fill(0n); // an older core writes 11 or 13
     unwrap(sym.static_keys_ffi_stats(this.#stats, STATS_FIELDS), sym, action);
     const f = Array.from(this.#stats, Number);
+    const concurrent = STRATEGIES.filter((_, id) => f[13] & (1 << id));
     return {
       strategy: STRATEGIES[f[0]] ?? "default",
       strategies: STRATEGIES.filter((_, id) => f[1] & (1 << id)),
@@ -303,6 +305,11 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       lastSyscalls: f[10],
       runs: f[11],
       lastRuns: f[12],
+      concurrentSafe: concurrent.includes(STRATEGIES[f[0]]),
+      concurrent,
+      protocol: STRATEGIES.filter((_, id) => f[14] & (1 << id)),
+      coreSyncs: f[15],
+      traps: f[16],
     };
   }
 

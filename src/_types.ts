@@ -110,6 +110,19 @@ export interface Stats {
   readonly runs: number;
   /** Runs of the last request that patched. */
   readonly lastRuns: number;
+  /**
+   * Whether the strategy in use is safe while other threads (`nonblocking`
+   * FFI calls, native threads) run the sites during a flip.
+   */
+  readonly concurrentSafe: boolean;
+  /** The strategies that are safe for such threads on this system. */
+  readonly concurrent: readonly Strategy[];
+  /** The strategies that run the cross-modification protocol here. */
+  readonly protocol: readonly Strategy[];
+  /** Core synchronisations made by flips (membarrier). */
+  readonly coreSyncs: number;
+  /** Threads sent on from a site's breakpoint during a flip. */
+  readonly traps: number;
 }
 
 /**

@@ -2,7 +2,12 @@
 // Shared by the Deno tests: the package's library with the demo symbols,
 // reset to the keys' initial states.
 
-import { open, type StaticKeysModule } from "../mod.ts";
+import {
+  open,
+  type StaticKeysModule,
+  type Stats,
+  type Strategy,
+} from "../mod.ts";
 import { defaultLibraryPath } from "../src/_library.ts";
 
 /** The demo functions of native/demo.c. */
@@ -115,4 +120,18 @@ export async function runOpen(
     throw new Error(`open_main.ts printed no JSON: ${stdout}${stderr}`);
   }
   return { code: out.code, result, stderr };
+}
+
+/**
+ * The default a module starts with here: procmem where the protocol makes
+ * it safe for threads running the sites, remap otherwise.
+ */
+export function defaultStrategy(stats: Stats): Strategy {
+  return stats.concurrent.includes("procmem") ? "procmem" : "remap";
+}
+
+/** os_patch passes per run of one request: three under x86's protocol. */
+export function passes(stats: Stats, strategy: Strategy): number {
+  const x86 = Deno.build.arch === "x86_64";
+  return x86 && stats.protocol.includes(strategy) ? 3 : 1;
 }

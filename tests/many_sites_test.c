@@ -157,7 +157,8 @@ int main(void)
 	 * or two when a site straddles them) */
 	CHECK("default: its syscalls a run",
 	      st.last_syscalls % plat_run_syscalls(PLAT_STRATEGY_DEFAULT) == 0 &&
-		      st.last_syscalls <= plat_run_syscalls(PLAT_STRATEGY_DEFAULT) * st.last_pages &&
+		      st.last_syscalls <= plat_run_syscalls(PLAT_STRATEGY_DEFAULT) *
+						 plat_passes(PLAT_STRATEGY_DEFAULT) * st.last_pages &&
 		      st.last_syscalls > 0);
 	for (i = 0; i < NKEYS; i++)
 		all[i].enabled = 0;

@@ -739,6 +739,15 @@ static void repair_half_flip(uint32_t fresh)
 	}
 }
 
+/* 1 when the strategy in use runs the cross-modification protocol. */
+static int protocol_in_use(void)
+{
+	struct static_keys_stats st;
+
+	static_keys_get_stats(&st);
+	return (st.protocol >> st.strategy) & 1u;
+}
+
 /*
  * A flip whose n-th page patch fails, n within the runs the request needs
  * for sure; its rollback works (0), has the strategy's own calls fail (1:
@@ -752,6 +761,14 @@ static void op_fault(void)
 	int kind, rc, restored, rollback = (int)below(3);
 	int at;
 
+	/*
+	 * Under the cross-modification protocol a rollback that fails
+	 * outright leaves breakpoints, not whole instructions, at the sites it
+	 * could not restore: protocol_test.c covers that; here the rollback
+	 * works, or its strategy's own calls fail.
+	 */
+	if (protocol_in_use())
+		rollback = (int)below(2);
 	flipping_request(&r, &kind);
 	runs = fewest_runs(&r);
 	at = 1 + (int)below(runs);

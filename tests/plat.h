@@ -160,9 +160,26 @@ static inline uint8_t *plat_guarded(size_t len, size_t *guard_len)
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PLAT_STRATEGY_DEFAULT STATIC_KEYS_STRATEGY_REMAP
+#define PLAT_STRATEGY_DEFAULT ((uint32_t)plat_default_strategy())
 #define PLAT_STRATEGY_CONCURRENT STATIC_KEYS_STRATEGY_REMAP
 #define PLAT_PAGE_ALIGN 65536 /* the largest page size Linux runs with */
+
+/*
+ * procmem where the cross-modification protocol makes it safe for threads
+ * running the sites (membarrier SYNC_CORE, and the breakpoint handler on
+ * x86) and /proc/self/mem writes this process; remap otherwise (valgrind,
+ * whose translations miss such writes; qemu-user; old kernels).
+ */
+static inline int plat_default_strategy(void)
+{
+	struct static_keys_stats st;
+
+	static_keys_get_stats(&st);
+	return (st.concurrent >> STATIC_KEYS_STRATEGY_PROCMEM) & 1u &&
+			       check_prot_visible() && !check_under_valgrind()
+		       ? STATIC_KEYS_STRATEGY_PROCMEM
+		       : STATIC_KEYS_STRATEGY_REMAP;
+}
 
 /* procmem too, unless the kernel refuses it (plat_strategy_set says so) */
 static inline int plat_strategy_offered(int s)
@@ -313,6 +330,18 @@ static inline int plat_strategy_set(int s)
 		fprintf(stderr, "FAIL choosing %s: %s\n",
 			static_keys_strategy_name(s), static_keys_last_error());
 	return rc ? -1 : 0;
+}
+
+/*
+ * os_patch calls per run of one request under strategy s: three where the
+ * breakpoint protocol runs (x86), else one.
+ */
+static inline unsigned plat_passes(int s)
+{
+	struct static_keys_stats st;
+
+	static_keys_get_stats(&st);
+	return ARCH_NEEDS_BREAKPOINT && ((st.protocol >> s) & 1u) ? 3 : 1;
 }
 
 #endif /* STATIC_KEYS_TEST_PLAT_H */

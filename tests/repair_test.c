@@ -84,8 +84,12 @@ static int report_is(const struct static_keys_repair_report *r, uint32_t sites,
 	return 0;
 }
 
-/* The flip of issue 10: fails at page 3 and its rollback fails too. */
-static void half_flip(const char *what)
+/*
+ * The flip of issue 10: fails at page 3 and its rollback fails too. Under
+ * the breakpoint protocol (x86, in place) the sites of the first two pages
+ * keep the breakpoint, and threads meeting it run the keys' old states.
+ */
+static void half_flip(const char *what, int strategy)
 {
 	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
 
@@ -97,6 +101,11 @@ static void half_flip(const char *what)
 	CHECK(what, strstr(static_keys_last_error(), "static_keys_repair()") != NULL);
 	CHECK(what, strstr(static_keys_last_error(), "every page was restored") == NULL);
 	CHECK(what, !static_key_enabled(&spread) && static_key_enabled(&spread_too));
+	if (plat_passes(strategy) == 3) {
+		CHECK(what, pages_returning(2) == 0xf);
+		CHECK(what, !sites_match(&spread.key) && !sites_match(&spread_too.key));
+		return;
+	}
 	CHECK(what, __builtin_popcount(pages_returning(1)) == 2 &&
 			    pages_returning(2) == (~pages_returning(1) & 0xfu));
 }
@@ -124,7 +133,7 @@ static void repair_under(int strategy)
 	CHECK_OK(what, static_keys_set_strategy(strategy));
 
 	failed = check_failed;
-	half_flip(what);
+	half_flip(what, strategy);
 	CHECK("a half-flipped key refuses flips",
 	      static_branch_enable(&spread) == STATIC_KEYS_EBADSITE);
 
@@ -134,7 +143,9 @@ static void repair_under(int strategy)
 	CHECK(what, static_keys_repair(&total, NULL, 0) == STATIC_KEYS_EPATCH);
 	static_keys_mod.fault_at = 0;
 	snapshot(after);
-	CHECK("a failed repair changes no byte", memcmp(before, after, sizeof before) == 0);
+	/* the protocol's restore leaves whole instructions, not breakpoints */
+	if (plat_passes(strategy) == 1)
+		CHECK("a failed repair changes no byte", memcmp(before, after, sizeof before) == 0);
 	CHECK("a failed repair rewrote nothing", report_is(&total, 10, 0, 0));
 
 	CHECK_OK(what, static_keys_repair(&total, per, 3));

@@ -83,7 +83,8 @@ static void fail_at(int strategy, int n)
 	CHECK(what, all_return(2));
 	CHECK(what, check_no_wx_mapping());
 	static_keys_get_stats(&st);
-	CHECK(what, st.last_pages == (uint64_t)(n - 1) * 2); /* forward + back */
+	if (plat_passes(strategy) == 1) /* protocol passes restore every run */
+		CHECK(what, st.last_pages == (uint64_t)(n - 1) * 2); /* forward + back */
 	recovered += check_failed == failed;
 }
 
@@ -128,7 +129,8 @@ int main(void)
 	static_keys_get_stats(&st);
 	CHECK("mprotect: four pages", st.last_pages == 4);
 	CHECK("mprotect: its syscalls a page",
-	      st.last_syscalls == 4 * plat_run_syscalls(STATIC_KEYS_STRATEGY_MPROTECT));
+	      st.last_syscalls == 4 * plat_run_syscalls(STATIC_KEYS_STRATEGY_MPROTECT) *
+						 plat_passes(STATIC_KEYS_STRATEGY_MPROTECT));
 	CHECK("stats name mprotect", st.strategy == STATIC_KEYS_STRATEGY_MPROTECT);
 	CHECK("sites", sites_match(&spread.key) && sites_match(&spread_too.key));
 	CHECK("no wx", check_no_wx_mapping());

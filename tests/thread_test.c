@@ -4,8 +4,8 @@
  * module may flip: another gets STATIC_KEYS_ETHREAD and changes nothing.
  * Other threads may execute sites while a flip runs under `remap` (the
  * page is swapped in one step): readers call the patched code in a loop
- * while the owner flips. `mprotect` writes the bytes in place, which is not
- * atomic for a concurrent executor, so it makes no such promise.
+ * while the owner flips. The in-place strategies under the
+ * cross-modification protocol are stressed by conc_test.c.
  */
 #include "check.h"
 #include "plat.h"

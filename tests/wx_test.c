@@ -14,6 +14,8 @@
 
 #ifdef __linux__
 extern STATIC_KEYS_LOCAL int static_keys_linux_rx_skip, static_keys_linux_rx_fail;
+/* the window's own mechanics: one os_patch per run, no protocol passes */
+extern STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core;
 
 DEFINE_STATIC_KEY_FALSE(lone);
 DEFINE_STATIC_KEY_FALSE(wide);
@@ -47,6 +49,7 @@ static int flip_refused(int skip, int fail, struct static_key *key)
 
 int main(void)
 {
+	struct static_keys_stats st;
 	uintptr_t page;
 	long ps = sysconf(_SC_PAGESIZE);
 
@@ -54,7 +57,12 @@ int main(void)
 		printf("skipped: page protections cannot be read back here\n");
 		return 77;
 	}
+	static_keys_linux_no_sync_core = 1;
 	CHECK_OK("init", static_keys_init());
+	static_keys_get_stats(&st);
+	CHECK("without core sync only remap is safe for concurrent executors",
+	      st.concurrent == 1u << STATIC_KEYS_STRATEGY_REMAP && st.protocol == 0);
+	CHECK("and it is the default", st.strategy == STATIC_KEYS_STRATEGY_REMAP);
 	CHECK_OK("mprotect", static_keys_set_strategy(STATIC_KEYS_STRATEGY_MPROTECT));
 	CHECK("sites", lone.key.sites == 1 && wide.key.sites == 2);
 

@@ -412,6 +412,18 @@ struct static_keys_stats {
 	uint64_t last_syscalls; /* syscalls of the last request that patched */
 	uint64_t runs;          /* os patches: runs of contiguous pages */
 	uint64_t last_runs;     /* runs of the last request that patched */
+	/*
+	 * Threads that execute sites while a flip runs (docs/concurrency.md):
+	 * `concurrent` has bit 1 << id for each strategy that is safe for
+	 * them on this system, `protocol` for each that runs the
+	 * cross-modification protocol here (x86: three passes and three core
+	 * synchronisations per request; 4-byte ISAs: one). Strategies not in
+	 * `concurrent` work, but only while no other thread runs a site.
+	 */
+	uint32_t concurrent;
+	uint32_t protocol;
+	uint64_t core_syncs; /* core synchronisations made (membarrier) */
+	uint64_t traps;      /* threads sent on from a site's breakpoint */
 };
 STATIC_KEYS_LOCAL int static_keys_get_stats(struct static_keys_stats *out);
 
