@@ -92,8 +92,11 @@ static int flip(long i)
 	return static_keys_update(all, 4);
 }
 
+static unsigned long long survived; /* flips of stress runs that passed */
+
 static void stress(int strategy, long flips)
 {
+	int failed = check_failed;
 	plat_thread t[READERS];
 	plat_thread_box box[READERS];
 	struct static_keys_stats before, after;
@@ -137,6 +140,8 @@ static void stress(int strategy, long flips)
 		      after.core_syncs - before.core_syncs ==
 			      (after.requests - before.requests) *
 				      (ARCH_NEEDS_BREAKPOINT ? 3 : 1));
+	if (check_failed == failed)
+		survived += (unsigned long long)i;
 	printf("%s: %ld reader calls, %llu traps sent on, %llu core syncs\n",
 	       what, calls[0] + calls[1] + calls[2] + calls[3],
 	       (unsigned long long)(after.traps - before.traps),
@@ -181,5 +186,6 @@ int main(void)
 		tested++;
 	}
 	CHECK("at least one strategy is safe here", tested > 0);
+	check_figure("flips survived under threads", survived);
 	return check_summary();
 }
