@@ -33,6 +33,7 @@ static int module_setup(struct module *m)
 		return err_set(rc, "Cannot init module: the OS layer failed");
 	update_caps(m);
 	m->strategy = m->default_strategy;
+	m->prepared = 0; /* a new strategy: its set-up comes at the first patch */
 	os_sections(&m->sec);
 	if (os_image(&img))
 		return err_set(STATIC_KEYS_EINIT,

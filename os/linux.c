@@ -1030,7 +1030,7 @@ static void linux_fork_child(void)
  * cannot be opened, or a write-back of a byte already in place fails
  * (proc_mem.force_override=never, a seccomp filter, an LSM).
  */
-static int linux_procmem_probe(uintptr_t lo, struct os_patch *d)
+static int linux_procmem_probe(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 {
 	if (linux_text.mem_fd < 0) {
 		d->failed = "/proc/self/mem cannot be opened for writing "
@@ -1046,8 +1046,14 @@ static int linux_procmem_probe(uintptr_t lo, struct os_patch *d)
 		d->raw_error = errno;
 		return STATIC_KEYS_ENOTSUP;
 	}
-	if (!linux_text.scratch || !linux_text_covers(lo, 1))
+	if (!linux_text.scratch)
 		return linux_fail(d, "mmap(scratch)", ENOMEM);
+	if (!linux_text_covers(lo, hi - lo)) { /* qemu-user's merged maps */
+		d->failed = "the sites' pages are not one file mapping that "
+			    "/proc/self/maps shows; use \"remap\"";
+		d->raw_error = 0;
+		return STATIC_KEYS_ENOTSUP;
+	}
 	return 0;
 }
 
@@ -1066,7 +1072,7 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 	case STATIC_KEYS_STRATEGY_PROCMEM:
 		/* a forced write cannot go through the alias's shared pages */
 		rc = linux_alias_drop(diag);
-		if (!rc && lo < hi && (rc = linux_procmem_probe(lo, diag)) &&
+		if (!rc && lo < hi && (rc = linux_procmem_probe(lo, hi, diag)) &&
 		    prev_alias) {
 			struct os_patch again = *diag;
 

@@ -767,8 +767,8 @@ static void op_fault(void)
 	 * could not restore: protocol_test.c covers that; here the rollback
 	 * works, or its strategy's own calls fail.
 	 */
-	if (protocol_in_use())
-		rollback = (int)below(2);
+	if (protocol_in_use()) /* an emulator has no /proc/self/mem fallback */
+		rollback = emulated ? 0 : (int)below(2);
 	flipping_request(&r, &kind);
 	runs = fewest_runs(&r);
 	at = 1 + (int)below(runs);

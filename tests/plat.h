@@ -336,6 +336,15 @@ static inline int plat_strategy_set(int s)
  * os_patch calls per run of one request under strategy s: three where the
  * breakpoint protocol runs (x86), else one.
  */
+/* 1 when strategy s runs the cross-modification protocol here. */
+static inline int plat_protocol(int s)
+{
+	struct static_keys_stats st;
+
+	static_keys_get_stats(&st);
+	return (st.protocol >> s) & 1u;
+}
+
 static inline unsigned plat_passes(int s)
 {
 	struct static_keys_stats st;

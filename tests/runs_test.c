@@ -136,6 +136,26 @@ static int wide_wants(void)
 	return 600 * static_key_enabled(&wa) + (600 << 16) * static_key_enabled(&wb);
 }
 
+
+/*
+ * 1 when split's two blocks leave at least one page without a site between
+ * them, so that they are two runs (the blocks are PLAT_PAGE_ALIGN apart,
+ * but code larger than on ELF, or pages that large, can close the gap).
+ */
+static int split_has_gap(void)
+{
+	uint32_t i;
+
+	for (i = 1; i < split.key.sites; i++) {
+		uintptr_t end = jump_entry_code(&split.key.entries[i - 1]) + ARCH_JUMP_SIZE - 1;
+		uintptr_t next = jump_entry_code(&split.key.entries[i]);
+
+		if (next / page_size > end / page_size + 1)
+			return 1;
+	}
+	return 0;
+}
+
 static void per_strategy(int strategy)
 {
 	struct static_key_change a_on = {&wa.key, 1}, a_off = {&wa.key, 0};
@@ -183,8 +203,8 @@ static void per_strategy(int strategy)
 	CHECK("split has two runs", split_a() == 300 && split_b() == 300);
 	static_keys_get_stats(&st);
 	flip_counts("and back", strategy, &split_off, 1);
-	if (page_size >= PLAT_PAGE_ALIGN)
-		return; /* the blocks may share a page: no second run to fail */
+	if (!split_has_gap())
+		return; /* the blocks' pages touch: no second run to fail */
 	CHECK("two runs", st.last_runs == 2);
 
 	/* The second run fails: the first, of several pages, is restored. */
@@ -200,7 +220,8 @@ static void per_strategy(int strategy)
 	CHECK("key unchanged", !static_key_enabled(&split));
 	CHECK("sites run as before", split_a() == 0 && split_b() == 0);
 	static_keys_get_stats(&st);
-	CHECK("one run forward, one back", st.last_runs == 2);
+	if (!plat_protocol(strategy)) /* protocol passes restore every run */
+		CHECK("one run forward, one back", st.last_runs == 2);
 }
 
 int main(void)

@@ -85,13 +85,14 @@ int main(void)
 
 	install(user_handler); /* before init, as a user's own would be */
 	CHECK_OK("init", static_keys_init());
+	CHECK_OK("flip", static_branch_enable(&trap_key));
+	CHECK("flipped", f_trap() == 1 && sites_match(&trap_key.key));
+	/* after the first flip: a default the kernel refuses falls back then */
 	if (!in_protocol()) {
 		printf("skipped: the default strategy runs no breakpoint protocol "
 		       "here (no membarrier SYNC_CORE, or an emulator)\n");
-		return 77;
+		return check_failed ? check_summary() : 77;
 	}
-	CHECK_OK("flip", static_branch_enable(&trap_key));
-	CHECK("flipped", f_trap() == 1 && sites_match(&trap_key.key));
 
 	raise(SIGTRAP);
 	CHECK("raise() reaches the user's handler", mine == 1 && mine_code == SI_TKILL);
