@@ -54,14 +54,7 @@ static void entry_put(struct jump_entry *e, uintptr_t code, uintptr_t target,
 {
 	e->code = (int32_t)(uint32_t)(code - (uintptr_t)&e->code);
 	e->target = (int32_t)(uint32_t)(target - (uintptr_t)&e->target);
-#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
-	e->key = (intptr_t)key;
-#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
-	e->key = (int32_t)(uint32_t)(key - (uintptr_t)&e->key);
-	e->key_pad = 0;
-#else
-	e->key = (intptr_t)(key - (uintptr_t)&e->key);
-#endif
+	jump_entry_set_key(e, key);
 }
 
 enum layout { SORTED, INTERLEAVED, RUNS, SHUFFLED };

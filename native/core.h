@@ -74,6 +74,23 @@ static inline uintptr_t jump_entry_key_raw(const struct jump_entry *e)
 }
 
 /*
+ * Stores `key` (a key's address, with the branch in bit 0) in the entry's
+ * key field, as jump_entry_key_raw() reads it back: for the tables built
+ * at init and for the C tests and benchmarks that build entries.
+ */
+static inline void jump_entry_set_key(struct jump_entry *e, uintptr_t key)
+{
+#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
+	e->key = (intptr_t)key;
+#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
+	e->key = (int32_t)(uint32_t)(key - (uintptr_t)&e->key);
+	e->key_pad = 0;
+#else
+	e->key = (intptr_t)(key - (uintptr_t)&e->key);
+#endif
+}
+
+/*
  * Bit 1 of the key field: keys are 8-aligned, so it is free (the kernel
  * keeps two flags there too). Only repair sets it, and clears it again.
  */

@@ -94,14 +94,7 @@ static inline void rec_decode(struct tables *t, size_t j, size_t ki)
 
 	e->code = (int32_t)(code - at - offsetof(struct jump_entry, code));
 	e->target = (int32_t)(target - at - offsetof(struct jump_entry, target));
-#if defined(STATIC_KEYS_ENTRY_KEY_ABS)
-	e->key = (intptr_t)key;
-#elif defined(STATIC_KEYS_ENTRY_KEY_REL32)
-	e->key = (int32_t)(uint32_t)(key - (uintptr_t)&e->key);
-	e->key_pad = 0;
-#else
-	e->key = (intptr_t)(key - (uintptr_t)&e->key);
-#endif
+	jump_entry_set_key(e, key);
 }
 
 static inline uint32_t rec_key(const struct tables *t, size_t i)

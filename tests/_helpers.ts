@@ -95,6 +95,76 @@ export interface FixtureResult {
   stderr: string;
 }
 
+/** What a subprocess ended with and printed. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A Run and the signal that ended it, if one did. */
+export interface SignaledRun extends Run {
+  signal: Deno.Signal | null;
+}
+
+/** How spawn() starts a program. */
+export interface SpawnOptions {
+  cwd?: string;
+  /** Added to the environment, or the whole of it with `clearEnv`. */
+  env?: Record<string, string>;
+  clearEnv?: boolean;
+}
+
+async function output(
+  program: string,
+  args: string[],
+  options: SpawnOptions,
+): Promise<SignaledRun> {
+  const out = await new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: { NO_COLOR: "1", ...options.env },
+    clearEnv: options.clearEnv,
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    signal: out.signal,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
+/**
+ * Runs `program` with `args`, stdin closed and NO_COLOR=1 in its
+ * environment, and returns its exit code and output, decoded: only these,
+ * so that a test can compare the Run whole.
+ */
+export async function spawn(
+  program: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<Run> {
+  const { code, stdout, stderr } = await output(program, args, options);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Runs `deno run --no-prompt --no-config ...args` in this deno: a fresh
+ * process with exactly the flags in `args`.
+ */
+export function runDeno(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<SignaledRun> {
+  return output(
+    Deno.execPath(),
+    ["run", "--no-prompt", "--no-config", ...args],
+    { env },
+  );
+}
+
 /**
  * Runs tests/fixtures/open_main.ts in a fresh `deno run` with `flags` and
  * no others: it calls open(args[0]) and prints what happened as JSON.
@@ -105,21 +175,61 @@ export async function runOpen(
   env: Record<string, string> = {},
 ): Promise<FixtureResult> {
   const main = new URL("./fixtures/open_main.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--no-config", ...flags, main, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  const stdout = text.decode(out.stdout);
-  const stderr = text.decode(out.stderr);
+  const { code, stdout, stderr } = await runDeno(
+    [...flags, main, ...args],
+    env,
+  );
   let result;
   try {
     result = JSON.parse(stdout);
   } catch {
     throw new Error(`open_main.ts printed no JSON: ${stdout}${stderr}`);
   }
-  return { code: out.code, result, stderr };
+  return { code, result, stderr };
+}
+
+/**
+ * Starts `deno run --no-config --allow-net=127.0.0.1 --allow-read=<root>
+ * <fixture> <root> ...files`, a server of the repository's files that
+ * prints its port on its first line, and waits for that line; stop() ends
+ * it. `what` names it in the error when it exits before listening.
+ */
+export async function serveFiles(
+  root: string,
+  fixture: string,
+  files: string[],
+  what: string,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${root}`,
+      fixture,
+      root,
+      ...files,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  while (!first.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${what} exited before listening`);
+    first += value;
+  }
+  reader.releaseLock();
+  return {
+    port: Number(first.trim()),
+    async stop() {
+      await server.stdin.close().catch(() => {});
+      await server.stdout.cancel().catch(() => {});
+      await server.status;
+    },
+  };
 }
 
 /**

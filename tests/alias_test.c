@@ -26,17 +26,7 @@ __attribute__((noinline)) static int f_alias(void)
 /* Counts mappings of the alias memfd with the given first three perms. */
 static int alias_mappings(const char *perms)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (strstr(line, "memfd:static-keys-text") && strstr(line, perms))
-			n++;
-	fclose(f);
-	return n;
+	return check_maps_lines("memfd:static-keys-text", perms);
 }
 
 int main(void)

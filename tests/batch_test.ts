@@ -10,7 +10,7 @@ import {
   UnappliedBatchError,
   UnknownKeyError,
 } from "../mod.ts";
-import { INITIAL, LIB, openDemo, taken } from "./_helpers.ts";
+import { INITIAL, LIB, openDemo, runDeno, taken } from "./_helpers.ts";
 
 Deno.test("StaticKeysModule.set() flips several keys in one request", async (t) => {
   using mod = openDemo();
@@ -207,27 +207,13 @@ Deno.test("StaticKeysModule.close() reports a batch that was never applied", asy
 Deno.test("a program that ends without close() warns about a batch never applied", async (t) => {
   const main = new URL("./fixtures/lost_batch_main.ts", import.meta.url);
   const root = new URL("..", import.meta.url).pathname;
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        "--no-config",
-        `--allow-ffi=${LIB}`,
-        `--allow-read=${root}`,
-        main.pathname,
-        ...args,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const text = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: text.decode(out.stdout),
-      stderr: text.decode(out.stderr),
-    };
-  };
+  const run = (args: string[]) =>
+    runDeno([
+      `--allow-ffi=${LIB}`,
+      `--allow-read=${root}`,
+      main.pathname,
+      ...args,
+    ]);
   await t.step("lost: a warning on stderr", async () => {
     const { code, stdout, stderr } = await run([]);
     assert.equal(code, 0, stderr);

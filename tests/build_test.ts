@@ -18,39 +18,23 @@ import {
   VERSION,
 } from "../src/_cache.ts";
 import { LIBRARY_NAMES } from "../src/_library.ts";
+import { type Run, serveFiles, spawn } from "./_helpers.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
 const SCRATCH = `${ROOT}/build/dist-test`;
 const LIBRARY = LIBRARY_NAMES[Deno.build.os][0];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Runs this deno with `args` and `env` added to the environment, or, with
  * `clear`, as the whole environment.
  */
-async function deno(
+function deno(
   args: string[],
   env: Record<string, string> = {},
   clear = false,
 ): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    env: { NO_COLOR: "1", ...env },
-    clearEnv: clear,
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+  return spawn(Deno.execPath(), args, { env, clearEnv: clear });
 }
 
 /** Runs `code` in `deno eval` (all permissions): the test's own writes. */
@@ -106,38 +90,13 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 
 /** The publish set served from 127.0.0.1 by a subprocess, until stop(). */
 async function serve(files: string[]) {
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${ROOT}`,
-      `${ROOT}/tests/fixtures/serve.ts`,
-      ROOT,
-      ...files,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let first = "";
-  while (!first.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the server exited before listening");
-    first += value;
-  }
-  reader.releaseLock();
-  const port = Number(first.trim());
-  return {
-    port,
-    base: `http://127.0.0.1:${port}/`,
-    async stop() {
-      await server.stdin.close().catch(() => {});
-      await server.stdout.cancel().catch(() => {});
-      await server.status;
-    },
-  };
+  const server = await serveFiles(
+    ROOT,
+    `${ROOT}/tests/fixtures/serve.ts`,
+    files,
+    "the server",
+  );
+  return { ...server, base: `http://127.0.0.1:${server.port}/` };
 }
 
 Deno.test("build() from the served publish set: an empty cache, a build, open() flips; a second run builds nothing", async (t) => {

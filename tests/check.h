@@ -67,6 +67,25 @@ static inline void check_figure(const char *name, uint64_t n)
 #include <unistd.h>
 
 /*
+ * Lines of /proc/self/maps holding both `a` and `b` (NULL: any line), or
+ * -1 when it cannot be read.
+ */
+static inline int check_maps_lines(const char *a, const char *b)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if ((!a || strstr(line, a)) && (!b || strstr(line, b)))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
  * 1 when /proc/self/maps shows each page's own protection: a page made r-x
  * between two r-- pages must come back as a line of its own, and the code
  * running this must show as executable. qemu-user

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { EXIT, main, parseArgs } from "../src/_cli.ts";
-import { INITIAL, LIB, openDemo } from "./_helpers.ts";
+import { INITIAL, LIB, openDemo, runDeno } from "./_helpers.ts";
 import { assertNamedAsNm, nmText } from "./_nm.ts";
 
 const TESTS = new URL("../build/tests/", import.meta.url).pathname;
@@ -23,17 +23,8 @@ function capture(args: string[]): { code: number; out: string; err: string } {
 
 /** Runs cli.ts in a fresh deno with exactly `flags`. */
 async function runCli(flags: string[], args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--no-config", ...flags, CLI, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    out: text.decode(out.stdout),
-    err: text.decode(out.stderr),
-  };
+  const run = await runDeno([...flags, CLI, ...args]);
+  return { code: run.code, out: run.stdout, err: run.stderr };
 }
 
 Deno.test("cli prints every key and every site's function, bytes and instruction", () => {

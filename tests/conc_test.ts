@@ -3,7 +3,7 @@
 // (docs/concurrency.md): every strategy the module calls safe survives.
 
 import assert from "node:assert/strict";
-import { LIB, openDemo } from "./_helpers.ts";
+import { LIB, openDemo, runDeno } from "./_helpers.ts";
 
 const FLIPS = 20_000;
 
@@ -27,24 +27,16 @@ Deno.test("StaticKeysModule flips are safe while nonblocking calls run the sites
     }
     mod.setStrategy("default");
   }
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      `--allow-ffi=${LIB}`,
-      `--allow-read=${LIB}`,
-      new URL("./fixtures/conc_flips.ts", import.meta.url).pathname,
-      LIB,
-      String(FLIPS),
-    ],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  assert.equal(out.signal, null, `no crash: ${text.decode(out.stderr)}`);
-  assert.equal(out.code, 0, text.decode(out.stderr));
-  const report = JSON.parse(text.decode(out.stdout));
+  const out = await runDeno([
+    `--allow-ffi=${LIB}`,
+    `--allow-read=${LIB}`,
+    new URL("./fixtures/conc_flips.ts", import.meta.url).pathname,
+    LIB,
+    String(FLIPS),
+  ]);
+  assert.equal(out.signal, null, `no crash: ${out.stderr}`);
+  assert.equal(out.code, 0, out.stderr);
+  const report = JSON.parse(out.stdout);
   assert.deepEqual(report.concurrent, concurrent);
   for (const strategy of concurrent) {
     const r = report.results[strategy];

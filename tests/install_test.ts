@@ -15,37 +15,13 @@ import assert from "node:assert/strict";
 import { publishedFiles } from "../scripts/_publish.ts";
 import { METADATA_FILE, TARGET, VERSION } from "../src/_cache.ts";
 import { LIBRARY_NAMES } from "../src/_library.ts";
+import { type Run, serveFiles, spawn } from "./_helpers.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
 const SCRATCH = `${ROOT}/build/install-test`;
 const README = `${ROOT}/README.md`;
 const LIBRARY = LIBRARY_NAMES[Deno.build.os][0];
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function spawn(
-  program: string,
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  const out = await new Deno.Command(program, {
-    args,
-    cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
-}
 
 /** Runs `script` under sh; fails the test with its output if it fails. */
 async function sh(script: string, ...args: string[]): Promise<string> {
@@ -90,36 +66,13 @@ function readmeCommands(text: string, heading: string): string[] {
 
 /** A registry serving the publish set, until stop(). */
 async function registry(files: string[]) {
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${ROOT}`,
-      `${ROOT}/tests/fixtures/jsr.ts`,
-      ROOT,
-      ...files,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let first = "";
-  while (!first.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the registry exited before listening");
-    first += value;
-  }
-  reader.releaseLock();
-  return {
-    url: `http://127.0.0.1:${Number(first.trim())}/`,
-    async stop() {
-      await server.stdin.close().catch(() => {});
-      await server.stdout.cancel().catch(() => {});
-      await server.status;
-    },
-  };
+  const server = await serveFiles(
+    ROOT,
+    `${ROOT}/tests/fixtures/jsr.ts`,
+    files,
+    "the registry",
+  );
+  return { ...server, url: `http://127.0.0.1:${server.port}/` };
 }
 
 /** The C++ compilers here: g++ and the first clang++ found. */

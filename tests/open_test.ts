@@ -9,7 +9,14 @@ import {
   UnappliedBatchError,
   UnknownKeyError,
 } from "../mod.ts";
-import { type demoSymbols, LIB, openDemo, runOpen } from "./_helpers.ts";
+import {
+  type demoSymbols,
+  LIB,
+  openDemo,
+  runDeno,
+  runOpen,
+  spawn,
+} from "./_helpers.ts";
 import { cacheEnvNames, TARGET, VERSION } from "../src/_cache.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
@@ -129,19 +136,12 @@ Deno.test("open() in a local copy of the published package (vendor/) names the b
   assert.equal(copy.code, 0, new TextDecoder().decode(copy.stderr));
   const main = `${scratch}/pkg/tests/fixtures/open_main.ts`;
   const cache = `${scratch}/cache`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      "--allow-env=STATIC_KEYS_LIB,STATIC_KEYS_CACHE",
-      `--allow-read=${scratch}`,
-      main,
-    ],
-    env: { NO_COLOR: "1", STATIC_KEYS_CACHE: cache, STATIC_KEYS_LIB: "" },
-    stdin: "null",
-  }).output();
-  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  const out = await runDeno([
+    "--allow-env=STATIC_KEYS_LIB,STATIC_KEYS_CACHE",
+    `--allow-read=${scratch}`,
+    main,
+  ], { STATIC_KEYS_CACHE: cache, STATIC_KEYS_LIB: "" });
+  const result = JSON.parse(out.stdout);
   assert.deepEqual(result, {
     name: "LibraryNotFoundError",
     code: -9,
@@ -152,21 +152,16 @@ Deno.test("open() in a local copy of the published package (vendor/) names the b
       `build it with "${BUILD_COMMAND}", or set STATIC_KEYS_LIB to the path of libstatic_keys.so`,
   });
   // No variable that could locate a cache (a service without HOME).
-  const bare = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      "--allow-env",
-      `--allow-read=${scratch}`,
-      main,
-    ],
-    env: { NO_COLOR: "1" },
-    clearEnv: true,
-    stdin: "null",
-  }).output();
+  const bare = await spawn(Deno.execPath(), [
+    "run",
+    "--no-prompt",
+    "--no-config",
+    "--allow-env",
+    `--allow-read=${scratch}`,
+    main,
+  ], { clearEnv: true });
   assert.deepEqual(
-    JSON.parse(new TextDecoder().decode(bare.stdout)).message,
+    JSON.parse(bare.stdout).message,
     `Cannot find the package's library: mod.ts was loaded from "file://${scratch}/pkg" ` +
       `and no cache directory is set (${
         cacheEnvNames().join(", ")

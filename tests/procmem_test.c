@@ -23,51 +23,12 @@
 #include "check.h"
 #include "plat.h"
 #include "sites.h"
+#include "spread.h"
 #include "static_keys.h"
-
-DEFINE_STATIC_KEY_FALSE(spread);
-DEFINE_STATIC_KEY_TRUE(spread_too);
-
-/* One function per page, each far from the next: four runs of one page. */
-#define PAGE_FN(name)                                                          \
-	__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int name(void) \
-	{                                                                      \
-		int n = 0;                                                     \
-		if (static_branch_unlikely(&spread))                           \
-			n += 1;                                                \
-		if (static_branch_likely(&spread_too))                         \
-			n += 2;                                                \
-		return n;                                                      \
-	}
-PAGE_FN(p0)
-PAGE_FN(p1)
-PAGE_FN(p2)
-PAGE_FN(p3)
-
-static int (*const fns[4])(void) = {p0, p1, p2, p3};
-
-static int all_return(int want)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (fns[i]() != want)
-			return 0;
-	return 1;
-}
 
 static int maps_lines(void)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[1024];
-	int n = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		n++;
-	fclose(f);
-	return n;
+	return check_maps_lines(NULL, NULL);
 }
 
 /* 1 when the mapping holding addr is r-x, private, and a file's (a path). */
@@ -88,20 +49,6 @@ static int file_backed_rx(const void *addr)
 	return ok;
 }
 
-static void snapshot(uint8_t *buf)
-{
-	uint32_t i;
-
-	for (i = 0; i < 4; i++) {
-		memcpy(buf + i * ARCH_JUMP_SIZE,
-		       (const void *)jump_entry_code(&spread.key.entries[i]),
-		       ARCH_JUMP_SIZE);
-		memcpy(buf + (4 + i) * ARCH_JUMP_SIZE,
-		       (const void *)jump_entry_code(&spread_too.key.entries[i]),
-		       ARCH_JUMP_SIZE);
-	}
-}
-
 /*
  * Run n of the flip fails, and so does every call the rollback's own
  * strategy makes (as at vm.max_map_count): restored all the same.
@@ -119,7 +66,7 @@ static void rollback_without_resources(int strategy, int n)
 	snprintf(what, sizeof what, "%s, run %d fails, rollback's calls fail",
 		 static_keys_strategy_name(strategy), n);
 	CHECK_OK(what, static_keys_set_strategy(strategy));
-	snapshot(before);
+	snapshot_sites(before);
 	lines = maps_lines();
 	static_keys_mod.fault_at = n;
 	static_keys_mod.fault_rollback = 1;
@@ -129,7 +76,7 @@ static void rollback_without_resources(int strategy, int n)
 	CHECK(what, strstr(static_keys_last_error(), "every page was restored") != NULL);
 	if (!strstr(static_keys_last_error(), "every page was restored"))
 		fprintf(stderr, "  -> %s\n", static_keys_last_error());
-	snapshot(after);
+	snapshot_sites(after);
 	CHECK(what, memcmp(before, after, sizeof before) == 0);
 	CHECK(what, !static_key_enabled(&spread) && static_key_enabled(&spread_too));
 	CHECK(what, all_return(2));
@@ -229,7 +176,7 @@ static int at_map_limit(void)
 		return 77; /* valgrind keeps its own table of this process's maps */
 	CHECK_OK("remap", static_keys_set_strategy(STATIC_KEYS_STRATEGY_REMAP));
 	for (spare = 1; spare <= 16 && !check_failed; spare++) {
-		snapshot(before);
+		snapshot_sites(before);
 		if (!fill_map_table()) {
 			free_fillers(FILLERS);
 			return 77;
@@ -248,7 +195,7 @@ static int at_map_limit(void)
 		       static_keys_last_error());
 		CHECK("ENOMEM part way", rc == STATIC_KEYS_EPATCH);
 		CHECK("restored", strstr(static_keys_last_error(), "every page was restored") != NULL);
-		snapshot(after);
+		snapshot_sites(after);
 		CHECK("bytes as before", memcmp(before, after, sizeof before) == 0);
 		CHECK("keys as before", !static_key_enabled(&spread) && static_key_enabled(&spread_too));
 		CHECK("code as before", all_return(2));

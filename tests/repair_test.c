@@ -9,28 +9,8 @@
 #include "check.h"
 #include "plat.h"
 #include "sites.h"
+#include "spread.h"
 #include "static_keys.h"
-
-DEFINE_STATIC_KEY_FALSE(spread);
-DEFINE_STATIC_KEY_TRUE(spread_too);
-
-/* One function per page, so the keys' sites sit on four pages. */
-#define PAGE_FN(name)                                                          \
-	__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int name(void) \
-	{                                                                      \
-		int n = 0;                                                     \
-		if (static_branch_unlikely(&spread))                           \
-			n += 1;                                                \
-		if (static_branch_likely(&spread_too))                         \
-			n += 2;                                                \
-		return n;                                                      \
-	}
-PAGE_FN(p0)
-PAGE_FN(p1)
-PAGE_FN(p2)
-PAGE_FN(p3)
-
-static int (*const fns[4])(void) = {p0, p1, p2, p3};
 
 /* Two sites of one key on one page. */
 DEFINE_STATIC_KEY_FALSE(twice);
@@ -55,18 +35,6 @@ static unsigned pages_returning(int want)
 		if (fns[i]() == want)
 			got |= 1u << i;
 	return got;
-}
-
-static void snapshot(uint8_t *buf)
-{
-	uint32_t i;
-
-	for (i = 0; i < 4; i++) {
-		memcpy(buf + i * ARCH_JUMP_SIZE,
-		       (const void *)jump_entry_code(&spread.key.entries[i]), ARCH_JUMP_SIZE);
-		memcpy(buf + (4 + i) * ARCH_JUMP_SIZE,
-		       (const void *)jump_entry_code(&spread_too.key.entries[i]), ARCH_JUMP_SIZE);
-	}
 }
 
 static size_t index_of(const struct static_key *k)
@@ -138,11 +106,11 @@ static void repair_under(int strategy)
 	      static_branch_enable(&spread) == STATIC_KEYS_EBADSITE);
 
 	/* all or nothing: the repair's second page fails, the first is put back */
-	snapshot(before);
+	snapshot_sites(before);
 	static_keys_mod.fault_at = 2;
 	CHECK(what, static_keys_repair(&total, NULL, 0) == STATIC_KEYS_EPATCH);
 	static_keys_mod.fault_at = 0;
-	snapshot(after);
+	snapshot_sites(after);
 	/* the protocol's restore leaves whole instructions, not breakpoints */
 	if (plat_passes(strategy) == 1)
 		CHECK("a failed repair changes no byte", memcmp(before, after, sizeof before) == 0);

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { ModuleClosedError, WrongThreadError } from "../mod.ts";
-import { openDemo, taken } from "./_helpers.ts";
+import { openDemo, runDeno, taken } from "./_helpers.ts";
 
 /** The test plugin (tests/plugin.c), built next to the C tests. */
 const PLUGIN = new URL(
@@ -30,22 +30,14 @@ Deno.test("StaticKeysModule.repair() reports a consistent module as such", () =>
 });
 
 Deno.test("StaticKeysModule.repair() rewrites a site that disagrees with its key", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      `--allow-ffi=${PLUGIN}`,
-      `--allow-read=${PLUGIN}`,
-      new URL("./fixtures/repair_main.ts", import.meta.url).pathname,
-      PLUGIN,
-    ],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  assert.equal(out.code, 0, text.decode(out.stderr));
-  const steps = JSON.parse(text.decode(out.stdout));
+  const out = await runDeno([
+    `--allow-ffi=${PLUGIN}`,
+    `--allow-read=${PLUGIN}`,
+    new URL("./fixtures/repair_main.ts", import.meta.url).pathname,
+    PLUGIN,
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  const steps = JSON.parse(out.stdout);
   const clean = { sites: 3, rewritten: 0, unknown: 0, keys: [] };
   assert.deepEqual(steps, {
     before: clean,

@@ -8,38 +8,8 @@
 #include "check.h"
 #include "plat.h"
 #include "sites.h"
+#include "spread.h"
 #include "static_keys.h"
-
-DEFINE_STATIC_KEY_FALSE(spread);
-DEFINE_STATIC_KEY_TRUE(spread_too);
-
-/* One function per page, so the keys' sites sit on four pages. */
-#define PAGE_FN(name)                                                          \
-	__attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int name(void)        \
-	{                                                                      \
-		int n = 0;                                                     \
-		if (static_branch_unlikely(&spread))                           \
-			n += 1;                                                \
-		if (static_branch_likely(&spread_too))                         \
-			n += 2;                                                \
-		return n;                                                      \
-	}
-PAGE_FN(p0)
-PAGE_FN(p1)
-PAGE_FN(p2)
-PAGE_FN(p3)
-
-static int (*const fns[4])(void) = {p0, p1, p2, p3};
-
-static int all_return(int want)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (fns[i]() != want)
-			return 0;
-	return 1;
-}
 
 static void snapshot(uint8_t *buf)
 {

@@ -3,7 +3,7 @@
 // they stop with one message that says how to build it or run them.
 
 import assert from "node:assert/strict";
-import { LIB } from "./_helpers.ts";
+import { LIB, spawn } from "./_helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -12,17 +12,12 @@ async function denoTest(
   flags: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; output: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "--no-prompt", ...flags, "tests/batch_test.ts"],
-    cwd: root,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    output: text.decode(out.stdout) + text.decode(out.stderr),
-  };
+  const out = await spawn(
+    Deno.execPath(),
+    ["test", "--no-prompt", ...flags, "tests/batch_test.ts"],
+    { cwd: root, env },
+  );
+  return { code: out.code, output: out.stdout + out.stderr };
 }
 
 Deno.test("deno test stops with one message when the library is not built", async () => {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
-import { LIB } from "./_helpers.ts";
+import { LIB, runDeno } from "./_helpers.ts";
 
 Deno.test("open() keeps the exact parameter tuples of the user's symbols", () => {
   using mod = open(undefined, {
@@ -34,25 +34,21 @@ Deno.test("open() keeps the exact parameter tuples of the user's symbols", () =>
 Deno.test("StaticKeysModule.symbols throw ModuleClosedError after close() instead of crashing", async () => {
   const main = new URL("./fixtures/symbols_main.ts", import.meta.url).pathname;
   const root = new URL("..", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      `--allow-ffi=${LIB}`,
-      `--allow-read=${root}`,
-      main,
-    ],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `the subprocess ended with ${out.code}: ${stderr}`);
+  const out = await runDeno([
+    `--allow-ffi=${LIB}`,
+    `--allow-read=${root}`,
+    main,
+  ]);
+  assert.equal(
+    out.code,
+    0,
+    `the subprocess ended with ${out.code}: ${out.stderr}`,
+  );
   const closed = (name: string) => ({
     name: "ModuleClosedError",
     message: `Cannot call "${name}": the handle of "${LIB}" is closed`,
   });
-  const outcomes = JSON.parse(new TextDecoder().decode(out.stdout));
+  const outcomes = JSON.parse(out.stdout);
   assert.deepEqual(outcomes, {
     expected: outcomes.expected,
     afterLastClose: closed("static_keys_demo_checks"),

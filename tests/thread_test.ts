@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { WrongThreadError } from "../mod.ts";
-import { defaultStrategy, LIB, openDemo, taken } from "./_helpers.ts";
+import { defaultStrategy, LIB, openDemo, runDeno, taken } from "./_helpers.ts";
 
 Deno.test("open() refuses to run inside a Worker", async () => {
   const worker = new Worker(
@@ -149,22 +149,14 @@ Deno.test("StaticKeysModule flips refuse to run inside a Worker", async (t) => {
 
 Deno.test("open() owns the module after a nonblocking read came first", async () => {
   // A fresh process: in this one the module is owned already.
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      `--allow-ffi=${LIB}`,
-      `--allow-read=${LIB}`,
-      new URL("./fixtures/read_first.ts", import.meta.url).pathname,
-      LIB,
-    ],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  assert.equal(out.code, 0, text.decode(out.stderr));
-  assert.deepEqual(JSON.parse(text.decode(out.stdout)), {
+  const out = await runDeno([
+    `--allow-ffi=${LIB}`,
+    `--allow-read=${LIB}`,
+    new URL("./fixtures/read_first.ts", import.meta.url).pathname,
+    LIB,
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(JSON.parse(out.stdout), {
     count: 4,
     enabled: true,
   });

@@ -20,17 +20,7 @@ typedef int (*set_fn)(int);
 /* Lines of /proc/self/maps naming the alias memfd. */
 static int alias_mappings(void)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[1024];
-	int n = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (strstr(line, "memfd:static-keys-text"))
-			n++;
-	fclose(f);
-	return n;
+	return check_maps_lines("memfd:static-keys-text", NULL);
 }
 
 /* Open descriptors of this process onto /proc/<pid>/mem. */
