@@ -20,7 +20,13 @@ using mod = open(path, {
   },
 });
 const { bench_c_flips } = mod.symbols;
-console.log(JSON.stringify({ group: "default", strategy: mod.strategy }));
+console.log(JSON.stringify({
+  group: "default",
+  strategy: mod.strategy,
+  // x86 runs the cross-modification protocol in three passes per request
+  passes: Deno.build.arch === "x86_64" ? 3 : 1,
+  protocol: mod.stats().protocol,
+}));
 
 function median(values: number[]): number {
   const sorted = values.toSorted((a, b) => a - b);

@@ -158,6 +158,13 @@ const results: Results = {
   defaultStrategy: String(
     fromDeno.find((r) => r.group === "default")?.strategy ?? "remap",
   ),
+  protocolPasses: Object.fromEntries(
+    ((fromDeno.find((r) => r.group === "default")?.protocol ?? []) as string[])
+      .map((s) => [
+        s,
+        Number(fromDeno.find((r) => r.group === "default")?.passes ?? 1),
+      ]),
+  ),
   goals: [],
 };
 results.goals = checkGoals(results);
