@@ -59,16 +59,9 @@ static inline void check_figure(const char *name, uint64_t n)
 	printf("figure: %s: %" PRIu64 "\n", name, n);
 }
 
-#ifdef __linux__
-#include <inttypes.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 /*
  * Lines of /proc/self/maps holding both `a` and `b` (NULL: any line), or
- * -1 when it cannot be read.
+ * -1 when it cannot be read (no /proc: Windows, macOS, freestanding).
  */
 static inline int check_maps_lines(const char *a, const char *b)
 {
@@ -84,6 +77,13 @@ static inline int check_maps_lines(const char *a, const char *b)
 	fclose(f);
 	return n;
 }
+
+#ifdef __linux__
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /*
  * 1 when /proc/self/maps shows each page's own protection: a page made r-x
