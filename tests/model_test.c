@@ -350,26 +350,40 @@ static uintptr_t page_of(uintptr_t a)
 	return a & ~(uintptr_t)(page_size - 1);
 }
 
-/* Pages holding a byte of a site the request rewrites (each once). */
-static unsigned pages_touched(const struct req *r)
+/*
+ * The sites the request rewrites, their code addresses in `code` in address
+ * order; returns how many.
+ */
+static size_t moving_sites(const struct req *r, uintptr_t *code)
 {
-	uintptr_t page[2 * NKEYS * MAX_SITES];
-	size_t n = 0, s;
-	unsigned pages = 0;
+	size_t n = 0;
 	uint32_t j;
 	int i;
 
 	for (i = 0; i < NKEYS; i++)
 		if (r->target[i] >= 0 && r->target[i] != model.enabled[i])
-			for (j = 0; j < keys[i]->sites; j++) {
-				uintptr_t c = jump_entry_code(&keys[i]->entries[j]);
+			for (j = 0; j < keys[i]->sites; j++)
+				code[n++] = jump_entry_code(&keys[i]->entries[j]);
+	qsort(code, n, sizeof code[0], cmp_addr);
+	return n;
+}
 
-				page[n++] = page_of(c);
-				page[n++] = page_of(c + ARCH_JUMP_SIZE - 1);
-			}
-	qsort(page, n, sizeof page[0], cmp_addr);
-	for (s = 0; s < n; s++)
-		pages += !s || page[s] != page[s - 1];
+/* Pages holding a byte of a site the request rewrites (each once). */
+static unsigned pages_touched(const struct req *r)
+{
+	uintptr_t code[NKEYS * MAX_SITES], last = 0;
+	size_t n = moving_sites(r, code), s;
+	unsigned pages = 0;
+
+	/* sites do not overlap: their first and last pages never go down */
+	for (s = 0; s < n; s++) {
+		uintptr_t first = page_of(code[s]);
+		uintptr_t end = page_of(code[s] + ARCH_JUMP_SIZE - 1);
+
+		pages += !pages || first != last;
+		pages += end != first;
+		last = end;
+	}
 	return pages;
 }
 
@@ -592,22 +606,13 @@ static void op_corrupt(void)
 static unsigned fewest_runs(const struct req *r)
 {
 	uintptr_t code[NKEYS * MAX_SITES], hi = 0;
-	size_t n = 0, s;
+	size_t n = moving_sites(r, code), s;
 	unsigned runs = 0;
-	uint32_t j;
-	int i;
 
-	for (i = 0; i < NKEYS; i++)
-		if (r->target[i] >= 0 && r->target[i] != model.enabled[i])
-			for (j = 0; j < keys[i]->sites; j++)
-				code[n++] = jump_entry_code(&keys[i]->entries[j]);
-	qsort(code, n, sizeof code[0], cmp_addr);
 	for (s = 0; s < n; s++) {
-		uintptr_t lo = code[s] & ~(uintptr_t)(page_size - 1);
-		uintptr_t end = ((code[s] + ARCH_JUMP_SIZE - 1) & ~(uintptr_t)(page_size - 1)) +
-				page_size;
+		uintptr_t end = page_of(code[s] + ARCH_JUMP_SIZE - 1) + page_size;
 
-		if (!runs || lo > hi)
+		if (!runs || page_of(code[s]) > hi)
 			runs++;
 		if (end > hi)
 			hi = end;

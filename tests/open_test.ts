@@ -29,6 +29,17 @@ const BUILD_COMMAND =
 const ENV_NOTE =
   "; STATIC_KEYS_LIB could not be read without --allow-env, if it is set run again with --allow-env=STATIC_KEYS_LIB";
 
+/** The error open() gives for LIB without --allow-ffi; `note` ends it. */
+function ffiRefused(note = "") {
+  return {
+    name: "FfiPermissionError",
+    code: -9,
+    path: LIB,
+    message:
+      `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}${note}`,
+  };
+}
+
 Deno.test("open() refuses a path without --allow-ffi", async (t) => {
   const variants = [
     ["without the flag", []],
@@ -37,24 +48,12 @@ Deno.test("open() refuses a path without --allow-ffi", async (t) => {
   for (const [what, flags] of variants) {
     await t.step(what, async () => {
       const { result } = await runOpen([...flags]);
-      assert.deepEqual(result, {
-        name: "FfiPermissionError",
-        code: -9,
-        path: LIB,
-        message:
-          `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}${ENV_NOTE}`,
-      });
+      assert.deepEqual(result, ffiRefused(ENV_NOTE));
     });
   }
   await t.step("given as a path", async () => {
     const { result } = await runOpen([], [LIB]);
-    assert.deepEqual(result, {
-      name: "FfiPermissionError",
-      code: -9,
-      path: LIB,
-      message:
-        `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}`,
-    });
+    assert.deepEqual(result, ffiRefused());
   });
 });
 
@@ -177,13 +176,7 @@ Deno.test("open() names --allow-env=STATIC_KEYS_LIB when it cannot read the vari
     const { result } = await runOpen([`--allow-ffi=${mine}`], [], {
       STATIC_KEYS_LIB: mine,
     });
-    assert.deepEqual(result, {
-      name: "FfiPermissionError",
-      code: -9,
-      path: LIB,
-      message:
-        `Cannot open "${LIB}": loading native code requires --allow-ffi, run again with --allow-ffi=${LIB}${ENV_NOTE}`,
-    });
+    assert.deepEqual(result, ffiRefused(ENV_NOTE));
   });
   await t.step("no note once --allow-env is given", async () => {
     const { result } = await runOpen(
