@@ -2,6 +2,9 @@
 // Shared by the task scripts: where things are, and building the library.
 
 import $ from "dax";
+import { lines } from "./_results.ts";
+
+export { lines };
 
 /** The repository root. */
 export const root = $.path(new URL("..", import.meta.url));
@@ -22,11 +25,6 @@ const LIBRARY_NAMES: Record<typeof Deno.build.os, string> = {
 
 /** The package's library in the host build. */
 export const libraryPath = buildDir.join("lib", LIBRARY_NAMES[Deno.build.os]);
-
-/** Turns captured output into lines without colours. */
-export function lines(text: string): string[] {
-  return $.stripAnsi(text).split(/\r?\n/);
-}
 
 /**
  * Configures build/ if needed and builds it (only `targets` when given).

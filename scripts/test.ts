@@ -12,7 +12,13 @@
 //             "host,asan", "aarch64-linux"; a missing program is a failure
 
 import $ from "dax";
-import { build, buildDir, libraryPath, lines, root } from "./_common.ts";
+import { build, buildDir, libraryPath, root } from "./_common.ts";
+import {
+  ctestCounts,
+  ctestFailures,
+  denoCounts,
+  denoFailures,
+} from "./_results.ts";
 import { readRequirements, type Requirements } from "./_requires.ts";
 import { consoleTable, type Figure, parseCTestLog } from "./_figures.ts";
 
@@ -22,60 +28,25 @@ interface Suite {
   failed: number;
   skipped: number;
   note: string;
+  /** What failed, one line each, repeated next to the closing line. */
+  failures?: string[];
 }
 
 const suites: Suite[] = [];
-
-/**
- * Counts a ctest run from its summary line ([passed, failed, skipped]);
- * ctest counts a skipped test as passed, so skips are taken back out. No
- * summary is one failure.
- */
-function ctestCounts(
-  output: string,
-  code: number,
-): [number, number, number] {
-  const text = lines(output).join("\n");
-  const summary = text.match(
-    /(\d+)% tests passed, (\d+) tests? failed out of (\d+)/,
-  );
-  if (summary) {
-    const failed = Number(summary[2]);
-    const total = Number(summary[3]);
-    const skipped = (text.match(/^\s*\d+ - \S+ \(Skipped\)$/gm) ?? []).length;
-    return [
-      total - failed - skipped,
-      Math.max(failed, code === 0 ? 0 : 1),
-      skipped,
-    ];
-  }
-  if (/No tests were found/.test(text)) return [0, code === 0 ? 0 : 1, 0];
-  return [0, 1, 0];
-}
 
 async function ctest(name: string, dir: string): Promise<void> {
   const result = await $`ctest --test-dir ${dir} --output-on-failure`
     .cwd(root).printCommand().stdout("inheritPiped").stderr("inherit")
     .noThrow();
   const [passed, failed, skipped] = ctestCounts(result.stdout, result.code);
-  suites.push({ name, passed, failed, skipped, note: "ctest" });
-}
-
-/** Counts a deno test run: tests and steps, from its closing line. */
-function denoCounts(output: string, code: number): [number, number, number] {
-  const last = lines(output).reverse().find((l) =>
-    /^(ok|FAILED) \| \d+ passed/.test(l)
-  );
-  if (!last) return [0, 1, 0];
-  const count = (word: string) => {
-    const m = last.match(
-      new RegExp(`(\\d+) ${word}(?: \\((\\d+) steps?\\))?`),
-    );
-    return m ? Number(m[1]) + Number(m[2] ?? 0) : 0;
-  };
-  const passed = count("passed");
-  const failed = count("failed");
-  return [passed, failed || (code === 0 ? 0 : 1), count("ignored")];
+  suites.push({
+    name,
+    passed,
+    failed,
+    skipped,
+    note: "ctest",
+    failures: ctestFailures(result.stdout),
+  });
 }
 
 async function denoTest(): Promise<void> {
@@ -106,6 +77,7 @@ async function denoTest(): Promise<void> {
     failed,
     skipped,
     note: "deno test",
+    failures: denoFailures(result.stdout),
   });
 }
 
@@ -161,7 +133,14 @@ async function equipped(
   const note = `missing ${missing.join(", ")} (install: ${install})`;
   if (strict) {
     $.logError("Failed", `${suite}: ${note}`);
-    suites.push({ name: suite, passed: 0, failed: 1, skipped: 0, note });
+    suites.push({
+      name: suite,
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      note,
+      failures: [note],
+    });
   } else {
     $.logWarn(
       "Skipped",
@@ -188,6 +167,7 @@ function stepFailed(suite: string, step: string, output: string): void {
     failed: 1,
     skipped: 0,
     note: `${step} failed`,
+    failures: [`the ${step} step`],
   });
 }
 
@@ -256,6 +236,7 @@ async function valgrind(): Promise<void> {
     failed: 0,
     skipped: 0,
     note: "valgrind memcheck",
+    failures: [],
   };
   for (const test of listing.tests) {
     const [program, ...args] = test.command ?? [];
@@ -264,17 +245,26 @@ async function valgrind(): Promise<void> {
       test.properties?.find((p) => p.name === name)?.value;
     const skipCode = Number(prop("SKIP_RETURN_CODE") ?? -1);
     const cwd = String(prop("WORKING_DIRECTORY") ?? buildDir);
+    const started = performance.now();
     const result =
       await $`valgrind -q --error-exitcode=99 --smc-check=all --leak-check=no ${program} ${args}`
         .cwd(cwd).captureCombined().noThrow().timeout("10m");
+    const seconds = Math.round((performance.now() - started) / 1000);
     if (result.code === 0) {
       suite.passed++;
     } else if (result.code === skipCode) {
       suite.skipped++;
     } else {
       suite.failed++;
+      // dax reports a timeout as exit code 124
+      const why = result.code === 124
+        ? `timed out after ${seconds} s`
+        : result.code === 99
+        ? "memcheck found errors"
+        : `exit ${result.code} after ${seconds} s`;
+      suite.failures!.push(`${test.name} (${why})`);
       $.log(result.combined);
-      $.logError("Failed", `${test.name} under valgrind (exit ${result.code})`);
+      $.logError("Failed", `${test.name} under valgrind: ${why}`);
     }
   }
   $.logStep(
@@ -347,6 +337,14 @@ const sum = (field: "passed" | "failed" | "skipped") =>
 if (figures) {
   console.log("");
   for (const line of consoleTable(figures)) console.log(line);
+}
+const failures = suites.flatMap((s) =>
+  (s.failures ?? []).map((f) => `  ${s.name}: ${f}`)
+);
+if (failures.length > 0) {
+  console.log("");
+  console.log("Failed:");
+  for (const line of failures) console.log(line);
 }
 console.log("");
 console.log(
