@@ -5,7 +5,11 @@
  * breakpoints went in on x86) makes the request run back to the old bytes
  * over every run: the error says what failed, no key changes, every site
  * holds its old instruction, the code runs as before, and the next flip
- * works. Under every strategy that runs the protocol here.
+ * works. And its middle (x86): before the tail and head passes every site
+ * of the request holds the breakpoint, and a call that runs into one then
+ * (here the flipping thread itself, from the test hook before each os
+ * patch) is sent on along the old or the new path. Under every strategy
+ * that runs the protocol here.
  */
 #include <string.h>
 
@@ -55,6 +59,61 @@ static void sync_fails(int strategy, int at)
 	CHECK(what, f_one() == 0 && f_two() == 2 && sites_match(&p_one.key));
 }
 
+#if ARCH_NEEDS_BREAKPOINT
+static int hook_calls, saw_breakpoint, wrong_path;
+
+/* Called before each os_patch of the request: look at the sites, run them. */
+static void midway_hook(void)
+{
+	uint8_t bp[ARCH_BREAKPOINT_SIZE];
+	const struct static_key *keys[2] = {&p_one.key, &p_two.key};
+	int k, one, two;
+
+	hook_calls++;
+	arch_breakpoint(bp);
+	for (k = 0; k < 2; k++)
+		if (bytes_equal((const uint8_t *)jump_entry_code(&keys[k]->entries[0]),
+				bp, ARCH_BREAKPOINT_SIZE))
+			saw_breakpoint++;
+	one = f_one();
+	two = f_two();
+	if ((one != 0 && one != 1) || (two != 0 && two != 2))
+		wrong_path++;
+}
+
+static void midway(int strategy)
+{
+	struct static_key_change both[2] = {{&p_one.key, 1}, {&p_two.key, 0}};
+	struct static_keys_stats before, after;
+	char what[96];
+	int round;
+
+	snprintf(what, sizeof what, "%s, sites run in the middle of a request",
+		 static_keys_strategy_name(strategy));
+	if (plat_strategy_set(strategy))
+		return;
+	for (round = 0; round < 2; round++) { /* there and back */
+		both[0].enabled = !round;
+		both[1].enabled = round;
+		hook_calls = saw_breakpoint = wrong_path = 0;
+		static_keys_get_stats(&before);
+		static_keys_mod.patch_hook = midway_hook;
+		CHECK_OK(what, static_keys_update(both, 2));
+		static_keys_mod.patch_hook = NULL;
+		static_keys_get_stats(&after);
+		/* trap, tail, head: three patches per run */
+		CHECK(what, hook_calls > 0 && hook_calls % 3 == 0);
+		/* both sites, before the tail pass and before the head pass */
+		CHECK(what, saw_breakpoint >= 4);
+		CHECK(what, wrong_path == 0);
+		/* each breakpoint a call ran into was sent on by the handler */
+		CHECK(what, after.traps - before.traps >= (uint64_t)saw_breakpoint);
+		CHECK(what, f_one() == !round && f_two() == 2 * round);
+		CHECK(what, sites_match(&p_one.key) && sites_match(&p_two.key));
+	}
+}
+#endif
+
 int main(void)
 {
 	struct static_keys_stats st;
@@ -71,6 +130,9 @@ int main(void)
 			continue;
 		for (at = 1; at <= (ARCH_NEEDS_BREAKPOINT ? 3 : 1); at++)
 			sync_fails(s, at);
+#if ARCH_NEEDS_BREAKPOINT
+		midway(s);
+#endif
 		tested++;
 	}
 	if (!tested) {
