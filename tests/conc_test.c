@@ -13,47 +13,12 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "conc_sites.h"
 #include "plat.h"
 #include "sites.h"
 #include "static_keys.h"
 
-DEFINE_STATIC_KEY_FALSE(c_plain);
-DEFINE_STATIC_KEY_FALSE(c_page);
-DEFINE_STATIC_KEY_FALSE(c_line);
-DEFINE_STATIC_KEY_TRUE(c_true);
-
 #define READERS 4
-
-/* Each path returns its own value: anything else is a torn instruction. */
-__attribute__((noinline)) static int f_plain(void)
-{
-	return static_branch_unlikely(&c_plain) ? 0x11 : 0x10;
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-/* nops up to 2 bytes short of a boundary of `align`, then the site */
-#define CONC_STRADDLE(align)                                                   \
-	__asm__ volatile(".balign %c0, 0x90\n\t.fill %c0 - 2, 1, 0x90" ::"i"(align))
-#else /* 4-byte sites are aligned: they never straddle */
-#define CONC_STRADDLE(align) ((void)0)
-#endif
-
-__attribute__((noinline)) static int f_page(void)
-{
-	CONC_STRADDLE(PLAT_PAGE_ALIGN);
-	return static_branch_unlikely(&c_page) ? 0x21 : 0x20;
-}
-
-__attribute__((noinline)) static int f_line(void)
-{
-	CONC_STRADDLE(64);
-	return static_branch_unlikely(&c_line) ? 0x31 : 0x30;
-}
-
-__attribute__((noinline)) static int f_true(void)
-{
-	return static_branch_likely(&c_true) ? 0x41 : 0x40;
-}
 
 static volatile int stop, started;
 static long bad, calls[READERS];
@@ -68,10 +33,7 @@ static void *reader(void *arg)
 
 	__atomic_fetch_add(&started, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
-		int a = f_plain(), b = f_page(), c = f_line(), d = f_true();
-
-		if ((a & ~1) != 0x10 || (b & ~1) != 0x20 || (c & ~1) != 0x30 ||
-		    (d & ~1) != 0x40)
+		if (conc_round())
 			__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED);
 		(*n)++;
 		if (polite && (*n & 255) == 0)
