@@ -172,7 +172,7 @@ int module_key_valid(const struct static_key *key);
 int tables_init(struct os_sections *sec, const struct os_image *img,
 		size_t *nr_entries, size_t *nr_keys);
 
-/* ---- update (update.c) -------------------------------------------------- */
+/* ---- update (update.c; update_caps in protocol.c) ----------------------- */
 
 /* An update whose changes come from at(src, i, &key, &enabled), i < count. */
 int static_keys_update_request(size_t count, const void *src,

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * protocol.c - the cross-modification protocol (docs/concurrency.md), for
+ * strategies that write sites in place while other threads may run them:
+ * on x86 three passes over every run (breakpoint over byte 0, the other
+ * bytes, byte 0) with a core synchronisation after each, and the trap
+ * handler that sends a thread meeting a breakpoint on; elsewhere one
+ * aligned store per site and one synchronisation. update_caps decides
+ * which strategies run it. The runs themselves come from runs.c.
+ */
+#include "update.h"
+
+/* A site of this module at `code`, by binary search in each key's entries. */
+static const struct jump_entry *site_find(struct module *m, uintptr_t code,
+					  struct static_key **key)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		uint32_t lo = 0, hi = k->sites;
+
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			uintptr_t c = jump_entry_code(&k->entries[mid]);
+
+			if (c == code) {
+				*key = k;
+				return &k->entries[mid];
+			}
+			if (c < code)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The trap side (os_trap_fn): a thread met the breakpoint of a site the
+ * running request rewrites. It goes on as if the instruction the site is
+ * becoming had run: to the jump target, or past the site. Outside a
+ * request: a site whose breakpoint is gone (the request ended while the
+ * thread was on its way here) runs again; one whose breakpoint stayed (a
+ * restore the OS refused, until repair) acts as its key's state says.
+ * Reads only; signal-safe.
+ */
+static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
+{
+#if ARCH_NEEDS_BREAKPOINT
+	struct module *m = ctx;
+	uintptr_t site = after ? pc - ARCH_BREAKPOINT_SIZE : pc, to = 0;
+	const struct jump_entry *e;
+	struct static_key *k = NULL;
+	uint8_t bp[ARCH_BREAKPOINT_SIZE];
+	int dir;
+
+	__atomic_add_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
+	dir = __atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST);
+	e = site_find(m, site, &k);
+	arch_breakpoint(bp);
+	if (e && dir && key_moves(k) && site_moves(k, e)) {
+		int insn = site_state(k, dir == 2) ^ jump_entry_branch(e);
+
+		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
+		__atomic_add_fetch(&m->stats.traps, 1, __ATOMIC_RELAXED);
+	} else if (e && !bytes_equal((const uint8_t *)site, bp, sizeof bp)) {
+		to = site;
+	} else if (e) { /* left by a refused restore: not this request's */
+		int insn = __atomic_load_n(&k->enabled, __ATOMIC_ACQUIRE) ^
+			   jump_entry_branch(e);
+
+		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
+	}
+	__atomic_sub_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
+	return to;
+#else
+	(void)ctx;
+	(void)pc;
+	(void)after;
+	return 0;
+#endif
+}
+
+/* Ends the protocol: no handler reads the request once this returns. */
+static void protocol_disarm(struct module *m)
+{
+	__atomic_store_n(&m->protocol, 0, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&m->trap_inflight, __ATOMIC_SEQ_CST))
+		os_thread_yield();
+}
+
+static int protocol_sync(struct module *m, struct os_patch *p)
+{
+	int rc = os_sync_core();
+
+	m->stats.core_syncs++;
+	if (rc) {
+		p->failed = "the core synchronisation (membarrier)";
+		p->raw_error = rc;
+		p->syscalls = 0;
+	}
+	return rc;
+}
+
+/*
+ * One pass over every run. Forward, stops at the first failure (its run
+ * in *fs..*fe); back (invert), goes on and returns the worst code.
+ */
+static int protocol_pass(struct module *m, int pass, int invert,
+			 struct os_patch *p, uintptr_t *fs, uintptr_t *fe)
+{
+	uintptr_t start, end;
+	int rc, worst = 0;
+
+	cursors_reset(m);
+	while (next_run(m, &start, &end)) {
+		rc = run_patch(m, start, end, invert, pass, p);
+		if (rc && !invert) {
+			*fs = start;
+			*fe = end;
+			return rc;
+		}
+		if (rc && worst != STATIC_KEYS_EWX)
+			worst = rc;
+		run_done(m, end);
+	}
+	return worst;
+}
+
+/*
+ * Every site of the request through the protocol, all runs per pass, one
+ * core synchronisation per pass. On failure the same passes run back to
+ * the old bytes over every run (a site half way holds the breakpoint, so
+ * the restore is safe from any pass).
+ */
+int patch_protocol(struct module *m)
+{
+	struct os_patch p, undo;
+	uintptr_t fs = 0, fe = 0;
+	int first = ARCH_NEEDS_BREAKPOINT ? PASS_TRAP : PASS_ALL;
+	int last = ARCH_NEEDS_BREAKPOINT ? PASS_HEAD : PASS_ALL;
+	int pass, rc = 0, urc, undo_rc = 0;
+
+	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m))
+		return err_set(STATIC_KEYS_EPATCH,
+			       "Cannot flip keys: the OS refused the breakpoint "
+			       "handler the flip needs; nothing was written");
+	__atomic_store_n(&m->protocol, 1, __ATOMIC_SEQ_CST);
+	for (pass = first; pass <= last && !rc; pass++) {
+		rc = protocol_pass(m, pass, 0, &p, &fs, &fe);
+		if (!rc)
+			rc = protocol_sync(m, &p);
+	}
+	if (rc) {
+		__atomic_store_n(&m->protocol, 2, __ATOMIC_SEQ_CST);
+		for (pass = first; pass <= last; pass++) {
+			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe);
+			if (urc && undo_rc != STATIC_KEYS_EWX)
+				undo_rc = urc;
+			protocol_sync(m, &undo);
+		}
+	}
+	protocol_disarm(m);
+	if (rc)
+		patch_error(m, &p, rc, fs, fe, undo_rc);
+	return rc ? (undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc) : 0;
+}
+
+void update_caps(struct module *m)
+{
+	const struct os_caps *c = &m->caps;
+	uint32_t proto = 0, safe = c->swap_strategies;
+
+	if (c->sync_core && (!ARCH_NEEDS_BREAKPOINT || c->traps))
+		proto = c->inplace_strategies & c->strategies;
+	/*
+	 * x86: behind the breakpoint any in-place write is safe. 4-byte ISAs:
+	 * only where the core's own aligned store is what executors see (a
+	 * kernel's copy, as procmem's, is not promised to be one store).
+	 */
+	safe |= ARCH_NEEDS_BREAKPOINT ? proto : proto & c->store_strategies;
+	m->stats.protocol = proto;
+	m->stats.concurrent = safe & c->strategies;
+	m->default_strategy = c->default_strategy;
+	if (c->fast_strategy && ((safe >> c->fast_strategy) & 1u))
+		m->default_strategy = c->fast_strategy;
+}

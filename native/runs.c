@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runs.c - the patch step of a request (update.c): its sites grouped into
+ * runs of contiguous pages, walked in address order through each key's
+ * cursor; the bytes each run gets (fill_run, one pass of the protocol or
+ * the whole site); one os_patch per run; and, for strategies without the
+ * protocol, the patch of every run with the rollback of the runs before a
+ * failed one. patch_error writes the last-error text of either path.
+ */
+#include "update.h"
+
+struct patch_ctx {
+	struct module *m;
+	int invert; /* rolling back: write old bytes when asked for new */
+	int pass;   /* enum patch_pass */
+};
+
+/*
+ * The next run: pages from that of the lowest site not yet patched, grown
+ * while a pending site starts inside the run or on the page right after
+ * it (a site may straddle two pages). Contiguous pages with sites are one
+ * run, so one os_patch, however many pages and keys they carry. Returns 0
+ * when every site is done.
+ */
+int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
+{
+	uintptr_t lo = UINTPTR_MAX, hi;
+	struct static_key *k, *last;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		uint32_t i;
+
+		if (!key_moves(k))
+			continue;
+		for (i = k->cursor; i < k->sites; i++) {
+			uintptr_t c = jump_entry_code(&k->entries[i]);
+
+			if (!site_moves(k, &k->entries[i]))
+				continue;
+			if (c < lo)
+				lo = c;
+			break;
+		}
+	}
+	if (lo == UINTPTR_MAX)
+		return 0;
+	hi = site_end_page(m, lo);
+	/*
+	 * Visit the keys round and round; a key's scan follows hi as it grows.
+	 * Done when the walk comes back to the last key that grew hi (every
+	 * other key has been scanned since, against the final hi), or after a
+	 * whole round without growth. One moving key takes one round.
+	 */
+	last = NULL;
+	k = m->sec.keys_start;
+	for (;;) {
+		uint32_t i;
+
+		for (i = key_moves(k) ? k->cursor : k->sites; i < k->sites; i++) {
+			uintptr_t c = jump_entry_code(&k->entries[i]);
+
+			if (page_down(m, c) > hi)
+				break; /* a gap: the run ends at hi */
+			if (!site_moves(k, &k->entries[i]))
+				continue;
+			if (site_end_page(m, c) > hi) {
+				hi = site_end_page(m, c);
+				last = k;
+			}
+		}
+		if (++k == m->sec.keys_stop) {
+			k = m->sec.keys_start;
+			if (!last)
+				break;
+		}
+		if (k == last)
+			break;
+	}
+	*start = page_down(m, lo);
+	*end = hi;
+	return 1;
+}
+
+/*
+ * One site's share of a pass. An undo inside a protocol pass (the OS layer
+ * restoring a run it could not finish) leaves the breakpoint and the old
+ * tail: safe while the handler is armed, and the core's own restore then
+ * runs the whole protocol back to the old bytes.
+ */
+static void fill_site(const struct jump_entry *e, int state, int pass,
+		      int undo, uint8_t *at)
+{
+	uint8_t b[ARCH_JUMP_SIZE];
+	int i;
+
+	jump_entry_bytes(e, state, b);
+	if (pass == PASS_ALL) {
+		arch_site_store(at, b);
+		return;
+	}
+#if ARCH_NEEDS_BREAKPOINT
+	if (pass == PASS_TRAP || undo)
+		arch_breakpoint(at);
+	if (pass == PASS_TAIL || undo)
+		for (i = ARCH_BREAKPOINT_SIZE; i < ARCH_JUMP_SIZE; i++)
+			at[i] = b[i];
+	if (pass == PASS_HEAD && !undo)
+		for (i = 0; i < ARCH_BREAKPOINT_SIZE; i++)
+			at[i] = b[i];
+#else
+	(void)i;
+	(void)undo;
+#endif
+}
+
+static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
+		     int undo)
+{
+	struct patch_ctx *pc = ctx;
+	struct static_key *k;
+
+	KEYS_FOR_EACH(pc->m, k)
+	{
+		int state = site_state(k, undo ^ pc->invert);
+		uint32_t i;
+
+		if (!key_moves(k))
+			continue;
+		for (i = k->cursor; i < k->sites; i++) {
+			const struct jump_entry *e = &k->entries[i];
+			uintptr_t c = jump_entry_code(e);
+
+			if (c >= base + len)
+				break;
+			if (site_moves(k, e))
+				fill_site(e, state, pc->pass,
+					  undo && pc->pass != PASS_ALL,
+					  view + (c - base));
+		}
+	}
+}
+
+void run_done(struct module *m, uintptr_t end)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		if (!key_moves(k))
+			continue;
+		while (k->cursor < k->sites &&
+		       jump_entry_code(&k->entries[k->cursor]) < end)
+			k->cursor++;
+	}
+}
+
+void cursors_reset(struct module *m)
+{
+	struct static_key *k;
+
+	KEYS_FOR_EACH(m, k)
+	k->cursor = 0;
+}
+
+int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
+	      int pass, struct os_patch *p)
+{
+	struct patch_ctx pc = {m, invert, pass};
+	int rc;
+
+	p->strategy = m->strategy;
+	p->start = start;
+	p->len = end - start;
+	p->fill = fill_run;
+	p->ctx = &pc;
+	p->rollback = invert;
+	p->fault = invert && m->fault_rollback == 1;
+	p->syscalls = 0;
+	p->failed = NULL;
+	p->raw_error = 0;
+	if ((m->fault_at > 0 && --m->fault_at == 0) ||
+	    (invert && m->fault_rollback == 2)) {
+		p->failed = "injected fault";
+		return STATIC_KEYS_EPATCH;
+	}
+	if (m->patch_hook)
+		m->patch_hook();
+	rc = os_patch(p);
+	m->stats.syscalls += p->syscalls;
+	m->stats.last_syscalls += p->syscalls;
+	if (rc)
+		return rc;
+	arch_sync_icache((void *)start, (void *)end);
+	if (pass == PASS_ALL || pass == PASS_HEAD) { /* once per request */
+		m->stats.pages_patched += p->len / m->caps.page_size;
+		m->stats.last_pages += p->len / m->caps.page_size;
+		m->stats.runs++;
+		m->stats.last_runs++;
+	}
+	return 0;
+}
+
+/*
+ * rc: what the failed run returned; undo_rc: 0 when every run before it was
+ * restored, else the worst code a restoring run returned (EWX over EPATCH).
+ */
+void patch_error(struct module *m, const struct os_patch *p, int rc,
+		 uintptr_t start, uintptr_t end, int undo_rc)
+{
+	struct errbuf eb;
+
+	err_begin(&eb);
+	if (start < end) {
+		err_str(&eb, "Cannot patch pages ");
+		err_hex(&eb, start);
+		err_str(&eb, "-");
+		err_hex(&eb, end);
+	} else { /* the protocol's core synchronisation failed */
+		err_str(&eb, "Cannot flip keys");
+	}
+	err_str(&eb, " with strategy \"");
+	err_str(&eb, static_keys_strategy_name(m->strategy));
+	err_str(&eb, "\": ");
+	err_str(&eb, p->failed ? p->failed : "the OS layer");
+	err_str(&eb, " failed with error ");
+	err_i64(&eb, p->raw_error);
+	if (rc == STATIC_KEYS_EWX)
+		err_str(&eb, ", and the OS refused to make the pages read+execute "
+			     "again: they hold their old bytes but are left "
+			     "writable and executable");
+	if (undo_rc)
+		err_str(&eb, undo_rc == STATIC_KEYS_EWX
+				     ? "; restoring the pages patched before failed "
+				       "too and left a page writable and executable"
+				     : "; restoring the pages patched before failed "
+				       "too");
+	if (undo_rc)
+		err_str(&eb, ", so sites may disagree with their keys: call "
+			     "static_keys_repair()");
+	else if (rc != STATIC_KEYS_EWX)
+		err_str(&eb, "; every page was restored and no key changed");
+	else
+		err_str(&eb, "; every other page was restored and no key changed");
+}
+
+/*
+ * Patches every run; on failure rolls back the runs before it. EWX wins
+ * over other codes: a page left writable and executable is reported first.
+ */
+int patch_plain(struct module *m)
+{
+	struct os_patch p, undo;
+	uintptr_t start, end, fail_start, fail_end, s2, e2;
+	int rc, urc, undo_rc = 0;
+
+	while (next_run(m, &start, &end)) {
+		rc = run_patch(m, start, end, 0, PASS_ALL, &p);
+		if (!rc) {
+			run_done(m, end);
+			continue;
+		}
+		fail_start = start;
+		fail_end = end;
+		cursors_reset(m);
+		while (next_run(m, &s2, &e2) && s2 < fail_start) {
+			urc = run_patch(m, s2, e2, 1, PASS_ALL, &undo);
+			if (urc && undo_rc != STATIC_KEYS_EWX)
+				undo_rc = urc;
+			run_done(m, e2);
+		}
+		patch_error(m, &p, rc, fail_start, fail_end, undo_rc);
+		return undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc;
+	}
+	return 0;
+}
