@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * os.h - the operating-system contract. One os/<os>.c is compiled per build
- * (linux.c: mremap/mprotect; none.c: writable text, no libc). It knows the
- * loader and the MMU and nothing about instructions.
+ * os.h - the operating-system contract. One OS is compiled per build:
+ * os/<os>.c and the files it is split into (linux.c and linux_*.c: mremap,
+ * /proc/self/mem, mprotect, memfd; none.c: writable text, no libc). It
+ * knows the loader and the MMU and nothing about instructions.
  *
  * Rules shared by every hook:
  *  - pointers passed in are non-NULL; addresses and lengths handed to

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * wx_test.c - mprotect that cannot close its window. Faults injected where
- * os/linux.c makes pages read+execute again: a refusal it can get past
+ * os/linux_patch.c makes pages read+execute again: a refusal it can get past
  * (a retry, an r-x copy swapped in) ends in EPATCH with every page r-x and
  * restored; a refusal of every way ends in STATIC_KEYS_EWX, whose text says
  * the page is left writable and executable and never that every page was
- * restored. Linux only (the injection points are in os/linux.c).
+ * restored. Linux only (the injection points are in os/linux_patch.c).
  */
 #include "check.h"
 #include "plat.h"
@@ -135,7 +135,7 @@ int main(void)
 #else
 int main(void)
 {
-	printf("skipped: the fault injection points are in os/linux.c\n");
+	printf("skipped: the fault injection points are in os/linux_patch.c\n");
 	return 77;
 }
 #endif

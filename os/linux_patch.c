@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * linux_patch.c - how remap, mprotect and procmem write a run of pages
+ * (os/linux.c's header and docs/strategies.md say what each does to
+ * threads and tracers); os_patch in linux.c picks one, and procmem is
+ * also every rollback's last resort.
+ */
+#define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "linux_private.h"
+
+/* ---- patching ------------------------------------------------------------ */
+
+int linux_fail(struct os_patch *p, const char *call, int err)
+{
+	p->failed = call;
+	p->raw_error = err;
+	return STATIC_KEYS_EPATCH;
+}
+
+/*
+ * A private rw- copy of [start, start + len): pages of the library file at
+ * the same offset when known (the copy stays file-backed), else anonymous.
+ */
+static void *linux_private_copy(uintptr_t start, size_t len)
+{
+	if (linux_text.file_fd >= 0 && linux_text_covers(start, len)) {
+		/* populated: one fault-in for the run, not two per page */
+		void *c = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_POPULATE, linux_text.file_fd,
+			       linux_text.offset + (off_t)(start - linux_text.start));
+
+		if (c != MAP_FAILED)
+			return c;
+	}
+	return mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+/* remap; with p->fill NULL it only makes the range private (alias, fork). */
+int linux_patch_remap(struct os_patch *p)
+{
+	const char *call;
+	void *copy;
+	int err;
+
+	p->syscalls++;
+	copy = linux_private_copy(p->start, p->len);
+	if (copy == MAP_FAILED)
+		return linux_fail(p, "mmap", errno);
+	memcpy(copy, (const void *)p->start, p->len);
+	if (p->fill)
+		p->fill(p->ctx, copy, p->start, p->len, 0);
+
+	p->syscalls++;
+	if (mprotect(copy, p->len, LINUX_RX)) {
+		err = errno;
+		call = "mprotect";
+		goto out_unmap;
+	}
+	p->syscalls++;
+	if (mremap(copy, p->len, p->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   (void *)p->start) == MAP_FAILED) {
+		err = errno;
+		call = "mremap";
+		goto out_unmap;
+	}
+	return 0;
+
+out_unmap: /* the original was never touched */
+	p->syscalls++;
+	munmap(copy, p->len);
+	return linux_fail(p, call, err);
+}
+
+/*
+ * Tests only (tests/wx_test.c): after `skip` calls that make pages r-x
+ * again, the next `fail` such calls fail with EACCES.
+ */
+STATIC_KEYS_LOCAL int static_keys_linux_rx_skip, static_keys_linux_rx_fail;
+
+static int linux_make_rx(void *start, size_t len)
+{
+	if (static_keys_linux_rx_skip > 0) {
+		static_keys_linux_rx_skip--;
+	} else if (static_keys_linux_rx_fail > 0) {
+		static_keys_linux_rx_fail--;
+		errno = EACCES;
+		return -1;
+	}
+	return mprotect(start, len, LINUX_RX);
+}
+
+/*
+ * The range is rwx and holds its old bytes: make it r-x another way. Once
+ * more with mprotect (ENOMEM from splitting a mapping may pass), then as
+ * remap does, with an r-x copy swapped in by mremap (the range becomes
+ * anonymous memory). Never PROT_NONE or r-- on the way: the code doing
+ * this may be on that very page. 1 when the window is closed.
+ */
+static int linux_close_window(struct os_patch *p)
+{
+	void *start = (void *)p->start, *copy;
+
+	p->syscalls++;
+	if (!linux_make_rx(start, p->len))
+		return 1;
+	p->syscalls++;
+	copy = mmap(NULL, p->len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (copy == MAP_FAILED)
+		return 0;
+	memcpy(copy, start, p->len);
+	p->syscalls += 2;
+	if (!linux_make_rx(copy, p->len) &&
+	    mremap(copy, p->len, p->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   start) != MAP_FAILED)
+		return 1;
+	p->syscalls++;
+	munmap(copy, p->len);
+	return 0;
+}
+
+int linux_patch_mprotect(struct os_patch *p)
+{
+	void *start = (void *)p->start;
+	int err;
+
+	p->syscalls++;
+	if (mprotect(start, p->len, LINUX_RWX))
+		return linux_fail(p, "mprotect(rwx)", errno);
+	p->fill(p->ctx, (uint8_t *)start, p->start, p->len, 0);
+	p->syscalls++;
+	if (!linux_make_rx(start, p->len))
+		return 0;
+	/* Cannot close the window: put the old bytes back, close it otherwise. */
+	err = errno;
+	p->fill(p->ctx, (uint8_t *)start, p->start, p->len, 1);
+	if (linux_close_window(p))
+		return linux_fail(p, "mprotect(r-x)", err);
+	linux_fail(p, "mprotect(r-x)", err);
+	return STATIC_KEYS_EWX;
+}
+
+/* pwrite through /proc/self/mem until done; bytes written, or -1. */
+ssize_t linux_mem_write(struct os_patch *p, const uint8_t *from, size_t len,
+			uintptr_t at)
+{
+	ssize_t n;
+
+	do {
+		p->syscalls++;
+		n = pwrite(linux_text.mem_fd, from, len, (off_t)at);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/*
+ * procmem, and every rollback's last resort: build the run in the scratch
+ * (copy, fill), then one pwrite of the bytes that changed. A short write
+ * is undone the same way. Needs what linux_text_setup opened, nothing new.
+ */
+int linux_patch_procmem(struct os_patch *p)
+{
+	const uint8_t *live = (const uint8_t *)p->start;
+	uint8_t *view;
+	size_t a, b;
+	ssize_t n;
+	int err;
+
+	if (linux_text.mem_fd < 0 || !linux_text.scratch ||
+	    !linux_text_covers(p->start, p->len))
+		return linux_fail(p, "procmem (range not prepared)", EINVAL);
+	view = linux_text.scratch + (p->start - linux_text.start);
+	memcpy(view, live, p->len);
+	p->fill(p->ctx, view, p->start, p->len, 0);
+	for (a = 0; a < p->len && view[a] == live[a]; a++)
+		;
+	for (b = p->len; b > a && view[b - 1] == live[b - 1]; b--)
+		;
+	if (a == b)
+		return 0;
+	n = linux_mem_write(p, view + a, b - a, p->start + a);
+	if (n == (ssize_t)(b - a))
+		return 0;
+	err = n < 0 ? errno : EIO;
+	if (n > 0) { /* part of the run changed: write its old bytes back */
+		p->fill(p->ctx, view, p->start, p->len, 1);
+		if (linux_mem_write(p, view + a, (size_t)n, p->start + a) != n)
+			return linux_fail(p, "pwrite(/proc/self/mem) (and writing "
+					     "the old bytes back failed too)", err);
+	}
+	return linux_fail(p, "pwrite(/proc/self/mem)", err);
+}

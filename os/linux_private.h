@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * linux_private.h - what the files of the Linux OS layer share: the state
+ * the strategies set up and the functions one file calls in another. All
+ * hidden: nothing here is exported from a module, and nothing here is part
+ * of os/os.h's contract. Include it after _GNU_SOURCE and
+ * _FILE_OFFSET_BITS=64 (off_t must be the same size in every file).
+ */
+#ifndef STATIC_KEYS_OS_LINUX_PRIVATE_H
+#define STATIC_KEYS_OS_LINUX_PRIVATE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#include "os.h"
+
+#if !defined(_FILE_OFFSET_BITS) || _FILE_OFFSET_BITS != 64
+#error "define _FILE_OFFSET_BITS 64 first: struct linux_text holds an off_t"
+#endif
+
+#define LINUX_RX (PROT_READ | PROT_EXEC)
+#define LINUX_RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* ---- state --------------------------------------------------------------- */
+
+/*
+ * What the strategies set up for this module, found once before the first
+ * page changes, so that neither a flip's rollback nor a fork needs a new
+ * resource: the file mapping that holds the sites, /proc/self/mem, and a
+ * scratch buffer as large as the text to build a run in. In linux.c.
+ */
+struct linux_text {
+	int ready;            /* linux_text_setup ran */
+	uintptr_t start, end; /* span the scratch mirrors (the text mapping) */
+	off_t offset;         /* file offset of start, when file_fd >= 0 */
+	int file_fd;          /* the library file, O_RDONLY, or -1 */
+	int mem_fd;           /* /proc/self/mem, O_RDWR, or -1 */
+	int mem_err;          /* errno of the failed open, when mem_fd < 0 */
+	uint8_t *scratch;     /* end - start bytes, rw-, or NULL */
+};
+extern STATIC_KEYS_LOCAL struct linux_text linux_text;
+
+/*
+ * The alias, if any: [lo, hi) runs from memfd `fd`, rw is its rw- view.
+ * In linux_alias.c.
+ */
+struct linux_alias {
+	uintptr_t lo, hi;
+	uint8_t *rw;
+	int fd;
+	int stale;   /* forked child: the next patch sets up its own memfd */
+	int forking; /* 1 while fork() runs with the text made private */
+	pthread_mutex_t lock;
+};
+extern STATIC_KEYS_LOCAL struct linux_alias linux_alias;
+
+/* ---- linux.c: /proc/self/maps -------------------------------------------- */
+
+/* 1 when every page of [lo, hi) is mapped r-x (private or shared). */
+STATIC_KEYS_LOCAL int linux_span_is_text(uintptr_t lo, uintptr_t hi);
+/* 1 when [start, start + len) lies inside the span the scratch mirrors. */
+STATIC_KEYS_LOCAL int linux_text_covers(uintptr_t start, size_t len);
+
+/* ---- linux_patch.c: remap, mprotect, procmem ----------------------------- */
+
+/* Records the failed call and its errno in p; returns STATIC_KEYS_EPATCH. */
+STATIC_KEYS_LOCAL int linux_fail(struct os_patch *p, const char *call, int err);
+STATIC_KEYS_LOCAL int linux_patch_remap(struct os_patch *p);
+STATIC_KEYS_LOCAL int linux_patch_mprotect(struct os_patch *p);
+STATIC_KEYS_LOCAL int linux_patch_procmem(struct os_patch *p);
+/* pwrite through /proc/self/mem until done; bytes written, or -1. */
+STATIC_KEYS_LOCAL ssize_t linux_mem_write(struct os_patch *p,
+					  const uint8_t *from, size_t len,
+					  uintptr_t at);
+
+/* ---- linux_alias.c: alias and fork --------------------------------------- */
+
+/* Caller holds linux_alias.lock. */
+STATIC_KEYS_LOCAL void linux_alias_forget(void);
+STATIC_KEYS_LOCAL int linux_alias_setup(uintptr_t lo, uintptr_t hi,
+					struct os_patch *d);
+STATIC_KEYS_LOCAL int linux_alias_drop(struct os_patch *d);
+STATIC_KEYS_LOCAL int linux_patch_alias(struct os_patch *p);
+/* The pthread_atfork handlers os_init installs. */
+STATIC_KEYS_LOCAL void linux_fork_prepare(void);
+STATIC_KEYS_LOCAL void linux_fork_parent(void);
+STATIC_KEYS_LOCAL void linux_fork_child(void);
+
+/* ---- linux_sync.c: core sync and the breakpoint trap --------------------- */
+
+STATIC_KEYS_LOCAL int linux_sync_core_offered(void);
+STATIC_KEYS_LOCAL void linux_sync_core_register(void);
+STATIC_KEYS_LOCAL int linux_traps_available(void);
+STATIC_KEYS_LOCAL void linux_trap_release(void);
+
+#endif
