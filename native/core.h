@@ -12,6 +12,25 @@
 #include "os/os.h"
 #include "static_keys.h"
 
+/* the library's namespace, as in os/os.h */
+#define module_ready     static_keys__module_ready
+#define module_enter     static_keys__module_enter
+#define module_lock      static_keys__module_lock
+#define module_unlock    static_keys__module_unlock
+#define module_key_valid static_keys__module_key_valid
+#define tables_init      static_keys__tables_init
+#define update_patch     static_keys__update_patch
+#define update_unmark    static_keys__update_unmark
+#define update_caps      static_keys__update_caps
+#define err_begin        static_keys__err_begin
+#define err_str          static_keys__err_str
+#define err_u64          static_keys__err_u64
+#define err_i64          static_keys__err_i64
+#define err_hex          static_keys__err_hex
+#define err_bytes        static_keys__err_bytes
+#define err_clear        static_keys__err_clear
+#define err_set          static_keys__err_set
+
 /* key->flags during one update */
 #define KEY_FLAG_PENDING 0x1u /* in the current request */
 #define KEY_FLAG_TARGET 0x2u  /* the state the request asks for */

@@ -10,6 +10,7 @@
  */
 #include "update.h"
 
+#if ARCH_NEEDS_BREAKPOINT /* the trap's lookup; 4-byte ISAs take no trap */
 /* A site of this module at `code`, by binary search in each key's entries. */
 static const struct jump_entry *site_find(struct module *m, uintptr_t code,
 					  struct static_key **key)
@@ -36,6 +37,7 @@ static const struct jump_entry *site_find(struct module *m, uintptr_t code,
 	}
 	return NULL;
 }
+#endif
 
 /*
  * The trap side (os_trap_fn): a thread met the breakpoint of a site the

@@ -9,6 +9,12 @@
 
 #include "core.h"
 
+/* the library's namespace, as in os/os.h */
+#define tables_block_finish     static_keys__tables_block_finish
+#define tables_block_distribute static_keys__tables_block_distribute
+#define tables_recs_finish      static_keys__tables_recs_finish
+#define tables_sort_code        static_keys__tables_sort_code
+
 /* An entry while sorting: independent of the slot it sits in. */
 struct sort_rec {
 	uint32_t code;   /* code - base, as a 32-bit two's complement */

@@ -12,6 +12,15 @@
 
 #include "arch/arch.h"
 
+/* the library's namespace, as in os/os.h */
+#define next_run       static_keys__next_run
+#define run_done       static_keys__run_done
+#define cursors_reset  static_keys__cursors_reset
+#define run_patch      static_keys__run_patch
+#define patch_error    static_keys__patch_error
+#define patch_plain    static_keys__patch_plain
+#define patch_protocol static_keys__patch_protocol
+
 /* Which bytes of each site a pass writes (the protocol's steps). */
 enum patch_pass {
 	PASS_ALL,  /* the whole site (arch_site_store in the protocol) */

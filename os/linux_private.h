@@ -16,6 +16,28 @@
 
 #include "os.h"
 
+/* the library's namespace, as in os/os.h */
+#define linux_text               static_keys__linux_text
+#define linux_alias              static_keys__linux_alias
+#define linux_span_is_text       static_keys__linux_span_is_text
+#define linux_text_covers        static_keys__linux_text_covers
+#define linux_fail               static_keys__linux_fail
+#define linux_patch_remap        static_keys__linux_patch_remap
+#define linux_patch_mprotect     static_keys__linux_patch_mprotect
+#define linux_patch_procmem      static_keys__linux_patch_procmem
+#define linux_mem_write          static_keys__linux_mem_write
+#define linux_alias_forget       static_keys__linux_alias_forget
+#define linux_alias_setup        static_keys__linux_alias_setup
+#define linux_alias_drop         static_keys__linux_alias_drop
+#define linux_patch_alias        static_keys__linux_patch_alias
+#define linux_fork_prepare       static_keys__linux_fork_prepare
+#define linux_fork_parent        static_keys__linux_fork_parent
+#define linux_fork_child         static_keys__linux_fork_child
+#define linux_sync_core_offered  static_keys__linux_sync_core_offered
+#define linux_sync_core_register static_keys__linux_sync_core_register
+#define linux_traps_available    static_keys__linux_traps_available
+#define linux_trap_release       static_keys__linux_trap_release
+
 #if !defined(_FILE_OFFSET_BITS) || _FILE_OFFSET_BITS != 64
 #error "define _FILE_OFFSET_BITS 64 first: struct linux_text holds an off_t"
 #endif

@@ -21,6 +21,23 @@
 
 #include "static_keys.h"
 
+/*
+ * The core's shared names live in the library's namespace (docs/design.md,
+ * "Names"): a user links libstatic_keys_core.a into their own library, where
+ * os_init or err_str may be names of their own.
+ */
+#define os_image        static_keys__os_image
+#define os_init         static_keys__os_init
+#define os_sections     static_keys__os_sections
+#define os_thread_id    static_keys__os_thread_id
+#define os_thread_yield static_keys__os_thread_yield
+#define os_prepare      static_keys__os_prepare
+#define os_release      static_keys__os_release
+#define os_patch        static_keys__os_patch
+#define os_sync_core    static_keys__os_sync_core
+#define os_trap_arm     static_keys__os_trap_arm
+#define os_symbolize    static_keys__os_symbolize
+
 /* What this OS can do, filled once at init. */
 struct os_caps {
 	const char *name;      /* "linux", "none", ... */
