@@ -442,7 +442,9 @@ static void scan_undo(struct tables *t, struct scan *s, size_t i)
  */
 static int entries_scan(struct tables *t, struct scan *s)
 {
-	uintptr_t prev_off = 0, lo = t->img->text.lo; /* offsets from lo */
+	/* the table's fields as a local copy: they stay in registers */
+	const struct tables c = *t;
+	uintptr_t prev_off = 0, lo = c.img->text.lo; /* offsets from lo */
 	size_t prev_key = 0, prev_i = 0, kept = 0, i;
 	int rc = 0, code_sorted = 1, key_sorted = 1;
 
@@ -450,8 +452,8 @@ static int entries_scan(struct tables *t, struct scan *s)
 	s->encoded = 0;
 	s->blocked = 0;
 	s->nr_runs = 1;
-	for (i = 0; i < t->n; i++) {
-		const struct jump_entry *e = &t->slot[i].e;
+	for (i = 0; i < c.n; i++) {
+		const struct jump_entry *e = &c.slot[i].e;
 		uintptr_t code, target, off;
 		size_t ki;
 
@@ -459,8 +461,8 @@ static int entries_scan(struct tables *t, struct scan *s)
 			key_sorted = 0;
 			continue;
 		}
-		ki = entry_key_index(t, e);
-		if (ki == t->nr_keys) {
+		ki = entry_key_index(&c, e);
+		if (ki == c.nr_keys) {
 			struct errbuf eb;
 
 			entry_fail_begin(&eb, i, (uintptr_t)e);
@@ -476,7 +478,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 		code = jump_entry_code(e);
 		target = jump_entry_target(e);
 		off = code - lo;
-		if (!entry_place_ok(t, code, target, off)) {
+		if (!entry_place_ok(&c, code, target, off)) {
 			rc = entry_place_fail(t, i, e, ki);
 			goto out_undo;
 		}
@@ -499,7 +501,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 				goto out_undo;
 			}
 		}
-		if (!entry_bytes_ok(&t->keys[ki], e, code, target)) {
+		if (!entry_bytes_ok(&c.keys[ki], e, code, target)) {
 			rc = entry_bytes_fail(t, i, e, ki);
 			goto out_undo;
 		}
@@ -517,7 +519,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 			if (s->blocked)
 				scan_block_add(t, s, kept);
 		}
-		t->keys[ki].sites++;
+		c.keys[ki].sites++;
 		prev_off = off;
 		prev_key = ki;
 		prev_i = i;
