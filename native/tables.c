@@ -184,26 +184,38 @@ static int keys_unique(struct tables *t)
 
 /* ---- entries ------------------------------------------------------------ */
 
-/* Index of the key entry e names, or nr_keys when it names none. */
-static size_t entry_key_index(const struct tables *t,
-			      const struct jump_entry *e)
-{
-	uintptr_t off = (uintptr_t)jump_entry_key(e) - (uintptr_t)t->keys;
+/*
+ * The checks an entry passes take the table's fields as values: the check
+ * pass keeps them in locals, where they stay in registers (read through
+ * the table, each was loaded again for every entry).
+ */
 
-	if (off >= t->kbytes || off % sizeof(struct static_key))
-		return t->nr_keys;
+/* Index of the key entry e names, or nr_keys when it names none. */
+static inline size_t key_index(const struct static_key *keys, uintptr_t kbytes,
+			       size_t nr_keys, const struct jump_entry *e)
+{
+	uintptr_t off = (uintptr_t)jump_entry_key(e) - (uintptr_t)keys;
+
+	if (off >= kbytes || off % sizeof(struct static_key))
+		return nr_keys;
 	return off / sizeof(struct static_key);
 }
 
+static size_t entry_key_index(const struct tables *t,
+			      const struct jump_entry *e)
+{
+	return key_index(t->keys, t->kbytes, t->nr_keys, e);
+}
+
 /* Relative to the table's start, code and target fit the 32-bit records. */
-static int entry_fits_records(const struct tables *t, uintptr_t code,
-			      uintptr_t target)
+static inline int entry_fits_records(uintptr_t base, uintptr_t code,
+				     uintptr_t target)
 {
 #if UINTPTR_MAX > 0xffffffffu
-	return (uint64_t)(code - t->base) + 0x80000000u <= 0xffffffffu &&
-	       (uint64_t)(target - t->base) + 0x80000000u <= 0xffffffffu;
+	return (uint64_t)(code - base) + 0x80000000u <= 0xffffffffu &&
+	       (uint64_t)(target - base) + 0x80000000u <= 0xffffffffu;
 #else
-	(void)t;
+	(void)base;
 	(void)code;
 	(void)target;
 	return 1; /* the whole address space is 32 bits */
@@ -211,13 +223,12 @@ static int entry_fits_records(const struct tables *t, uintptr_t code,
 }
 
 /* The site and the target lie in the text, and the jump reaches. */
-static inline int entry_place_ok(const struct tables *t, uintptr_t code,
-				 uintptr_t target, uintptr_t off)
+static inline int entry_place_ok(uintptr_t lo, uintptr_t span, uintptr_t base,
+				 uintptr_t code, uintptr_t target)
 {
-	/* off = code - text.lo; spans shorter than a site are 0 */
-	return off <= t->text_span - ARCH_JUMP_SIZE &&
-	       target - t->img->text.lo < t->text_span &&
-	       entry_fits_records(t, code, target) &&
+	/* spans shorter than a site are 0 */
+	return code - lo <= span - ARCH_JUMP_SIZE && target - lo < span &&
+	       entry_fits_records(base, code, target) &&
 	       !arch_jump_check(code, target);
 }
 
@@ -245,7 +256,7 @@ entry_place_fail(const struct tables *t, size_t i, const struct jump_entry *e,
 		err_str(&eb, ": the entry table is corrupt");
 		return STATIC_KEYS_EINIT;
 	}
-	if (!entry_fits_records(t, code, target)) {
+	if (!entry_fits_records(t->base, code, target)) {
 		entry_fail_begin(&eb, i, (uintptr_t)e);
 		err_str(&eb, ": site ");
 		err_hex(&eb, code);
@@ -442,9 +453,11 @@ static void scan_undo(struct tables *t, struct scan *s, size_t i)
  */
 static int entries_scan(struct tables *t, struct scan *s)
 {
-	/* the table's fields as a local copy: they stay in registers */
-	const struct tables c = *t;
-	uintptr_t prev_off = 0, lo = c.img->text.lo; /* offsets from lo */
+	union slot *const slot = t->slot;
+	struct static_key *const keys = t->keys;
+	const size_t n = t->n, nr_keys = t->nr_keys;
+	const uintptr_t kbytes = t->kbytes, span = t->text_span, base = t->base;
+	uintptr_t prev_off = 0, lo = t->img->text.lo; /* offsets from lo */
 	size_t prev_key = 0, prev_i = 0, kept = 0, i;
 	int rc = 0, code_sorted = 1, key_sorted = 1;
 
@@ -452,8 +465,8 @@ static int entries_scan(struct tables *t, struct scan *s)
 	s->encoded = 0;
 	s->blocked = 0;
 	s->nr_runs = 1;
-	for (i = 0; i < c.n; i++) {
-		const struct jump_entry *e = &c.slot[i].e;
+	for (i = 0; i < n; i++) {
+		const struct jump_entry *e = &slot[i].e;
 		uintptr_t code, target, off;
 		size_t ki;
 
@@ -461,8 +474,8 @@ static int entries_scan(struct tables *t, struct scan *s)
 			key_sorted = 0;
 			continue;
 		}
-		ki = entry_key_index(&c, e);
-		if (ki == c.nr_keys) {
+		ki = key_index(keys, kbytes, nr_keys, e);
+		if (ki == nr_keys) {
 			struct errbuf eb;
 
 			entry_fail_begin(&eb, i, (uintptr_t)e);
@@ -478,7 +491,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 		code = jump_entry_code(e);
 		target = jump_entry_target(e);
 		off = code - lo;
-		if (!entry_place_ok(&c, code, target, off)) {
+		if (!entry_place_ok(lo, span, base, code, target)) {
 			rc = entry_place_fail(t, i, e, ki);
 			goto out_undo;
 		}
@@ -501,7 +514,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 				goto out_undo;
 			}
 		}
-		if (!entry_bytes_ok(&c.keys[ki], e, code, target)) {
+		if (!entry_bytes_ok(&keys[ki], e, code, target)) {
 			rc = entry_bytes_fail(t, i, e, ki);
 			goto out_undo;
 		}
@@ -519,7 +532,7 @@ static int entries_scan(struct tables *t, struct scan *s)
 			if (s->blocked)
 				scan_block_add(t, s, kept);
 		}
-		c.keys[ki].sites++;
+		keys[ki].sites++;
 		prev_off = off;
 		prev_key = ki;
 		prev_i = i;
