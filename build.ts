@@ -36,12 +36,12 @@ import {
   build as buildLibrary,
   type BuildOptions,
   type BuildResult,
-} from "./src/_build.ts";
+} from "./src/build/_build.ts";
 
-import { BuildError } from "./src/_errors.ts";
+import { BuildError } from "./src/runtime/_errors.ts";
 
-export type { BuildOptions, BuildResult } from "./src/_build.ts";
-export { BuildError, type BuildErrorReason } from "./src/_errors.ts";
+export type { BuildOptions, BuildResult } from "./src/build/_build.ts";
+export { BuildError, type BuildErrorReason } from "./src/runtime/_errors.ts";
 
 /**
  * Builds this version's library into the cache unless it is already there,

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { main as run } from "./src/_cli.ts";
+import { main as run } from "./src/cli/_cli.ts";
 
 /**
  * Runs the command line on `args` (printing to stdout and stderr) and

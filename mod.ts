@@ -40,11 +40,11 @@
  * @module
  */
 
-export { open } from "./src/_open.ts";
-export { type KeyChanges, StaticKeysModule } from "./src/_module.ts";
-export { StaticKey } from "./src/_key.ts";
-export { Batch } from "./src/_batch.ts";
-export type { CodeLocation, Site } from "./src/_sites.ts";
+export { open } from "./src/runtime/_open.ts";
+export { type KeyChanges, StaticKeysModule } from "./src/runtime/_module.ts";
+export { StaticKey } from "./src/runtime/_key.ts";
+export { Batch } from "./src/runtime/_batch.ts";
+export type { CodeLocation, Site } from "./src/runtime/_sites.ts";
 export {
   type KeyInfo,
   type OpenOptions,
@@ -52,7 +52,7 @@ export {
   type Stats,
   STRATEGIES,
   type Strategy,
-} from "./src/_types.ts";
+} from "./src/runtime/_types.ts";
 export {
   BadSiteError,
   BuildError,
@@ -68,4 +68,4 @@ export {
   UnknownKeyError,
   UnsupportedStrategyError,
   WrongThreadError,
-} from "./src/_errors.ts";
+} from "./src/runtime/_errors.ts";

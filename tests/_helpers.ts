@@ -8,7 +8,7 @@ import {
   type Stats,
   type Strategy,
 } from "../mod.ts";
-import { defaultLibraryPath } from "../src/_library.ts";
+import { defaultLibraryPath } from "../src/runtime/_library.ts";
 
 /** The demo functions of native/demo.c. */
 export const demoSymbols = {

@@ -4,7 +4,7 @@
 // without the ABI, and a user's library with a site in a static function.
 
 import assert from "node:assert/strict";
-import { EXIT, main, parseArgs } from "../src/_cli.ts";
+import { EXIT, main, parseArgs } from "../src/cli/_cli.ts";
 import { INITIAL, LIB, openDemo, runDeno } from "./_helpers.ts";
 import { assertNamedAsNm, nmText } from "./_nm.ts";
 

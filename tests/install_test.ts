@@ -13,8 +13,8 @@
 
 import assert from "node:assert/strict";
 import { publishedFiles } from "../scripts/_publish.ts";
-import { METADATA_FILE, TARGET, VERSION } from "../src/_cache.ts";
-import { LIBRARY_NAMES } from "../src/_library.ts";
+import { METADATA_FILE, TARGET, VERSION } from "../src/runtime/_cache.ts";
+import { LIBRARY_NAMES } from "../src/runtime/_library.ts";
 import { type Run, serveFiles, spawn } from "./_helpers.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { UnknownKeyError } from "../mod.ts";
-import { closest, distance, unknownKey } from "../src/_errors.ts";
+import { closest, distance, unknownKey } from "../src/runtime/_errors.ts";
 import { INITIAL, openDemo } from "./_helpers.ts";
 
 const KEYS = Object.keys(INITIAL);

@@ -17,7 +17,7 @@ import {
   runOpen,
   spawn,
 } from "./_helpers.ts";
-import { cacheEnvNames, TARGET, VERSION } from "../src/_cache.ts";
+import { cacheEnvNames, TARGET, VERSION } from "../src/runtime/_cache.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");

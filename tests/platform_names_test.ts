@@ -11,14 +11,14 @@ import {
   type EnvReader,
   type Os,
   VERSION,
-} from "../src/_cache.ts";
+} from "../src/runtime/_cache.ts";
 import {
   cachedLibraryPaths,
   cacheLibraryName,
   LIBRARY_NAMES,
-} from "../src/_library.ts";
-import { builtLibraryPaths } from "../src/_cmake.ts";
-import { absolute, normalize } from "../src/_build.ts";
+} from "../src/runtime/_library.ts";
+import { builtLibraryPaths } from "../src/build/_cmake.ts";
+import { absolute, normalize } from "../src/build/_build.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");

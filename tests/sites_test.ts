@@ -10,7 +10,7 @@ import {
   StaticKeysError,
   UnknownKeyError,
 } from "../mod.ts";
-import { findFunction, readElfSymbols } from "../src/_elf.ts";
+import { findFunction, readElfSymbols } from "../src/runtime/_elf.ts";
 import { INITIAL, LIB, openDemo, taken } from "./_helpers.ts";
 import { assertNamedAsNm, nmHolding, nmText } from "./_nm.ts";
 

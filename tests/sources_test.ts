@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The publish set and the sources the build entry embeds: src/_sources.ts
+// The publish set and the sources the build entry embeds: src/build/_sources.ts
 // must be the native files of the publish set, byte for byte ("deno task
 // sources" regenerates it), and the version must be one everywhere.
 
 import assert from "node:assert/strict";
 import { nativeFiles, publishedFiles } from "../scripts/_publish.ts";
-import { SOURCES } from "../src/_sources.ts";
-import { VERSION } from "../src/_cache.ts";
+import { SOURCES } from "../src/build/_sources.ts";
+import { VERSION } from "../src/runtime/_cache.ts";
 
 const root = new URL("..", import.meta.url);
 const published = publishedFiles(root);
@@ -38,7 +38,7 @@ Deno.test("the publish set carries the native sources and no test files", async 
   assert.deepEqual(testOnly, []);
 });
 
-Deno.test("src/_sources.ts holds the native files of the publish set, byte for byte", async () => {
+Deno.test("src/build/_sources.ts holds the native files of the publish set, byte for byte", async () => {
   const expected = nativeFiles(await published);
   assert.deepEqual(
     Object.keys(SOURCES).sort(),
@@ -49,7 +49,7 @@ Deno.test("src/_sources.ts holds the native files of the publish set, byte for b
   assert.deepEqual(stale, [], 'these changed: run "deno task sources"');
 });
 
-Deno.test("the version is the same in deno.json, static_keys.h and src/_cache.ts", () => {
+Deno.test("the version is the same in deno.json, static_keys.h and src/runtime/_cache.ts", () => {
   const config = JSON.parse(read("deno.json"));
   const header = read("native/include/static_keys.h")
     .match(/#define STATIC_KEYS_VERSION "([^"]+)"/)?.[1];

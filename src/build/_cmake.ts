@@ -2,9 +2,9 @@
 // CMake for the build entry: finding it, configuring, building and
 // installing, with errors that name the package that is missing.
 
-import { BuildError } from "./_errors.ts";
-import { inDirectory, type Os } from "./_cache.ts";
-import { LIBRARY_NAMES } from "./_library.ts";
+import { BuildError } from "../runtime/_errors.ts";
+import { inDirectory, type Os } from "../runtime/_cache.ts";
+import { LIBRARY_NAMES } from "../runtime/_library.ts";
 import { SOURCES } from "./_sources.ts";
 
 const INSTALL_CMAKE =

@@ -100,7 +100,7 @@ const BUILD_COMMAND =
  * be read.
  */
 function isClone(): boolean | undefined {
-  const script = new URL("../scripts/build.ts", import.meta.url);
+  const script = new URL("../../scripts/build.ts", import.meta.url);
   return script.protocol === "file:" ? exists(script) : false;
 }
 
@@ -131,7 +131,7 @@ export function defaultLibraryPath(): string {
   const fromEnv = readEnv(LIBRARY_ENV);
   if (fromEnv) return absolute(fromEnv);
   const names = LIBRARY_NAMES[Deno.build.os];
-  const dir = new URL("../build/lib/", import.meta.url);
+  const dir = new URL("../../build/lib/", import.meta.url);
   const local = dir.protocol === "file:"
     ? names.map((name) => new URL(name, dir))
     : [];
@@ -166,7 +166,7 @@ export function defaultLibraryPath(): string {
       `set ${CACHE_ENV} and ${build}`,
     ];
   const from = dir.protocol === "file:"
-    ? new URL("..", import.meta.url).href.replace(/\/$/, "")
+    ? new URL("../..", import.meta.url).href.replace(/\/$/, "")
     : dir.origin;
   throw new LibraryNotFoundError(
     `Cannot find the package's library: mod.ts was loaded from "${from}" ` +

@@ -7,12 +7,12 @@ import {
   LibraryNotFoundError,
   StaticKeysError,
   UnknownKeyError,
-} from "./_errors.ts";
-import { resolveLibraryPath } from "./_library.ts";
-import { open } from "./_open.ts";
-import type { StaticKeysModule } from "./_module.ts";
-import type { CodeLocation, Site } from "./_sites.ts";
-import type { KeyInfo } from "./_types.ts";
+} from "../runtime/_errors.ts";
+import { resolveLibraryPath } from "../runtime/_library.ts";
+import { open } from "../runtime/_open.ts";
+import type { StaticKeysModule } from "../runtime/_module.ts";
+import type { CodeLocation, Site } from "../runtime/_sites.ts";
+import type { KeyInfo } from "../runtime/_types.ts";
 
 /** Exit codes of the command line. */
 export const EXIT = {

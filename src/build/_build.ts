@@ -3,7 +3,7 @@
 // the first write; CMake runs in a temporary directory beside the result,
 // and the result (library + metadata) is renamed into place in one step.
 
-import { BuildError } from "./_errors.ts";
+import { BuildError } from "../runtime/_errors.ts";
 import { SOURCES } from "./_sources.ts";
 import {
   cacheRoot,
@@ -13,8 +13,8 @@ import {
   TARGET,
   VERSION,
   versionDirectory,
-} from "./_cache.ts";
-import { cacheLibraryName } from "./_library.ts";
+} from "../runtime/_cache.ts";
+import { cacheLibraryName } from "../runtime/_library.ts";
 import { compile, install, probeCmake } from "./_cmake.ts";
 
 /**
