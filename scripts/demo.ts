@@ -4,7 +4,11 @@
 // costs, and what the test costs next to an ordinary flag.
 
 import { open, type Site } from "../mod.ts";
-import { formatInstruction, formatLocation, formatTable } from "../src/cli/_cli.ts";
+import {
+  formatInstruction,
+  formatLocation,
+  formatTable,
+} from "../src/cli/_cli.ts";
 import { build, libraryPath } from "./_common.ts";
 
 await build();
