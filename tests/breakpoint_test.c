@@ -155,6 +155,10 @@ static void at_init(void)
 	CHECK("a flip of its key is refused",
 	      static_branch_enable(&watched) == STATIC_KEYS_EBADSITE &&
 		      strstr(static_keys_last_error(), "holds cc"));
+	CHECK("the error says why", strstr(static_keys_last_error(),
+					   "a breakpoint over its first bytes (a "
+					   "debugger's or a uprobe's); flip again "
+					   "once it is removed"));
 	CHECK("the breakpoint is left as it is", *watched_site == 0xcc);
 	CHECK_OK("other keys flip", static_branch_enable(&free_key));
 	CHECK("and run", f_free() == 1);
