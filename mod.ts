@@ -60,6 +60,7 @@ export {
   FfiPermissionError,
   KeyCountError,
   LibraryNotFoundError,
+  MalformedLibraryError,
   ModuleClosedError,
   StaticKeysError,
   type StaticKeysErrorOptions,

@@ -344,6 +344,43 @@ export class LibraryNotFoundError extends StaticKeysError {
 }
 
 /**
+ * `open()` of a file the loader would crash on (code `EINIT`): an ELF file
+ * cut short, whose program or section headers point past its end. The
+ * loader maps such a file and the process dies with `SIGBUS` when it
+ * touches the missing pages, so `open()` checks the headers against the
+ * file's size before `Deno.dlopen`, when `--allow-read` covers the file.
+ *
+ * @example Usage
+ * ```ts
+ * import { MalformedLibraryError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new MalformedLibraryError(
+ *   'Cannot open "/x/libcut.so": the file is cut short',
+ *   "/x/libcut.so",
+ * );
+ * assert.equal(error.code, -9);
+ * assert.equal(error.path, "/x/libcut.so");
+ * ```
+ */
+export class MalformedLibraryError extends StaticKeysError {
+  /** The library's path. */
+  readonly path: string;
+
+  /**
+   * Makes the error for a library file the loader cannot map whole.
+   *
+   * @param message The message, naming the file and what is wrong.
+   * @param path The library's path.
+   */
+  constructor(message: string, path: string) {
+    super(message, { code: StatusCode.EINIT });
+    this.name = "MalformedLibraryError";
+    this.path = path;
+  }
+}
+
+/**
  * What was missing when the build entry stopped: `"cmake"` or `"compiler"`
  * (a tool not installed), `"permission"` (a Deno flag), `"cache"` (a cache
  * directory that cannot be written), `"prefix"` (an install prefix that

@@ -4,9 +4,11 @@
 
 import {
   LibraryNotFoundError,
+  MalformedLibraryError,
   StaticKeysError,
   StatusCode,
 } from "./_errors.ts";
+import { elfShortfall } from "./_elf.ts";
 import { assertFfiPermission, readEnv } from "./_guards.ts";
 import {
   CACHE_ENV,
@@ -215,6 +217,7 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
     }
   }
   assertFfiPermission(path);
+  assertWholeFile(path);
   let raw: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
   try {
     raw = Deno.dlopen(path, { ...userSymbols, ...nativeSymbols });
@@ -237,6 +240,45 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
     );
   }
   return lib;
+}
+
+/**
+ * Throws MalformedLibraryError when `path` is an ELF file whose headers
+ * point past its end: the loader would map it and the process would die
+ * of SIGBUS. Checked only when --allow-read covers the file.
+ */
+function assertWholeFile(path: string): void {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return;
+  }
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch {
+    return; // missing or unreadable: Deno.dlopen says which
+  }
+  using _ = file;
+  const info = file.statSync();
+  if (!info.isFile) return;
+  const read = (offset: number, length: number) => {
+    const bytes = new Uint8Array(length);
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      const n = file.readSync(bytes.subarray(done));
+      if (!n) break;
+      done += n;
+    }
+    return bytes.subarray(0, done);
+  };
+  const why = elfShortfall(read, info.size);
+  if (why === undefined) return;
+  throw new MalformedLibraryError(
+    `Cannot open "${path}": the file is cut short or corrupt, loading it ` +
+      `would crash the process: ${why} (the file has ${info.size} bytes): ` +
+      `build or copy it again`,
+    path,
+  );
 }
 
 function loadError(path: string, error: unknown, missingHint: string): Error {
