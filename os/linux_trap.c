@@ -115,11 +115,6 @@ static uintptr_t trap_ret_at(const uint8_t *code)
 
 /* ---- the handler --------------------------------------------------------- */
 
-static int trap_is_default(const struct sigaction *sa)
-{
-	return sa->sa_handler == SIG_DFL;
-}
-
 /* Which of the block's entry points is the disposition in force, or -1. */
 static int trap_entry_in_force(const struct trap_block *b, const uint8_t *code,
 			       const struct sigaction *cur)
@@ -153,7 +148,7 @@ static void trap_pass(struct trap_block *b, uint32_t i, int sig,
 
 	if (prev->sa_handler == SIG_IGN)
 		return;
-	if (!trap_is_default(prev)) {
+	if (prev->sa_handler != SIG_DFL) {
 		if (prev->sa_flags & SA_SIGINFO)
 			prev->sa_sigaction(sig, info, uc);
 		else
@@ -169,7 +164,7 @@ static void trap_pass(struct trap_block *b, uint32_t i, int sig,
 	sigaction(sig, &dfl, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, sig);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	sigprocmask(SIG_UNBLOCK, &set, NULL); /* this thread's mask on Linux */
 	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig); /* ends here */
 }
 
