@@ -93,16 +93,17 @@ static void protocol_disarm(struct module *m)
 		os_thread_yield();
 }
 
+/* One core synchronisation; on failure *p says what the OS refused. */
 static int protocol_sync(struct module *m, struct os_patch *p)
 {
-	int rc = os_sync_core();
+	int rc;
 
+	p->syscalls = 0;
+	p->failed = NULL;
+	p->raw_error = 0;
+	p->transient = NULL;
+	rc = os_sync_core(p);
 	m->stats.core_syncs++;
-	if (rc) {
-		p->failed = "the core synchronisation (membarrier)";
-		p->raw_error = rc;
-		p->syscalls = 0;
-	}
 	return rc;
 }
 
@@ -139,11 +140,11 @@ static int protocol_pass(struct module *m, int pass, int invert,
  */
 int patch_protocol(struct module *m)
 {
-	struct os_patch p, undo;
+	struct os_patch p, undo, usync;
 	uintptr_t fs = 0, fe = 0;
 	int first = ARCH_NEEDS_BREAKPOINT ? PASS_TRAP : PASS_ALL;
 	int last = ARCH_NEEDS_BREAKPOINT ? PASS_HEAD : PASS_ALL;
-	int pass, rc = 0, urc, undo_rc = 0;
+	int pass, rc = 0, urc, undo_rc = 0, usync_failed = 0;
 
 	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m))
 		return err_set(STATIC_KEYS_EPATCH,
@@ -161,12 +162,14 @@ int patch_protocol(struct module *m)
 			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe);
 			if (urc && undo_rc != STATIC_KEYS_EWX)
 				undo_rc = urc;
-			protocol_sync(m, &undo);
+			if (protocol_sync(m, &undo) && !usync_failed++)
+				usync = undo;
 		}
 	}
 	protocol_disarm(m);
 	if (rc)
-		patch_error(m, &p, rc, fs, fe, undo_rc);
+		patch_error(m, &p, rc, fs, fe, undo_rc,
+			    usync_failed ? &usync : NULL);
 	return rc ? (undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc) : 0;
 }
 

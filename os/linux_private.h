@@ -22,6 +22,7 @@
 #define linux_span_is_text       static_keys__linux_span_is_text
 #define linux_text_covers        static_keys__linux_text_covers
 #define linux_fail               static_keys__linux_fail
+#define linux_transient          static_keys__linux_transient
 #define linux_patch_remap        static_keys__linux_patch_remap
 #define linux_patch_mprotect     static_keys__linux_patch_mprotect
 #define linux_patch_procmem      static_keys__linux_patch_procmem
@@ -54,14 +55,19 @@
  * scratch buffer as large as the text to build a run in. In linux.c.
  */
 struct linux_text {
-	int ready;            /* linux_text_setup ran */
+	int ready;            /* the span is known (linux_text_setup ran) */
 	uintptr_t start, end; /* span the scratch mirrors (the text mapping) */
 	off_t offset;         /* file offset of start, when file_fd >= 0 */
 	int file_fd;          /* the library file, O_RDONLY, or -1 */
+	int file_err;         /* errno of the failed open, or 0 (none tried,
+			       * or no file to open) */
 	int mem_fd;           /* /proc/self/mem, O_RDWR, or -1 */
 	int mem_err;          /* errno of the failed open, when mem_fd < 0 */
 	uint8_t *scratch;     /* end - start bytes, rw-, or NULL */
+	int scratch_err;      /* errno of the failed mmap, when scratch NULL */
 };
+/* A part whose last try failed with a transient errno is tried again
+ * (linux_transient) before the next request; other failures are kept. */
 extern STATIC_KEYS_LOCAL struct linux_text linux_text;
 
 /*
@@ -87,6 +93,8 @@ STATIC_KEYS_LOCAL int linux_text_covers(uintptr_t start, size_t len);
 
 /* ---- linux_patch.c: remap, mprotect, procmem ----------------------------- */
 
+/* Why a refusal with errno `err` may pass (os_patch.transient), or NULL. */
+STATIC_KEYS_LOCAL const char *linux_transient(int err);
 /* Records the failed call and its errno in p; returns STATIC_KEYS_EPATCH. */
 STATIC_KEYS_LOCAL int linux_fail(struct os_patch *p, const char *call, int err);
 STATIC_KEYS_LOCAL int linux_patch_remap(struct os_patch *p);
@@ -113,7 +121,8 @@ STATIC_KEYS_LOCAL void linux_fork_child(void);
 /* ---- linux_sync.c: core sync and the breakpoint trap --------------------- */
 
 STATIC_KEYS_LOCAL int linux_sync_core_offered(void);
-STATIC_KEYS_LOCAL void linux_sync_core_register(void);
+/* 0, or the errno of a refused registration (tried again at the next call) */
+STATIC_KEYS_LOCAL int linux_sync_core_register(void);
 STATIC_KEYS_LOCAL int linux_traps_available(void);
 STATIC_KEYS_LOCAL void linux_trap_release(void);
 

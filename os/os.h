@@ -94,7 +94,11 @@ int os_image(struct os_image *out);
 /*
  * Writes the bytes of every site inside [base, base + len) into `view`,
  * which mirrors that range and is writable for the duration of the call.
- * `undo` asks for the old bytes instead of the new ones.
+ * It writes only the sites of the request, nothing between them. `undo`
+ * asks for what the range should hold when the strategy gives up on the
+ * call after writing (the old bytes, or the protocol's safe half-way
+ * bytes); the OS layer then writes the view's bytes back only where it
+ * read them from the live code first.
  */
 typedef void (*os_fill_fn)(void *ctx, uint8_t *view, uintptr_t base,
 			   size_t len, int undo);
@@ -118,6 +122,9 @@ struct os_patch {
 	unsigned syscalls;    /* out: system calls made */
 	const char *failed;   /* out: the call that failed ("mremap"), or NULL */
 	long raw_error;       /* out: its errno / GetLastError / kern_return_t */
+	const char *transient; /* out: NULL, or why the refusal may pass
+				*      ("no free file descriptor"): the same
+				*      call can work later, nothing is kept */
 };
 
 /* pre: caps non-NULL. Fills caps; 0 or STATIC_KEYS_EINIT. */
@@ -176,9 +183,9 @@ int os_patch(struct os_patch *p);
  * pre: caps.sync_core. Returns once every thread of the process has
  * executed a core-serialising instruction since the call began (Linux:
  * membarrier SYNC_CORE), so none runs bytes it fetched before. 0 or
- * STATIC_KEYS_EPATCH.
+ * STATIC_KEYS_EPATCH with diag->failed, raw_error (and transient) filled.
  */
-int os_sync_core(void);
+int os_sync_core(struct os_patch *diag);
 
 /*
  * Asks the core what a thread that hit a breakpoint at a site should do.
