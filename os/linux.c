@@ -316,13 +316,15 @@ static int linux_span_step(void *ctx, const struct linux_map *m)
 /*
  * 1 when every page of [lo, hi) is mapped r-x (private or shared): the
  * alias replaces that whole span, so a hole or a data page inside it
- * would be lost.
+ * would be lost. -1 with errno when /proc/self/maps cannot be read.
  */
 int linux_span_is_text(uintptr_t lo, uintptr_t hi)
 {
 	struct linux_span_walk w = {lo, hi, lo};
 
-	return linux_maps_each(linux_span_step, &w) >= 0 && w.covered >= hi;
+	if (linux_maps_each(linux_span_step, &w) < 0)
+		return -1;
+	return w.covered >= hi;
 }
 
 struct linux_file_walk {
@@ -390,10 +392,13 @@ static void linux_text_find(uintptr_t lo, uintptr_t hi)
 	struct linux_file_walk w;
 	struct stat st;
 
+	int walked, err;
+
 	memset(&w, 0, sizeof w);
 	w.addr = lo;
-	if (linux_maps_each(linux_file_step, &w) == 0 && w.group.hi &&
-	    w.group.lo <= lo && lo < w.group.hi)
+	walked = linux_maps_each(linux_file_step, &w);
+	err = walked < 0 ? errno : 0; /* EMFILE: the file is looked for again */
+	if (walked == 0 && w.group.hi && w.group.lo <= lo && lo < w.group.hi)
 		w.found = 1;
 	if (w.found && w.group.hi < hi)
 		w.found = 0; /* the sites run past the file's text */
@@ -404,7 +409,7 @@ static void linux_text_find(uintptr_t lo, uintptr_t hi)
 	linux_text.scratch = NULL;
 	linux_text.scratch_err = 0;
 	linux_text.file_fd = -1;
-	linux_text.file_err = 0;
+	linux_text.file_err = err;
 	linux_text.start = lo;
 	linux_text.end = hi;
 	linux_text.ready = 1;

@@ -74,6 +74,14 @@ int linux_patch_remap(struct os_patch *p)
 	void *copy;
 	int err;
 
+	/*
+	 * The library file could not be opened for a passing reason (no free
+	 * descriptor): an anonymous copy now would hide the library from
+	 * perf, gdb and uprobes for good. Refuse (a rollback goes on anyway).
+	 */
+	if (p->fill && !p->rollback && linux_text.file_fd < 0 &&
+	    linux_transient(linux_text.file_err))
+		return linux_fail(p, "open(the library file)", linux_text.file_err);
 	p->syscalls++;
 	copy = linux_private_copy(p->start, p->len);
 	if (copy == MAP_FAILED)

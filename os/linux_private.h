@@ -86,7 +86,8 @@ extern STATIC_KEYS_LOCAL struct linux_alias linux_alias;
 
 /* ---- linux.c: /proc/self/maps -------------------------------------------- */
 
-/* 1 when every page of [lo, hi) is mapped r-x (private or shared). */
+/* 1 when every page of [lo, hi) is mapped r-x (private or shared), 0 when
+ * not, -1 with errno when /proc/self/maps cannot be read. */
 STATIC_KEYS_LOCAL int linux_span_is_text(uintptr_t lo, uintptr_t hi);
 /* 1 when [start, start + len) lies inside the span the scratch mirrors. */
 STATIC_KEYS_LOCAL int linux_text_covers(uintptr_t start, size_t len);

@@ -9,6 +9,10 @@
  *   struct sc_rule r[] = {{__NR_mprotect, EPERM, {{0, SC_EQ, page},
  *                                               {2, SC_EQ, PROT_READ | PROT_EXEC}}}};
  *   sc_install(r, 1);
+ *
+ * A rule whose err is SC_NOTIFY asks a supervisor instead: sc_install
+ * leaves the listener's descriptor in sc_listener, and tests/
+ * transient_test.c answers EAGAIN, then lets the call through.
  */
 #ifndef STATIC_KEYS_TEST_SECCOMP_H
 #define STATIC_KEYS_TEST_SECCOMP_H
@@ -52,6 +56,8 @@ struct sc_cond {
 	enum sc_op op;
 	uint64_t value;
 };
+
+#define SC_NOTIFY (-1) /* sc_rule.err: ask the listener (SECCOMP_RET_USER_NOTIF) */
 
 /* System call `nr` whose every condition holds fails with `err`. */
 struct sc_rule {
@@ -144,7 +150,10 @@ static inline int sc_build(struct sc_prog *p, const struct sc_rule *rules,
 		for (i = 0; i < 3; i++)
 			sc_cond(p, &rules[r].cond[i]);
 		sc_emit(p, BPF_RET | BPF_K, 0, 0,
-			SECCOMP_RET_ERRNO | ((uint32_t)rules[r].err & SECCOMP_RET_DATA));
+			rules[r].err == SC_NOTIFY
+				? SECCOMP_RET_USER_NOTIF
+				: SECCOMP_RET_ERRNO |
+					  ((uint32_t)rules[r].err & SECCOMP_RET_DATA));
 		for (i = 0; i < p->nfail && i < 16; i++) {
 			unsigned at = p->fail[i] & 0x7fffu, off = p->n - at - 1;
 
@@ -166,10 +175,14 @@ static inline int sc_build(struct sc_prog *p, const struct sc_rule *rules,
  * qemu-user, which refuses PR_SET_SECCOMP so a guest cannot filter the
  * emulator's own calls).
  */
+static int sc_listener = -1; /* the SC_NOTIFY rules' listener, or -1 */
+
 static inline int sc_install(const struct sc_rule *rules, size_t count)
 {
 	static struct sc_prog p;
 	struct sock_fprog prog;
+	size_t i;
+	long fd;
 
 	if (sc_build(&p, rules, count)) {
 		errno = E2BIG;
@@ -179,7 +192,17 @@ static inline int sc_install(const struct sc_rule *rules, size_t count)
 	prog.filter = p.f;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -1;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	for (i = 0; i < count; i++)
+		if (rules[i].err == SC_NOTIFY)
+			break;
+	if (i == count)
+		return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	fd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
+		     SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0)
+		return -1;
+	sc_listener = (int)fd;
+	return 0;
 }
 
 #endif
