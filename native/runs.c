@@ -121,13 +121,16 @@ static void fill_site(const struct jump_entry *e, int state, int pass,
  * the protocol's breakpoint). An undo (the OS layer gives up on this call
  * and asks what to leave in the view) is the old bytes going forward; when
  * rolling back it is the call's own bytes again, since those are the old
- * ones: a restore never puts the request's new bytes back.
+ * ones: a restore never puts the request's new bytes back. Rolling back,
+ * a site that holds its old bytes already (the view mirrors the code) is
+ * left alone: the request never reached it.
  */
 static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 		     int undo)
 {
 	struct patch_ctx *pc = ctx;
 	int back = undo && !pc->invert && pc->pass != PASS_ALL;
+	uint8_t old[ARCH_JUMP_SIZE];
 	struct static_key *k;
 
 	KEYS_FOR_EACH(pc->m, k)
@@ -143,10 +146,16 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 
 			if (c >= base + len)
 				break;
-			if (c >= base && c + ARCH_JUMP_SIZE <= base + len &&
-			    site_moves(k, e))
-				fill_site(e, state, pc->pass, back,
-					  view + (c - base));
+			if (c < base || c + ARCH_JUMP_SIZE > base + len ||
+			    !site_moves(k, e))
+				continue;
+			if (pc->invert) {
+				jump_entry_bytes(e, state, old);
+				if (bytes_equal(view + (c - base), old,
+						ARCH_JUMP_SIZE))
+					continue;
+			}
+			fill_site(e, state, pc->pass, back, view + (c - base));
 		}
 	}
 }
@@ -286,12 +295,11 @@ void patch_error(struct module *m, const struct os_patch *p, int rc,
 	if (rc == STATIC_KEYS_EWX)
 		err_str(&eb, ", and the OS refused to make the pages read+execute "
 			     "again: they are left writable and executable");
-	if (undo_rc)
-		err_str(&eb, undo_rc == STATIC_KEYS_EWX
-				     ? "; restoring the pages patched before failed "
-				       "too and left a page writable and executable"
-				     : "; restoring the pages patched before failed "
-				       "too");
+	if (undo_rc == STATIC_KEYS_EWX && rc != STATIC_KEYS_EWX)
+		err_str(&eb, "; restoring the pages patched before failed too "
+			     "and left a page writable and executable");
+	else if (undo_rc)
+		err_str(&eb, "; restoring the pages patched before failed too");
 	if (usync) {
 		err_str(&eb, "; the core synchronisation after restoring: ");
 		err_refusal(&eb, usync);
@@ -314,8 +322,8 @@ void patch_error(struct module *m, const struct os_patch *p, int rc,
 	} else if (rc == STATIC_KEYS_EWX && !undo_rc) {
 		err_str(&eb, "; every other page was restored and no key changed");
 	} else if (undo_rc) {
-		err_str(&eb, "; every site holds its key's state all the same "
-			     "and no key changed");
+		err_str(&eb, ", but every site holds its key's state again and "
+			     "no key changed");
 	} else {
 		err_str(&eb, "; every page was restored and no key changed");
 	}

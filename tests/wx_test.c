@@ -124,7 +124,7 @@ int main(void)
 	CHECK("rollback stuck: the page is in fact rwx", check_under_valgrind() || !check_no_wx_mapping());
 	CHECK("rollback stuck: key and bytes as before",
 	      !static_key_enabled(&wide) && sites_match(&wide.key) &&
-		      strstr(static_keys_last_error(), "every site holds its key's state"));
+		      strstr(static_keys_last_error(), "every site holds its key's state again"));
 	CHECK("close it by hand",
 	      mprotect((void *)(jump_entry_code(&wide.key.entries[0]) & ~(uintptr_t)(ps - 1)),
 		       (size_t)ps, PROT_READ | PROT_EXEC) == 0);
