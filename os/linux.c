@@ -26,7 +26,10 @@
  *
  * A rollback that meets an OS refusal (ENOMEM near vm.max_map_count) goes
  * through /proc/self/mem and a scratch buffer opened before the first
- * flip, so restoring needs no new mapping.
+ * flip, so restoring needs no new mapping. What could not be opened or
+ * mapped for a passing reason (EMFILE, ENOMEM: linux_transient) is tried
+ * again before the next flip; the refusal is reported as transient and is
+ * never a reason to give up a strategy for good.
  *
  * The layer is four files sharing os/linux_private.h:
  *   linux.c        sections, image, init, threads, symbols, the text's file

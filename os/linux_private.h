@@ -49,10 +49,12 @@
 /* ---- state --------------------------------------------------------------- */
 
 /*
- * What the strategies set up for this module, found once before the first
- * page changes, so that neither a flip's rollback nor a fork needs a new
+ * What the strategies set up for this module, found before the first page
+ * changes, so that neither a flip's rollback nor a fork needs a new
  * resource: the file mapping that holds the sites, /proc/self/mem, and a
- * scratch buffer as large as the text to build a run in. In linux.c.
+ * scratch buffer as large as the text to build a run in. A part refused
+ * for a passing reason is tried again before the next forward patch. In
+ * linux.c.
  */
 struct linux_text {
 	int ready;            /* the span is known (linux_text_setup ran) */

@@ -169,8 +169,11 @@ void os_release(void);
  * Rewrites the range through p->strategy: on return 0 the new bytes are in
  * place with the range's protection as before (read + execute). On failure
  * (STATIC_KEYS_EPATCH, or STATIC_KEYS_ENOTSUP for an unknown strategy) the
- * range holds its old bytes and old protection, and p->failed/raw_error say
- * why. No page is left writable and executable after return, with one
+ * range holds its old bytes (or what fill gave with undo = 1, written only
+ * where the call wrote) and old protection, and p->failed/raw_error (and
+ * p->transient) say why. A call with p->rollback = 0 may first retry what
+ * an earlier set-up could not have for a passing reason; a rollback never
+ * asks for a new resource. No page is left writable and executable after return, with one
  * exception that must be reported as such: STATIC_KEYS_EWX when the OS
  * refused every way to take write access away again; the range then holds
  * its old bytes but stays writable and executable.
