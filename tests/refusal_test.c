@@ -295,6 +295,7 @@ static int site_effect(const struct static_key *k, const struct jump_entry *e)
 	uint8_t b[ARCH_JUMP_SIZE];
 	int state;
 
+	(void)k; /* the breakpoint's answer, where there is one */
 	for (state = 0; state < 2; state++) {
 		site_want(e, state, b);
 		if (bytes_equal(at, b, ARCH_JUMP_SIZE))
