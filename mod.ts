@@ -34,7 +34,8 @@
  * Errors are classes: {@linkcode UnknownKeyError} (with suggestions),
  * {@linkcode WrongThreadError}, {@linkcode ModuleClosedError},
  * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
- * {@linkcode UnappliedBatchError}, ... all
+ * {@linkcode UntrustedLibraryError} (a cached library that failed its
+ * checks, refused before loading), {@linkcode UnappliedBatchError}, ... all
  * extending {@linkcode StaticKeysError}, whose `code` is the native status.
  *
  * @module
@@ -60,6 +61,7 @@ export {
   FfiPermissionError,
   KeyCountError,
   LibraryNotFoundError,
+  MalformedLibraryError,
   ModuleClosedError,
   StaticKeysError,
   type StaticKeysErrorOptions,
@@ -67,5 +69,7 @@ export {
   UnappliedBatchError,
   UnknownKeyError,
   UnsupportedStrategyError,
+  UntrustedLibraryError,
+  type UntrustedLibraryReason,
   WrongThreadError,
 } from "./src/runtime/_errors.ts";
