@@ -27,6 +27,9 @@
  * mod.set({ tracing: false, checks: false }); // one all-or-nothing request
  * mod.batch().enable("experimental").disable("checks").apply();
  *
+ * mod.key("checks").pin("off"); // forced off: local enable/inc only count
+ * mod.batch().unpin("checks").inc("tracing").apply(); // counts, sets, pins
+ *
  * const { strategy, lastPages, lastSyscalls } = mod.stats();
  * console.log(`${strategy}: ${lastSyscalls} syscalls for ${lastPages} pages`);
  * ```
@@ -47,8 +50,10 @@ export { StaticKey } from "./src/runtime/_key.ts";
 export { Batch } from "./src/runtime/_batch.ts";
 export type { CodeLocation, Site } from "./src/runtime/_sites.ts";
 export {
+  type BatchStep,
   type KeyInfo,
   type OpenOptions,
+  type Pin,
   type RepairReport,
   type Stats,
   STRATEGIES,

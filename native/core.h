@@ -35,6 +35,10 @@
 #define KEY_FLAG_PENDING 0x1u /* in the current request */
 #define KEY_FLAG_TARGET 0x2u  /* the state the request asks for */
 #define KEY_FLAG_REPAIR 0x4u  /* repair: rewrite the marked sites only */
+#define KEY_FLAG_SET 0x8u     /* a set op named the key ... */
+#define KEY_FLAG_SET_ON 0x10u /* ... with the state on */
+#define KEY_FLAG_PIN_SHIFT 5  /* bits 5-6: the pin the request leaves */
+#define KEY_FLAG_PIN_MASK (3u << KEY_FLAG_PIN_SHIFT)
 
 /* room for a failed rollback's text: what failed, and what was read back */
 #define STATIC_KEYS_ERRBUF 1024
@@ -194,10 +198,13 @@ int tables_init(struct os_sections *sec, const struct os_image *img,
 
 /* ---- update (update.c; update_caps in protocol.c) ----------------------- */
 
-/* An update whose changes come from at(src, i, &key, &enabled), i < count. */
-int static_keys_update_request(size_t count, const void *src,
-			       int (*at)(const void *src, size_t i,
-					 struct static_key **key, int *enabled));
+/*
+ * A request (static_keys_apply) whose ops come from at(src, i, &op),
+ * i < count; at() returns 0, or a code with the last-error text set.
+ */
+int static_keys_apply_request(size_t count, const void *src,
+			      int (*at)(const void *src, size_t i,
+					struct static_key_op *op));
 
 /*
  * Caller holds the module (module_lock). Patches every run of the marked

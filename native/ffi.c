@@ -42,7 +42,7 @@ STATIC_KEYS_EXPORT const char *static_keys_ffi_key_name(uint32_t index)
 	return k ? k->name : NULL;
 }
 
-/* out[0..3] = enabled, initial, sites, count. */
+/* out[0..4] = enabled, initial, sites, count, pin (STATIC_KEY_PIN_*). */
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_key_info(uint32_t index,
 						    int32_t *out)
 {
@@ -56,6 +56,7 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_key_info(uint32_t index,
 	out[1] = k->type;
 	out[2] = (int32_t)k->sites;
 	out[3] = __atomic_load_n(&k->count, __ATOMIC_RELAXED);
+	out[4] = __atomic_load_n(&k->pin, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -119,14 +120,14 @@ struct ffi_changes {
 	const uint8_t *states;
 };
 
-static int ffi_change_at(const void *src, size_t i, struct static_key **key,
-			 int *enabled)
+static int ffi_change_at(const void *src, size_t i, struct static_key_op *op)
 {
 	const struct ffi_changes *c = src;
 
-	*key = static_keys_at(c->indices[i]);
-	*enabled = c->states[i];
-	if (*key)
+	op->key = static_keys_at(c->indices[i]);
+	op->op = STATIC_KEY_OP_SET;
+	op->arg = c->states[i];
+	if (op->key)
 		return 0;
 	{
 		struct errbuf eb;
@@ -151,7 +152,64 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_set_many(const uint32_t *indices,
 	if (count && (!indices || !states))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot update keys: indices or states is NULL");
-	return static_keys_update_request(count, &c, ffi_change_at);
+	return static_keys_apply_request(count, &c, ffi_change_at);
+}
+
+/* Pins key `index` to `state` (0 or 1), or lifts its pin (state < 0). */
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_pin(uint32_t index, int32_t state)
+{
+	struct static_key *k;
+	int rc = ffi_key(index, &k);
+
+	if (rc)
+		return rc;
+	return state < 0 ? static_key_unpin(k) : static_key_pin(k, state);
+}
+
+struct ffi_ops {
+	const uint32_t *indices;
+	const uint8_t *ops;
+};
+
+static int ffi_op_at(const void *src, size_t i, struct static_key_op *op)
+{
+	const struct ffi_ops *c = src;
+	uint8_t code = c->ops[i];
+
+	/* bits 0-6: STATIC_KEY_OP_*, bit 7: the state of a set or pin */
+	op->key = static_keys_at(c->indices[i]);
+	op->op = code & 0x7f;
+	op->arg = code >> 7;
+	if (op->key)
+		return 0;
+	{
+		struct errbuf eb;
+
+		err_begin(&eb);
+		err_str(&eb, "Cannot update keys: change ");
+		err_u64(&eb, i);
+		err_str(&eb, " names key number ");
+		err_u64(&eb, c->indices[i]);
+		err_str(&eb, ", past the end of the key table");
+	}
+	return STATIC_KEYS_ENOKEY;
+}
+
+/*
+ * One all-or-nothing request of counts, sets and pins (static_keys_apply):
+ * op i is ops[i] on key indices[i], where ops[i] is STATIC_KEY_OP_* with
+ * bit 7 set for the state on (SET and PIN).
+ */
+STATIC_KEYS_EXPORT int32_t static_keys_ffi_apply(const uint32_t *indices,
+						 const uint8_t *ops,
+						 uint32_t count)
+{
+	struct ffi_ops c = {indices, ops};
+
+	if (count && (!indices || !ops))
+		return err_set(STATIC_KEYS_EINVAL,
+			       "Cannot update keys: indices or ops is NULL");
+	return static_keys_apply_request(count, &c, ffi_op_at);
 }
 
 /*

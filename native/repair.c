@@ -137,7 +137,7 @@ static uint32_t repair_mark(struct module *m,
 			}
 		}
 		if (rewritten)
-			k->flags = (uint16_t)(KEY_FLAG_PENDING | KEY_FLAG_REPAIR |
+			k->flags = (uint8_t)(KEY_FLAG_PENDING | KEY_FLAG_REPAIR |
 					      (k->enabled ? KEY_FLAG_TARGET : 0));
 		if (per_key && i < count)
 			report_set(&per_key[i], k->sites, rewritten, unknown);

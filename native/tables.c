@@ -6,7 +6,7 @@
  * pointer before that pointer is known to be good:
  *
  *   keys     every record of the key section is what DEFINE_STATIC_KEY_*
- *            writes (type 0 or 1, state and count equal to it, no flags),
+ *            writes (type 0 or 1, state and count equal to it, no flags or pin),
  *            its name pointer lies in a readable segment of the module and
  *            the string ends there; then no two names are equal
  *   entries  each names a record of the key section, its site and its
@@ -130,7 +130,8 @@ static int keys_check(struct tables *t)
 		struct static_key *k = &t->keys[i];
 
 		if (k->type > 1 || k->enabled != k->type ||
-		    k->count != (int32_t)k->type || k->flags || k->cursor)
+		    k->count != (int32_t)k->type || k->flags || k->cursor ||
+		    k->pin || k->next_count || k->reserved)
 			return key_fail(i, k, " is not a key as defined (type, "
 					      "state, count or flags)");
 		if (!name_readable(t->img, (uintptr_t)k->name))

@@ -34,6 +34,7 @@ enum patch_pass {
 	for ((k) = (m)->sec.keys_start; (k) && (k) < (m)->sec.keys_stop; (k)++)
 #define KEY_PENDING(k) ((k)->flags & KEY_FLAG_PENDING)
 #define KEY_TARGET(k) (((k)->flags & KEY_FLAG_TARGET) ? 1 : 0)
+#define KEY_NEXT_PIN(k) (((k)->flags & KEY_FLAG_PIN_MASK) >> KEY_FLAG_PIN_SHIFT)
 
 /* ---- keys, sites and pages of a request --------------------------------- */
 

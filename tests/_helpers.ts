@@ -67,11 +67,15 @@ export const INITIAL = {
 
 /**
  * Opens the package's library with the demo symbols and puts every key
- * back to its initial state and the strategy to the default: the library
- * stays loaded across test files, so state would leak otherwise.
+ * back to its initial state (no pin, count 0 or 1) and the strategy to the
+ * default: the library stays loaded across test files, so state would
+ * leak otherwise.
  */
 export function openDemo(): StaticKeysModule<typeof demoSymbols> {
   const mod = open(undefined, { symbols: demoSymbols, strategy: "default" });
+  let reset = mod.batch();
+  for (const name of mod.names) reset = reset.unpin(name).disable(name);
+  reset.apply();
   mod.set(INITIAL);
   return mod;
 }

@@ -9,4 +9,4 @@
 #include "static_keys.h"
 
 STATIC_KEYS_KEY_ATTRS struct static_key junk_key = {
-	(const char *)(uintptr_t)0x10, NULL, 0, 0, 0, 0, 0, 0};
+	(const char *)(uintptr_t)0x10, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0};

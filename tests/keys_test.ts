@@ -15,13 +15,14 @@ Deno.test("StaticKeysModule.keys lists every key of the demo module", () => {
     "experimental",
     "tracing",
   ]);
-  // name, enabled, initial, sites, count
+  // name, enabled, initial, sites, count, pinned
   assert.deepEqual(byName.tracing, {
     name: "tracing",
     enabled: false,
     initial: false,
     sites: 2,
     count: 0,
+    pinned: null,
   });
   assert.deepEqual(byName.checks, {
     name: "checks",
@@ -29,6 +30,7 @@ Deno.test("StaticKeysModule.keys lists every key of the demo module", () => {
     initial: true,
     sites: 2,
     count: 1,
+    pinned: null,
   });
   assert.equal(byName.experimental.sites, 2);
   assert.equal(byName.audit.sites, 0, "a key without sites is still listed");

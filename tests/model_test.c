@@ -109,7 +109,7 @@ static struct static_key *const keys[NKEYS] = {&ka.key, &kb.key, &kc.key,
 					       &kd.key, &ke.key};
 
 /* Not keys of this module: plain data, NULL, inside a key, past the last. */
-static struct static_key not_a_key = {"not_a_key", NULL, 0, 0, 0, 0, 0, 0};
+static struct static_key not_a_key = {"not_a_key", NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 static struct static_key *strangers[4];
 
 /* ---- the model ---------------------------------------------------------- */

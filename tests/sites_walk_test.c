@@ -82,7 +82,7 @@ static void check_sites(struct static_key *key, int want, const char *step)
 int main(void)
 {
 	struct static_key_site s[4], one;
-	struct static_key stranger = {"stranger", NULL, 0, 0, 0, 0, 0, 0};
+	struct static_key stranger = {"stranger", NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 	uint64_t rec[4 * 3], sym[5];
 	uint8_t name[64], path[512];
 	int index_off = -1, likely = 0, i;

@@ -128,8 +128,11 @@ static void key_make(size_t i, int type)
 	k->count = type;
 	k->type = (uint8_t)type;
 	k->enabled = (uint8_t)type;
+	k->pin = 0;
 	k->flags = 0;
 	k->cursor = 0;
+	k->next_count = 0;
+	k->reserved = 0;
 }
 
 /* The site's bytes as the key's state implies: enabled ^ branch. */
@@ -437,7 +440,8 @@ static void test_edges(void)
 		       (uintptr_t)&A.keys[1] + 8),
 	     "jump entry", 3, &A.ent[3]);
 	EDGE("junk key record (type 7)", A.keys[1].type = 7, "key record", 1, &A.keys[1]);
-	EDGE("junk key record (flags)", A.keys[2].flags = 0x100, "key record", 2, &A.keys[2]);
+	EDGE("junk key record (flags)", A.keys[2].flags = 0x80, "key record", 2, &A.keys[2]);
+	EDGE("junk key record (pin)", A.keys[2].pin = 2, "key record", 2, &A.keys[2]);
 	EDGE("key name NULL", A.keys[0].name = NULL, "key record", 0, &A.keys[0]);
 	EDGE("key name on an unmapped page", A.keys[0].name = (const char *)A.base - 1,
 	     "key record", 0, &A.keys[0]);

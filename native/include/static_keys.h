@@ -56,6 +56,11 @@
  * For static_branch_unlikely the fall-through (NOP) path returns false and
  * the jump target returns true; static_branch_likely inverts both, so its
  * inline path is the one taken while the key holds its likely value.
+ *
+ * `enabled` is always the state the code has. Unpinned, it is count > 0
+ * (enable from 0 sets the count to 1, disable sets it to 0, inc/dec move
+ * it). A pinned key (static_key_pin below) has its pin's state whatever its
+ * count says, and takes the count's state again when the pin is lifted.
  */
 #ifndef STATIC_KEYS_H
 #define STATIC_KEYS_H
@@ -69,7 +74,7 @@
 #define STATIC_KEYS_VERSION "0.1.0"
 
 /* Version of the C ABI in native/ffi.c; bumped on any incompatible change. */
-#define STATIC_KEYS_ABI_VERSION 1
+#define STATIC_KEYS_ABI_VERSION 2
 
 /* Section names and entry layout of this object format (macros only). */
 #include "os/os_sections.h"
@@ -146,8 +151,10 @@ struct jump_entry {
 /*
  * A key. Define it with DEFINE_STATIC_KEY_*; never write its fields.
  * `entries` and `sites` are filled by init (until then `entries` holds the
- * link guard below); `count` is the enable count; `flags` and `cursor` are
- * the core's bookkeeping during one update.
+ * link guard below); `count` is the enable count; `pin` is
+ * STATIC_KEY_PIN_*; `flags`, `cursor` and `next_count` are the core's
+ * bookkeeping during one update. The size is a multiple of 8 on every
+ * target: keys are 8-aligned in their section and walked by size.
  */
 struct static_key {
 	const char *name;
@@ -156,9 +163,17 @@ struct static_key {
 	int32_t count;
 	uint8_t type;
 	uint8_t enabled;
-	uint16_t flags;
+	uint8_t pin;
+	uint8_t flags;
 	uint32_t cursor;
+	int32_t next_count;
+	uint32_t reserved; /* always 0 */
 };
+
+/* What static_key_pinned() returns. */
+#define STATIC_KEY_PIN_NONE 0 /* not pinned: the count decides */
+#define STATIC_KEY_PIN_OFF 1  /* forced off */
+#define STATIC_KEY_PIN_ON 2   /* forced on */
 
 struct static_key_true {
 	struct static_key key;
@@ -189,7 +204,8 @@ extern "C" {
 extern STATIC_KEYS_LOCAL struct jump_entry STATIC_KEYS_CORE_GUARD[];
 
 #define STATIC_KEY_INIT_NAMED(nm, initial)                                     \
-	{ (nm), STATIC_KEYS_CORE_GUARD, 0, (initial), (initial), (initial), 0, 0 }
+	{ (nm), STATIC_KEYS_CORE_GUARD, 0, (initial), (initial), (initial),    \
+	  0, 0, 0, 0, 0 }
 
 /* Keys live in the key section so a key without sites is still listed. */
 #define STATIC_KEYS_KEY_ATTRS                                                  \
@@ -305,6 +321,35 @@ STATIC_KEYS_LOCAL int static_key_slow_dec(struct static_key *key);
 	((int)__atomic_load_n(&(x)->key.count, __ATOMIC_RELAXED))
 
 /*
+ * Pins: an operator's override. A pinned key has the pin's state, whatever
+ * local code does, until the pin is lifted:
+ *
+ *   static_key_pin(key, on)  forces the key on (or off): its sites are
+ *                            patched now if they need it; 0 or a code. A
+ *                            pinned key may be pinned again to either state.
+ *   static_key_unpin(key)    lifts the pin: the key takes the state its
+ *                            count says (count > 0), patched now if needed;
+ *                            0 (also when it was not pinned) or a code.
+ *   static_key_pinned(x)     STATIC_KEY_PIN_NONE, _OFF or _ON.
+ *
+ * On a pinned key, enable/disable/set, inc/dec and static_keys_update are
+ * counted exactly as on an unpinned one and return what they would return
+ * there (0; ECOUNT for a dec of a zero count or an inc past INT32_MAX,
+ * which change nothing), but patch nothing: static_key_count() is the
+ * holders' count (enable from 0 makes it 1, disable makes it 0), and
+ * static_key_enabled() stays the pin's state, which is what the code does.
+ * The sites always hold the instruction of static_key_enabled() (the truth
+ * table above). A failed pin or unpin changes nothing: no byte, no pin.
+ */
+STATIC_KEYS_LOCAL int static_key_pin(struct static_key *key, int enabled);
+STATIC_KEYS_LOCAL int static_key_unpin(struct static_key *key);
+
+#define static_branch_pin(x, on) static_key_pin(&(x)->key, (on))
+#define static_branch_unpin(x) static_key_unpin(&(x)->key)
+#define static_key_pinned(x)                                                   \
+	((int)__atomic_load_n(&(x)->key.pin, __ATOMIC_RELAXED))
+
+/*
  * Several keys in one all-or-nothing request: every site of every key is
  * checked first, each touched page is patched once, and a failure restores
  * what was patched. A key may appear twice only with the same state.
@@ -315,6 +360,34 @@ struct static_key_change {
 };
 STATIC_KEYS_LOCAL int static_keys_update(const struct static_key_change *changes,
 					 size_t count);
+
+/*
+ * Counts, sets and pins of several keys in one all-or-nothing request. The
+ * ops apply in order, as if made one after the other (a key may appear in
+ * several), with one exception kept from static_keys_update: a request
+ * that sets one key both on and off is refused. Each key's resulting
+ * count, pin and state are computed first; any error (a key not of this
+ * module, an unknown op, a dec below 0, an inc past INT32_MAX, the set
+ * conflict) refuses the whole request before any byte is written, with
+ * STATIC_KEYS_EINVAL or STATIC_KEYS_ECOUNT and the last-error text naming
+ * the op. Then the keys whose state changes are patched as one request
+ * (each touched page once; stats.requests counts it once) and the counts,
+ * pins and states are published together. On failure nothing changed: no
+ * byte, no count, no pin.
+ */
+#define STATIC_KEY_OP_SET 0   /* arg: the state (as static_key_set) */
+#define STATIC_KEY_OP_INC 1   /* as static_key_slow_inc; arg unused */
+#define STATIC_KEY_OP_DEC 2   /* as static_key_slow_dec; arg unused */
+#define STATIC_KEY_OP_PIN 3   /* arg: the state to force (static_key_pin) */
+#define STATIC_KEY_OP_UNPIN 4 /* as static_key_unpin; arg unused */
+
+struct static_key_op {
+	struct static_key *key;
+	int32_t op;  /* STATIC_KEY_OP_* */
+	int32_t arg; /* 0 or 1 for SET and PIN */
+};
+STATIC_KEYS_LOCAL int static_keys_apply(const struct static_key_op *ops,
+					size_t count);
 
 /* ---- sites as data -------------------------------------------------------- */
 

@@ -5,13 +5,19 @@
 // function, and a forgotten one would change nothing silently.
 
 import type { NativeModule } from "./_native.ts";
+import type { BatchStep, Pin } from "./_types.ts";
 
 /**
  * An immutable builder of one all-or-nothing request; get one with
  * `StaticKeysModule.batch()`. Each step returns a new builder; nothing
- * changes until `apply()`, which validates every name and then makes one
- * native call that patches each touched page once. If any change fails,
- * none is made.
+ * changes until `apply()`, which validates every name and step and then
+ * makes one native call that patches each touched page once. If any step
+ * fails (an unknown key, a `dec` below 0), none is made: no byte, no
+ * count, no pin changes.
+ *
+ * Steps mix sets (`enable`, `disable`, `set`), counts (`inc`, `dec`) and
+ * pins (`pin`, `unpin`), over any keys; they apply in order, as if made
+ * one after the other, except that one key may not be set both on and off.
  *
  * A builder is not a promise: `await` does not apply it. A builder with
  * changes that is neither applied nor extended by another step is lost;
@@ -31,7 +37,7 @@ import type { NativeModule } from "./_native.ts";
  */
 export class Batch {
   readonly #module: NativeModule<Deno.ForeignLibraryInterface>;
-  readonly #changes: readonly (readonly [string, boolean])[];
+  readonly #changes: readonly (readonly [string, BatchStep])[];
 
   /**
    * Used by `StaticKeysModule.batch()`; not meant to be called directly.
@@ -42,7 +48,7 @@ export class Batch {
    */
   constructor(
     module: NativeModule<Deno.ForeignLibraryInterface>,
-    changes: readonly (readonly [string, boolean])[] = [],
+    changes: readonly (readonly [string, BatchStep])[] = [],
   ) {
     this.#module = module;
     this.#changes = changes;
@@ -50,7 +56,8 @@ export class Batch {
   }
 
   /**
-   * The changes so far, in order, as `[name, enabled]` pairs.
+   * The steps so far, in order, as `[name, step]` pairs: `true` and
+   * `false` for sets, else the step's name (see `BatchStep`).
    *
    * @returns The changes.
    *
@@ -65,8 +72,14 @@ export class Batch {
    * batch.apply();
    * ```
    */
-  get changes(): readonly (readonly [string, boolean])[] {
+  get changes(): readonly (readonly [string, BatchStep])[] {
     return this.#changes;
+  }
+
+  /** A new builder with one more step; this one is no longer pending. */
+  #with(name: string, step: BatchStep): Batch {
+    this.#module.pending.delete(this);
+    return new Batch(this.#module, [...this.#changes, [name, step]]);
   }
 
   /**
@@ -87,8 +100,7 @@ export class Batch {
    * ```
    */
   set(name: string, enabled = true): Batch {
-    this.#module.pending.delete(this);
-    return new Batch(this.#module, [...this.#changes, [name, enabled]]);
+    return this.#with(name, enabled);
   }
 
   /**
@@ -128,16 +140,99 @@ export class Batch {
   }
 
   /**
-   * Makes the request: one native call for every change. A builder may be
+   * A new builder that also adds one to key `name`'s count (a hold), as
+   * `StaticKey.inc()`.
+   *
+   * @param name The key's name.
+   * @returns A new builder.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.batch().inc("tracing").dec("checks").apply();
+   * ```
+   */
+  inc(name: string): Batch {
+    return this.#with(name, "inc");
+  }
+
+  /**
+   * A new builder that also takes one from key `name`'s count, as
+   * `StaticKey.dec()`; applying it fails, changing nothing, if the count
+   * would go below 0.
+   *
+   * @param name The key's name.
+   * @returns A new builder.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.batch().inc("tracing").apply();
+   * mod.batch().dec("tracing").apply();
+   * ```
+   */
+  dec(name: string): Batch {
+    return this.#with(name, "dec");
+  }
+
+  /**
+   * A new builder that also pins key `name` to `pin`, as `StaticKey.pin()`.
+   *
+   * @param name The key's name.
+   * @param pin The state forced; `"on"` when omitted.
+   * @returns A new builder.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.batch().pin("tracing", "on").pin("checks", "off").apply();
+   * ```
+   */
+  pin(name: string, pin: Pin = "on"): Batch {
+    return this.#with(
+      name,
+      pin === "off" ? "pin-off" : pin === "on" ? "pin-on" : pin,
+    );
+  }
+
+  /**
+   * A new builder that also lifts key `name`'s pin, as `StaticKey.unpin()`.
+   *
+   * @param name The key's name.
+   * @returns A new builder.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.batch().unpin("tracing").apply();
+   * ```
+   */
+  unpin(name: string): Batch {
+    return this.#with(name, "unpin");
+  }
+
+  /**
+   * Makes the request: one native call for every step. A builder may be
    * applied more than once; each time is one request.
    *
-   * @throws {TypeError} If a name is not a string or a state not a boolean.
+   * @throws {TypeError} If a name is not a string or a step not a
+   *   `BatchStep`.
    * @throws {UnknownKeyError} If a name is not a key of the module; nothing
    *   changed.
    * @throws {WrongThreadError} Inside a Worker, or from a foreign thread.
    * @throws {ModuleClosedError} If the module is closed.
+   * @throws {KeyCountError} If a `dec` would take a count below 0 (or an
+   *   `inc` past 2^31 - 1); nothing changed.
    * @throws {StaticKeysError} If the native layer refuses the request (a
-   *   key given twice with both states is `EINVAL`); nothing changed.
+   *   key set both on and off is `EINVAL`); nothing changed.
    *
    * @example Usage
    * ```ts ignore
@@ -151,7 +246,9 @@ export class Batch {
     // Tried is not lost, even when refused: the error says what went wrong.
     this.#module.pending.delete(this);
     const action = `Cannot apply a batch of ${this.#changes.length} changes`;
-    const resolved = this.#module.resolve(this.#changes, action);
-    this.#module.setMany(resolved, action);
+    this.#module.apply(
+      this.#module.resolveSteps(this.#changes, action),
+      action,
+    );
   }
 }

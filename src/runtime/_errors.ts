@@ -3,6 +3,7 @@
 // code into an exception.
 
 import { type NativeSymbols, readCString } from "./_ffi.ts";
+import type { BatchStep } from "./_types.ts";
 
 /**
  * The status codes of the C ABI (`STATIC_KEYS_E*` in `static_keys.h`).
@@ -261,8 +262,11 @@ export class ModuleClosedError extends StaticKeysError {
  * ```
  */
 export class UnappliedBatchError extends StaticKeysError {
-  /** The changes of each batch never applied, as `[name, enabled]` pairs. */
-  readonly changes: readonly (readonly (readonly [string, boolean])[])[];
+  /**
+   * The steps of each batch never applied, as `[name, step]` pairs (`true`
+   * and `false` for enable and disable; see `BatchStep`).
+   */
+  readonly changes: readonly (readonly (readonly [string, BatchStep])[])[];
 
   /**
    * Makes the error for batches never applied.
@@ -272,7 +276,7 @@ export class UnappliedBatchError extends StaticKeysError {
    */
   constructor(
     message: string,
-    changes: readonly (readonly (readonly [string, boolean])[])[],
+    changes: readonly (readonly (readonly [string, BatchStep])[])[],
   ) {
     super(message, { code: StatusCode.EINVAL });
     this.name = "UnappliedBatchError";

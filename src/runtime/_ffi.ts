@@ -2,10 +2,25 @@
 // The only file that names native symbols: the C ABI of native/ffi.c.
 
 /** The C ABI version this module speaks (STATIC_KEYS_ABI_VERSION). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Number of u64 fields static_keys_ffi_stats writes. */
 export const STATS_FIELDS = 17;
+
+/** i32 fields static_keys_ffi_key_info writes. */
+export const KEY_INFO_FIELDS = 5;
+
+/** STATIC_KEY_OP_* of static_keys.h; bit 7 of an op byte is the state. */
+export const KEY_OP = {
+  set: 0,
+  inc: 1,
+  dec: 2,
+  pin: 3,
+  unpin: 4,
+} as const;
+
+/** STATIC_KEY_PIN_* of static_keys.h, as static_keys_ffi_key_info reports. */
+export const KEY_PIN = { none: 0, off: 1, on: 2 } as const;
 
 /** u64 fields per site static_keys_ffi_sites writes. */
 export const SITE_FIELDS = 4;
@@ -28,7 +43,7 @@ export const symbols = {
   static_keys_ffi_key_info: {
     parameters: [
       "u32", // uint32_t index
-      "buffer", // int32_t out[4]
+      "buffer", // int32_t out[5]
     ],
     result: "i32",
   },
@@ -64,6 +79,25 @@ export const symbols = {
       "u32", // uint32_t count
     ],
     result: "i32",
+  },
+  // Optional only so that a library of an older ABI still loads far
+  // enough for the version check to name what is wrong.
+  static_keys_ffi_pin: {
+    parameters: [
+      "u32", // uint32_t index
+      "i32", // int32_t state
+    ],
+    result: "i32",
+    optional: true,
+  },
+  static_keys_ffi_apply: {
+    parameters: [
+      "buffer", // const uint32_t *indices
+      "buffer", // const uint8_t *ops
+      "u32", // uint32_t count
+    ],
+    result: "i32",
+    optional: true,
   },
   static_keys_ffi_copy_string: {
     parameters: [

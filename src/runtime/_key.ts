@@ -2,7 +2,7 @@
 // StaticKey: one key of an open module, by name.
 
 import type { NativeModule } from "./_native.ts";
-import type { KeyInfo } from "./_types.ts";
+import type { KeyInfo, Pin } from "./_types.ts";
 
 /**
  * One key of an open module; get it with `StaticKeysModule.key(name)`.
@@ -77,7 +77,8 @@ export class StaticKey {
   }
 
   /**
-   * The key's current state.
+   * The key's current state: what its sites do now. For a pinned key that
+   * is the pin's state, whatever its count says (see `pin()`).
    *
    * @returns `true` when enabled.
    * @throws {ModuleClosedError} If the module is closed.
@@ -201,6 +202,88 @@ export class StaticKey {
     const enabled = !this.enabled;
     this.#module.set(this.#index, enabled, "toggle");
     return enabled;
+  }
+
+  /**
+   * The pin forcing the key's state, or `null` when the count decides.
+   *
+   * @returns `"on"`, `"off"` or `null`.
+   * @throws {ModuleClosedError} If the module is closed.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
+   *
+   * using mod = open();
+   * assert.equal(mod.key("tracing").pinned, null);
+   * ```
+   */
+  get pinned(): Pin | null {
+    return this.#module.info(this.#index).pinned;
+  }
+
+  /**
+   * Pins the key: forces it on (or off) whatever local code does, until
+   * `unpin()`. The sites are patched now if they need it. While pinned,
+   * `enable()`, `disable()`, `set()`, `inc()` and `dec()` still count (and
+   * throw what they would throw unpinned) but patch nothing: `enabled`
+   * stays the pin's state, `info().count` follows the holders. Pinning a
+   * pinned key again to either state is allowed.
+   *
+   * @param pin The state forced; `"on"` when omitted.
+   * @throws {TypeError} If `pin` is not `"on"` or `"off"`.
+   * @throws {WrongThreadError} Inside a Worker, or from a foreign thread.
+   * @throws {ModuleClosedError} If the module is closed.
+   * @throws {StaticKeysError} If the native layer refuses; nothing changed
+   *   then (no byte, no pin).
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
+   *
+   * using mod = open();
+   * const tracing = mod.key("tracing");
+   * tracing.pin("off");
+   * tracing.enable(); // counted, not flipped
+   * assert.equal(tracing.enabled, false);
+   * tracing.unpin(); // on now: its count is 1
+   * assert.equal(tracing.enabled, true);
+   * ```
+   */
+  pin(pin: Pin = "on"): void {
+    if (pin !== "on" && pin !== "off") {
+      throw new TypeError(
+        `Cannot pin key "${this.name}": the pin must be "on" or "off", got ${
+          JSON.stringify(pin) ?? typeof pin
+        }`,
+      );
+    }
+    this.#module.pin(this.#index, pin);
+  }
+
+  /**
+   * Lifts the key's pin: the key takes the state its count says (on while
+   * the count is above 0), patched now if needed. A no-op on a key that is
+   * not pinned.
+   *
+   * @throws {WrongThreadError} Inside a Worker, or from a foreign thread.
+   * @throws {ModuleClosedError} If the module is closed.
+   * @throws {StaticKeysError} If the native layer refuses; the key stays
+   *   pinned then.
+   *
+   * @example Usage
+   * ```ts ignore
+   * import { open } from "@static-keys/deno";
+   *
+   * using mod = open();
+   * mod.key("checks").pin("off");
+   * mod.key("checks").unpin();
+   * ```
+   */
+  unpin(): void {
+    this.#module.pin(this.#index, null);
   }
 
   /**

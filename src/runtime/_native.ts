@@ -9,12 +9,21 @@ import {
   unknownKey,
   unwrap,
 } from "./_errors.ts";
-import { type NativeSymbols, readCString, STATS_FIELDS } from "./_ffi.ts";
+import {
+  KEY_INFO_FIELDS,
+  KEY_OP,
+  KEY_PIN,
+  type NativeSymbols,
+  readCString,
+  STATS_FIELDS,
+} from "./_ffi.ts";
 import { assertMainThread, isMainThread } from "./_guards.ts";
 import type { Library } from "./_library.ts";
 import { type Site, SiteReader } from "./_sites.ts";
 import {
+  type BatchStep,
   type KeyInfo,
+  type Pin,
   type RepairReport,
   type Stats,
   STRATEGIES,
@@ -24,9 +33,44 @@ import {
 /** A change a request asks for: key index and state. */
 export type Change = readonly [index: number, enabled: boolean];
 
+/** A step of a mixed request: key index and what to do. */
+export type Op = readonly [index: number, step: BatchStep];
+
 /** A batch as the module tracks it until it is applied or extended. */
 export interface PendingBatch {
-  readonly changes: readonly (readonly [string, boolean])[];
+  readonly changes: readonly (readonly [string, BatchStep])[];
+}
+
+const STEPS: readonly BatchStep[] = [
+  true,
+  false,
+  "inc",
+  "dec",
+  "pin-on",
+  "pin-off",
+  "unpin",
+];
+
+/** A step as the op byte of static_keys_ffi_apply (bit 7: the state). */
+function opByte(step: BatchStep): number {
+  switch (step) {
+    case true:
+      return KEY_OP.set | 0x80;
+    case false:
+      return KEY_OP.set;
+    case "pin-on":
+      return KEY_OP.pin | 0x80;
+    case "pin-off":
+      return KEY_OP.pin;
+    default:
+      return KEY_OP[step];
+  }
+}
+
+/** How a step reads in a message: `enable "x"`, `pin-on "x"`. */
+export function describeStep(name: string, step: BatchStep): string {
+  const verb = step === true ? "enable" : step === false ? "disable" : step;
+  return `${verb} "${name}"`;
 }
 
 /** @internal */
@@ -35,7 +79,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   readonly path: string;
   readonly names: readonly string[];
   readonly #index = new Map<string, number>();
-  readonly #info = new Int32Array(4);
+  readonly #info = new Int32Array(KEY_INFO_FIELDS);
   readonly #stats = new BigUint64Array(STATS_FIELDS);
   #sites: SiteReader | undefined;
   /** Nonblocking user calls still running on Deno's threads. */
@@ -115,8 +159,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
   /** What was lost: the pending batches and what to do. */
   #lost(): string {
     const list = [...this.pending].map(({ changes }) =>
-      changes.map(([name, on]) => `${on ? "enable" : "disable"} "${name}"`)
-        .join(", ")
+      changes.map(([name, step]) => describeStep(name, step)).join(", ")
     ).join("; ");
     const batches = this.pending.size === 1
       ? "1 batch was"
@@ -166,8 +209,64 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       sym,
       `Cannot read key "${name}"`,
     );
-    const [enabled, initial, sites, count] = this.#info;
-    return { name, enabled: !!enabled, initial: !!initial, sites, count };
+    const [enabled, initial, sites, count, pin] = this.#info;
+    const pinned: Pin | null = pin === KEY_PIN.on
+      ? "on"
+      : pin === KEY_PIN.off
+      ? "off"
+      : null;
+    return {
+      name,
+      enabled: !!enabled,
+      initial: !!initial,
+      sites,
+      count,
+      pinned,
+    };
+  }
+
+  /** Pins key `index` to `pin`, or lifts its pin (`null`). */
+  pin(index: number, pin: Pin | null): void {
+    const name = this.names[index];
+    const action = pin === null
+      ? `Cannot unpin key "${name}"`
+      : `Cannot pin key "${name}" ${pin}`;
+    assertMainThread(action);
+    const sym = this.native(action);
+    const state = pin === null ? -1 : pin === "on" ? 1 : 0;
+    unwrap(sym.static_keys_ffi_pin!(index, state), sym, action);
+  }
+
+  /** One all-or-nothing request of counts, sets and pins: one native call. */
+  apply(ops: readonly Op[], action: string): void {
+    assertMainThread(action);
+    const sym = this.native(action);
+    const indices = new Uint32Array(ops.length);
+    const bytes = new Uint8Array(ops.length);
+    ops.forEach(([index, step], i) => {
+      indices[i] = index;
+      bytes[i] = opByte(step);
+    });
+    unwrap(sym.static_keys_ffi_apply!(indices, bytes, ops.length), sym, action);
+  }
+
+  /** Resolves names and checks steps, before any native call. */
+  resolveSteps(
+    steps: Iterable<readonly [string, BatchStep]>,
+    action: string,
+  ): Op[] {
+    const out: Op[] = [];
+    for (const [name, step] of steps) {
+      if (!STEPS.includes(step)) {
+        throw new TypeError(
+          `${action}: the step for key "${name}" must be one of ${
+            STEPS.map((s) => JSON.stringify(s)).join(", ")
+          }, got ${JSON.stringify(step) ?? typeof step}`,
+        );
+      }
+      out.push([this.indexOf(name, action), step]);
+    }
+    return out;
   }
 
   /** The sites of key `index`, in address order. */

@@ -56,6 +56,7 @@ export type Strategy = typeof STRATEGIES[number];
  *   initial: false,
  *   sites: 2,
  *   count: 0,
+ *   pinned: null,
  * };
  * ```
  */
@@ -68,9 +69,50 @@ export interface KeyInfo {
   readonly initial: boolean;
   /** How many sites test it. */
   readonly sites: number;
-  /** Its enable count (`inc`/`dec`); the key is on while it is > 0. */
+  /**
+   * Its enable count (`inc`/`dec`): how many hold the key on. An unpinned
+   * key is on while it is > 0.
+   */
   readonly count: number;
+  /**
+   * The pin that forces the key's state (`"on"` or `"off"`), or `null`.
+   * While pinned, `enabled` is the pin's state (what the code does) and
+   * `count` still moves with `inc`/`dec`/`enable`/`disable`.
+   */
+  readonly pinned: Pin | null;
 }
+
+/**
+ * The state a pin forces a key to; see `StaticKey.pin()`.
+ *
+ * @example Usage
+ * ```ts
+ * import type { Pin } from "@static-keys/deno";
+ *
+ * const pin: Pin = "off";
+ * ```
+ */
+export type Pin = "on" | "off";
+
+/**
+ * One step of a `Batch`: `true`/`false` set the key (as
+ * `enable()`/`disable()`), `"inc"`/`"dec"` move its count, `"pin-on"`,
+ * `"pin-off"` and `"unpin"` set or lift its pin.
+ *
+ * @example Usage
+ * ```ts
+ * import type { BatchStep } from "@static-keys/deno";
+ *
+ * const steps: [string, BatchStep][] = [["tracing", "inc"], ["checks", "pin-off"]];
+ * ```
+ */
+export type BatchStep =
+  | boolean
+  | "inc"
+  | "dec"
+  | "pin-on"
+  | "pin-off"
+  | "unpin";
 
 /**
  * Counters of a module, from `StaticKeysModule.stats()`.
