@@ -18,6 +18,7 @@ function capture(args: string[]): { code: number; out: string; err: string } {
     out: (t) => out += t + "\n",
     err: (t) => err += t + "\n",
   });
+  if (typeof code !== "number") throw new Error("a library command is sync");
   return { code, out, err };
 }
 
