@@ -246,6 +246,7 @@ function stateOf(snapshot: Snapshot): DesiredState {
   for (const layer of snapshot.layers) {
     if (layer.json === null) continue;
     const values = parseLayer(describeLayer(layer.id), layer.json);
+    if (layer.id.kind !== "scope" && Object.keys(values).length === 0) continue;
     if (layer.id.kind === "scope") state.scope = values;
     else if (layer.id.kind === "host") state.hosts[layer.id.name] = values;
     else state.instances[layer.id.name] = values;

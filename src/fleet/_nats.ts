@@ -92,6 +92,8 @@ export class NatsStore implements Store {
   #status: KV | undefined;
   /** Watches to restart on a reconnect (their consumer may be gone). */
   readonly #restarts = new Set<() => void>();
+  /** Watches to tell of a lost connection. */
+  readonly #losses = new Set<(error: FleetError) => void>();
 
   private constructor(
     name: string,
@@ -107,6 +109,12 @@ export class NatsStore implements Store {
       for await (const s of nc.status()) {
         if (s.type === "reconnect") {
           for (const restart of this.#restarts) restart();
+        } else if (s.type === "disconnect") {
+          const error = new FleetError(
+            `Cannot read "${name}": the connection to ${s.server} was lost; reconnecting`,
+            "EUNREACHABLE",
+          );
+          for (const lost of this.#losses) lost(error);
         }
       }
     })().catch(() => {});
@@ -259,7 +267,11 @@ export class NatsStore implements Store {
       current?.stop();
       wake();
     };
+    const lost = (error: FleetError) => {
+      if (!stopped) on({ kind: "error", error });
+    };
     this.#restarts.add(restart);
+    this.#losses.add(lost);
     const loop = (async () => {
       let backoff = 250;
       while (!stopped) {
@@ -299,6 +311,7 @@ export class NatsStore implements Store {
       stop: async () => {
         stopped = true;
         this.#restarts.delete(restart);
+        this.#losses.delete(lost);
         restart();
         await loop;
       },
@@ -339,8 +352,7 @@ export class NatsStore implements Store {
       const kv = await this.#desiredKv({});
       for (let attempt = 0;; attempt++) {
         const entry = await kv.get(key);
-        const live = entry && entry.operation === "PUT";
-        const values: Record<string, unknown> = live ? entry.json() : {};
+        const values = entry?.operation === "PUT" ? layerValues(entry) : {};
         for (const [k, v] of changes) {
           if (v === null) delete values[k];
           else values[k] = v;
@@ -430,8 +442,25 @@ export class NatsStore implements Store {
 
   async close(): Promise<void> {
     this.#restarts.clear();
+    this.#losses.clear();
     await this.#nc.close().catch(() => {});
   }
+}
+
+/**
+ * A layer's values to change; a malformed layer (not a JSON object) is
+ * replaced whole, so that set() repairs it.
+ */
+function layerValues(entry: KvEntry): Record<string, unknown> {
+  try {
+    const values = entry.json<unknown>();
+    if (values && typeof values === "object" && !Array.isArray(values)) {
+      return values as Record<string, unknown>;
+    }
+  } catch {
+    // not JSON
+  }
+  return {};
 }
 
 /** The statuses among `entries` written in the last `maxAge` ms. */
