@@ -18,8 +18,7 @@ import {
   type StoreOptions,
   unset,
 } from "../fleet.ts";
-import { FILE_FORMAT } from "../src/fleet/_file.ts";
-import { demoSymbols, openDemo, taken } from "./_helpers.ts";
+import { type demoSymbols, openDemo, taken } from "./_helpers.ts";
 import {
   FOLLOWER,
   hasNatsServer,
