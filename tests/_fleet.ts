@@ -57,7 +57,7 @@ function followerPermissions(): string {
     `$JS.API.CONSUMER.CREATE.${d}.>`,
     `$JS.API.CONSUMER.DELETE.${d}.>`,
     `$JS.API.CONSUMER.INFO.${d}.>`,
-    `$JS.FC.${d}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${d}.>`,
     "$KV.static_keys_status.>",
   ];
   return `permissions: {
@@ -217,6 +217,7 @@ export interface Report {
     pinned: "on" | "off" | null;
   }[];
   readonly sites: readonly string[];
+  readonly consistent: boolean;
   readonly requests: number;
 }
 

@@ -353,15 +353,29 @@ export async function waitFor(
     let last: FollowerStatus[] = [];
     let done!: () => void;
     const finished = new Promise<void>((resolve) => done = resolve);
-    const w = await s.watchStatuses(
-      scope,
-      options.maxAge ?? 15_000,
-      (list) => {
-        last = list;
-        if (list.every((f) => f.revision >= revision)) done();
-      },
-    );
-    const timer = setTimeout(done, timeout);
+    const deadline = performance.now() + timeout;
+    let w;
+    for (;;) {
+      try {
+        w = await s.watchStatuses(
+          scope,
+          options.maxAge ?? 15_000,
+          (list) => {
+            last = list;
+            if (list.every((f) => f.revision >= revision)) done();
+          },
+        );
+        break;
+      } catch (error) {
+        // A cluster electing a leader answers again soon: try until the end.
+        const code = (error as FleetError).code;
+        if (code !== "EUNREACHABLE" || performance.now() > deadline) {
+          throw error;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const timer = setTimeout(done, Math.max(0, deadline - performance.now()));
     try {
       await finished;
     } finally {

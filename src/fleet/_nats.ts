@@ -10,8 +10,14 @@ import {
   credsAuthenticator,
   type NatsConnection,
 } from "@nats-io/transport-node";
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
+import {
+  DeliverPolicy,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
 import { FleetError, FleetPermissionError, messageOf } from "./_errors.ts";
 import type { LayerId, RawLayer, Snapshot } from "./_policy.ts";
 import type { NatsAddress, Store, Watch, WatchEvent } from "./_store.ts";
@@ -23,6 +29,15 @@ export const DESIRED_BUCKET = "static_keys_desired";
 export const STATUS_BUCKET = "static_keys_status";
 /** Statuses expire this long after their last write unless set() says. */
 export const STATUS_TTL_MS = 15_000;
+
+/** One key's last message in a bucket, as the watches read it. */
+interface Entry {
+  readonly key: string;
+  readonly revision: number;
+  /** PUT, DEL or PURGE. */
+  readonly operation: string;
+  readonly text: string;
+}
 
 /** The KV key of a layer. */
 export function layerKey(scope: string, id: LayerId): string {
@@ -88,6 +103,7 @@ export class NatsStore implements Store {
   readonly #options: StoreOptions;
   readonly #timeout: number;
   #jsm: JetStreamManager | undefined;
+  #js: JetStreamClient | undefined;
   #desired: KV | undefined;
   #status: KV | undefined;
   /** Watches to restart on a reconnect (their consumer may be gone). */
@@ -232,31 +248,60 @@ export class NatsStore implements Store {
   }
 
   /**
-   * The entries of `kv` under `filter`, last value of each key, delivered
+   * The last message of each key of `bucket` under `filter`, delivered
    * whole: `done` gets them once the initial state is in, then after each
-   * update. Resolves once the watch runs; the returned stop() ends it.
+   * update. An ordered consumer reads them: the client makes it again,
+   * from the last message seen, when it goes missing (its node died).
+   * Resolves once the watch runs; the returned stop() ends it.
    */
   async #watchEntries(
-    kv: KV,
     bucket: string,
     filter: string,
-    done: (entries: Map<string, KvEntry>) => void,
+    done: (entries: Map<string, Entry>) => void,
   ): Promise<{ stop: () => void; ended: Promise<void> }> {
     const pending = await this.#count(bucket, filter);
-    const entries = new Map<string, KvEntry>();
-    const iter = await kv.watch({ key: filter });
+    this.#js ??= jetstream(this.#nc, { timeout: this.#timeout });
+    const consumer = await this.#js.consumers.get(`KV_${bucket}`, {
+      filter_subjects: `$KV.${bucket}.${filter}`,
+      deliver_policy: DeliverPolicy.LastPerSubject,
+    });
+    // Heartbeats every second: a consumer whose node died is noticed within
+    // seconds, and the watch starts again (from the last value of each key).
+    const messages = await consumer.consume({
+      expires: 2000,
+      idle_heartbeat: 1000,
+    });
+    (async () => {
+      for await (const s of messages.status()) {
+        if (
+          s.type === "heartbeats_missed" && s.count >= 2 ||
+          s.type === "consumer_deleted" || s.type === "consumer_not_found" ||
+          s.type === "stream_not_found"
+        ) {
+          messages.stop();
+          break;
+        }
+      }
+    })().catch(() => {});
+    const prefix = `$KV.${bucket}.`;
+    const entries = new Map<string, Entry>();
     let initial = pending > 0;
     if (!initial) done(entries);
     const ended = (async () => {
-      for await (const e of iter) {
-        entries.set(e.key, e);
-        // The watch flags the last entry of the initial state as an update.
-        if (initial && !e.isUpdate) continue;
+      for await (const m of messages) {
+        const key = m.subject.slice(prefix.length);
+        entries.set(key, {
+          key,
+          revision: m.seq,
+          operation: m.headers?.get("KV-Operation") || "PUT",
+          text: m.string(),
+        });
+        if (initial && m.info.pending > 0) continue;
         initial = false;
         done(entries);
       }
     })();
-    return { stop: () => iter.stop(), ended };
+    return { stop: () => messages.stop(), ended };
   }
 
   watch(scope: string, on: (event: WatchEvent) => void): Watch {
@@ -276,9 +321,8 @@ export class NatsStore implements Store {
       let backoff = 250;
       while (!stopped) {
         try {
-          const kv = await this.#desiredKv(false);
+          await this.#desiredKv(false);
           const w = await this.#watchEntries(
-            kv,
             this.#desiredName,
             `${scope}.>`,
             (entries) =>
@@ -320,11 +364,11 @@ export class NatsStore implements Store {
 
   async read(scope: string): Promise<Snapshot> {
     try {
-      const kv = await this.#desiredKv(false);
+      await this.#desiredKv(false);
       return await new Promise<Snapshot>((resolve, reject) => {
         let w: { stop: () => void } | undefined;
         let got: Snapshot | undefined;
-        this.#watchEntries(kv, this.#desiredName, `${scope}.>`, (entries) => {
+        this.#watchEntries(this.#desiredName, `${scope}.>`, (entries) => {
           got ??= toSnapshot(scope, entries);
           w?.stop();
           resolve(got);
@@ -405,9 +449,8 @@ export class NatsStore implements Store {
     on: (statuses: FollowerStatus[]) => void,
   ): Promise<Watch> {
     try {
-      const kv = await this.#statusKv(false);
+      await this.#statusKv(false);
       const w = await this.#watchEntries(
-        kv,
         this.#statusName,
         `${scope}.>`,
         (entries) => on(liveStatuses(entries, maxAge)),
@@ -451,7 +494,7 @@ export class NatsStore implements Store {
  * A layer's values to change; a malformed layer (not a JSON object) is
  * replaced whole, so that set() repairs it.
  */
-function layerValues(entry: KvEntry): Record<string, unknown> {
+function layerValues(entry: { json<T>(): T }): Record<string, unknown> {
   try {
     const values = entry.json<unknown>();
     if (values && typeof values === "object" && !Array.isArray(values)) {
@@ -465,7 +508,7 @@ function layerValues(entry: KvEntry): Record<string, unknown> {
 
 /** The statuses among `entries` written in the last `maxAge` ms. */
 function liveStatuses(
-  entries: Map<string, KvEntry>,
+  entries: Map<string, Entry>,
   maxAge: number,
 ): FollowerStatus[] {
   const now = Date.now();
@@ -473,7 +516,7 @@ function liveStatuses(
   for (const e of entries.values()) {
     if (e.operation !== "PUT") continue;
     try {
-      const s = e.json<FollowerStatus>();
+      const s = JSON.parse(e.text) as FollowerStatus;
       if (now - Date.parse(s.time) <= maxAge) out.push(s);
     } catch {
       // not a status
@@ -483,7 +526,7 @@ function liveStatuses(
 }
 
 /** The scope's layers from its KV entries (a deleted layer is absent). */
-function toSnapshot(scope: string, entries: Map<string, KvEntry>): Snapshot {
+function toSnapshot(scope: string, entries: Map<string, Entry>): Snapshot {
   let revision = 0;
   const layers: RawLayer[] = [];
   for (const e of entries.values()) {
@@ -493,7 +536,7 @@ function toSnapshot(scope: string, entries: Map<string, KvEntry>): Snapshot {
     layers.push({
       id,
       revision: e.revision,
-      json: e.operation === "PUT" ? e.string() : null,
+      json: e.operation === "PUT" ? e.text : null,
     });
   }
   return { revision, layers };
