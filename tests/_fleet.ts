@@ -249,26 +249,26 @@ export interface FollowerSpec {
 
 /**
  * Starts tests/fixtures/fleet_follower.ts with exactly the flags a
- * follower of `spec.store` needs, and waits for its first line.
+ * follower of `spec.store` needs (or `storeFlags` instead of the read,
+ * net and write flags), and waits for its first line.
  */
 export async function startFollower(
   spec: FollowerSpec,
-  extraFlags: string[] = [],
+  storeFlags?: string[],
 ): Promise<FollowerProcess> {
   const flags = [
     "run",
     "--no-prompt",
     `--config=${ROOT}/deno.json`,
     `--allow-ffi=${spec.lib}`,
-    `--allow-read=${ROOT}`,
   ];
-  if (spec.store.startsWith("nats:")) flags.push("--allow-net=127.0.0.1");
-  else {
-    const dir = spec.store.slice(0, spec.store.lastIndexOf("/"));
-    flags.push(`--allow-read=${ROOT},${dir}`, `--allow-write=${dir}`);
-  }
+  const dir = spec.store.slice(0, spec.store.lastIndexOf("/"));
+  if (storeFlags) flags.push(...storeFlags);
+  else if (spec.store.startsWith("nats:")) {
+    flags.push(`--allow-read=${ROOT}`, "--allow-net=127.0.0.1");
+  } else flags.push(`--allow-read=${ROOT},${dir}`, `--allow-write=${dir}`);
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...flags, ...extraFlags, FIXTURE, JSON.stringify(spec)],
+    args: [...flags, FIXTURE, JSON.stringify(spec)],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

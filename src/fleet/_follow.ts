@@ -587,20 +587,20 @@ export async function follow(
     ? toName(`${host ?? "pid"}-${Deno.pid}`)
     : checkName("instance", options.instance);
   if (address.kind === "file") {
-    // What the file store needs, checked before anything runs.
-    for (
-      const [name, path] of [
-        ["read", address.dir],
-        ["write", address.statusDir],
-      ] as const
-    ) {
-      if (Deno.permissions.querySync({ name, path }).state !== "granted") {
-        const flag = `--allow-${name}=${path}`;
-        throw new FleetPermissionError(
-          `${action}: it needs ${flag}, run again with ${flag}`,
-          flag,
-        );
-      }
+    // What the file store needs, checked before anything runs: every
+    // missing flag named at once.
+    const missing = ([
+      ["read", address.dir],
+      ["write", address.statusDir],
+    ] as const).filter(([name, path]) =>
+      Deno.permissions.querySync({ name, path }).state !== "granted"
+    ).map(([name, path]) => `--allow-${name}=${path}`);
+    if (missing.length > 0) {
+      const flags = missing.join(" ");
+      throw new FleetPermissionError(
+        `${action}: it needs ${flags}, run again with ${flags}`,
+        flags,
+      );
     }
   }
   mod.names; // ModuleClosedError now rather than at the first revision

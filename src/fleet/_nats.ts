@@ -18,7 +18,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { FleetError, FleetPermissionError, messageOf } from "./_errors.ts";
+import { FleetError, messageOf } from "./_errors.ts";
 import type { LayerId, RawLayer, Snapshot } from "./_policy.ts";
 import type { NatsAddress, Store, Watch, WatchEvent } from "./_store.ts";
 import type { DesiredValue, FollowerStatus, StoreOptions } from "./_types.ts";
@@ -68,33 +68,6 @@ export function natsError(action: string, error: unknown): FleetError {
   return new FleetError(`${action}: ${text}`, code, { cause: error });
 }
 
-/** Permission checks before any connection: every server, the creds file. */
-function checkPermissions(address: NatsAddress, options: StoreOptions): void {
-  const missing = address.servers.map(({ host, port }) =>
-    host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
-  ).filter((host) =>
-    Deno.permissions.querySync({ name: "net", host }).state !== "granted"
-  );
-  if (missing.length > 0) {
-    const flag = `--allow-net=${missing.join(",")}`;
-    throw new FleetPermissionError(
-      `Cannot connect to the NATS store: it needs ${flag}, run again with ${flag}`,
-      flag,
-    );
-  }
-  if (options.creds !== undefined) {
-    const state =
-      Deno.permissions.querySync({ name: "read", path: options.creds }).state;
-    if (state !== "granted") {
-      const flag = `--allow-read=${options.creds}`;
-      throw new FleetPermissionError(
-        `Cannot read the NATS creds file: it needs ${flag}, run again with ${flag}`,
-        flag,
-      );
-    }
-  }
-}
-
 /** The NATS store. */
 export class NatsStore implements Store {
   readonly name: string;
@@ -141,7 +114,6 @@ export class NatsStore implements Store {
     address: NatsAddress,
     options: StoreOptions,
   ): Promise<NatsStore> {
-    checkPermissions(address, options);
     const servers = address.servers.map(({ host, port }) =>
       host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
     );

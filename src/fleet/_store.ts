@@ -3,7 +3,7 @@
 // desired state, write a status, set), and picking the adapter for a
 // store string: nats:// URLs or a file path.
 
-import { FleetError } from "./_errors.ts";
+import { FleetError, FleetPermissionError } from "./_errors.ts";
 import type { LayerId, Snapshot } from "./_policy.ts";
 import type { DesiredValue, FollowerStatus, StoreOptions } from "./_types.ts";
 
@@ -147,6 +147,36 @@ function badUrl(store: string, part: string, why: string): FleetError {
   );
 }
 
+/** Permission checks before any connection: every server, the creds file. */
+export function checkNatsPermissions(
+  address: NatsAddress,
+  options: StoreOptions,
+): void {
+  const missing = address.servers.map(({ host, port }) =>
+    host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
+  ).filter((host) =>
+    Deno.permissions.querySync({ name: "net", host }).state !== "granted"
+  );
+  if (missing.length > 0) {
+    const flag = `--allow-net=${missing.join(",")}`;
+    throw new FleetPermissionError(
+      `Cannot connect to the NATS store: it needs ${flag}, run again with ${flag}`,
+      flag,
+    );
+  }
+  if (options.creds !== undefined) {
+    const state =
+      Deno.permissions.querySync({ name: "read", path: options.creds }).state;
+    if (state !== "granted") {
+      const flag = `--allow-read=${options.creds}`;
+      throw new FleetPermissionError(
+        `Cannot read the NATS creds file: it needs ${flag}, run again with ${flag}`,
+        flag,
+      );
+    }
+  }
+}
+
 /** Opens the store's adapter (connects, for NATS). */
 export async function openStore(
   store: string,
@@ -157,6 +187,7 @@ export async function openStore(
     const { FileStore } = await import("./_file.ts");
     return FileStore.open(address);
   }
+  checkNatsPermissions(address, options);
   const { NatsStore } = await import("./_nats.ts");
   return NatsStore.open(address, options);
 }
