@@ -67,6 +67,10 @@ export {
   type StoreOptions,
   type Target,
 } from "./src/fleet/_types.ts";
+// The types of the runtime that follow() takes (the module handle and what
+// its members name), for documentation; import the values from
+// "@static-keys/deno".
+export type * from "./mod.ts";
 export {
   FleetError,
   type FleetErrorCode,

@@ -189,9 +189,10 @@ const rows: Row[] = [];
 for (const kind of STORES) rows.push(...await runStore(kind));
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
   .match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
-const machine = `${Deno.build.os} ${Deno.build.arch}, ${
-  navigator.hardwareConcurrency
-} cores (${cpu}), load ${load.toFixed(1)} at start`;
+const machine =
+  `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores (${cpu}), load ${
+    load.toFixed(1)
+  } at start`;
 const table = [
   "| store | followers | sets | p50 ms | p99 ms | max ms | set() alone ms |",
   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -213,6 +214,7 @@ results.join("fleet.md").writeTextSync(
     `Time from set() to every follower's status at the new revision, ` +
     `${SETS} sets per row (deno task bench:fleet).\n\n${table}\n`,
 );
+await $`${Deno.execPath()} fmt ${results.join("fleet.md")}`.quiet();
 console.log(`\n${table}\n`);
 const goals = rows.filter((r) =>
   r.followers === 20 && r.p99 > 50 || r.followers === 100 && r.p99 > 100

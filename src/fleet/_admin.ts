@@ -110,7 +110,9 @@ export interface FleetStatus {
  * ```
  */
 export interface WaitResult {
+  /** The live followers at (or past) the revision. */
   readonly applied: readonly FollowerStatus[];
+  /** The live followers still behind it, with their last error. */
   readonly pending: readonly FollowerStatus[];
 }
 
