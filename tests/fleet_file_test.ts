@@ -148,6 +148,35 @@ Deno.test({
           }
         },
       );
+      await t.step(
+        "set --wait exits 7 naming the followers that refused it",
+        async () => {
+          const r = await cli(dir.path, [
+            "set",
+            store,
+            "demo",
+            "tarcing=on",
+            "--wait",
+            "--timeout",
+            "5000",
+          ]);
+          assert.equal(r.code, 7, r.stderr);
+          assert.match(
+            r.stderr,
+            /2 follower\(s\) did not apply it: a \(at 2: .*no key "tarcing".*\), b \(at 2: /,
+          );
+          const s = await cli(dir.path, ["status", store, "demo"]);
+          assert.equal(s.code, 7, "status: followers behind");
+          const u = await cli(dir.path, [
+            "unset",
+            store,
+            "demo",
+            "tarcing",
+            "--wait",
+          ]);
+          assert.equal(u.code, 0, u.stderr);
+        },
+      );
       await t.step("a follower that exits leaves the status list", async () => {
         await followers.pop()!.exit();
         const r = await cli(dir.path, ["status", store, "demo", "--json"]);

@@ -422,10 +422,11 @@ export class NatsStore implements Store {
   ): Promise<Watch> {
     try {
       await this.#statusKv(false);
+      const parsed = new WeakMap<Entry, FollowerStatus | null>();
       const w = await this.#watchEntries(
         this.#statusName,
         `${scope}.>`,
-        (entries) => on(liveStatuses(entries, maxAge)),
+        (entries) => on(liveStatuses(entries, maxAge, parsed)),
       );
       return {
         stop: async () => {
@@ -482,17 +483,22 @@ function layerValues(entry: { json<T>(): T }): Record<string, unknown> {
 function liveStatuses(
   entries: Map<string, Entry>,
   maxAge: number,
+  parsed: WeakMap<Entry, FollowerStatus | null>,
 ): FollowerStatus[] {
   const now = Date.now();
   const out: FollowerStatus[] = [];
   for (const e of entries.values()) {
     if (e.operation !== "PUT") continue;
-    try {
-      const s = JSON.parse(e.text) as FollowerStatus;
-      if (now - Date.parse(s.time) <= maxAge) out.push(s);
-    } catch {
-      // not a status
+    let s = parsed.get(e);
+    if (s === undefined) {
+      try {
+        s = JSON.parse(e.text) as FollowerStatus;
+      } catch {
+        s = null; // not a status
+      }
+      parsed.set(e, s); // each entry is parsed once, not once per update
     }
+    if (s && now - Date.parse(s.time) <= maxAge) out.push(s);
   }
   return out.sort((a, b) => a.instance.localeCompare(b.instance));
 }
