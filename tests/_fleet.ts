@@ -11,6 +11,16 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const SCRATCH = `${ROOT}/build/fleet-scratch`;
 const FIXTURE = `${ROOT}/tests/fixtures/fleet_follower.ts`;
 
+/**
+ * Whether a missing nats-server fails the NATS tests instead of skipping
+ * them: in CI (deno task test with STATIC_KEYS_TARGETS=all).
+ */
+export const strict = Deno.permissions.querySync({
+      name: "env",
+      variable: "STATIC_KEYS_FIGURES_STRICT",
+    }).state === "granted" &&
+  Deno.env.get("STATIC_KEYS_FIGURES_STRICT") === "1";
+
 /** The users of the servers startNats() configures. */
 export const OPERATOR = { user: "operator", password: "operator-secret" };
 export const FOLLOWER = { user: "follower", password: "follower-secret" };

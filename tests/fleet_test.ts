@@ -26,9 +26,9 @@ import {
   OPERATOR,
   scratch,
   startNats,
+  strict,
 } from "./_fleet.ts";
 
-const strict = Deno.env.get("STATIC_KEYS_FIGURES_STRICT") === "1";
 const nats = hasNatsServer();
 
 /** One store for one test, and the ways a test pokes at it. */
@@ -447,4 +447,33 @@ Deno.test("follow(), set() and get() refuse bad stores, scopes and values", asyn
       });
     });
   }
+});
+
+Deno.test({
+  name: "get() with refused credentials never ends the process",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The server resets each refused connection; the NATS client has
+    // dropped the socket's listeners by then (the store guards that).
+    const server = await startNats(1);
+    let refused = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        await Promise.all(
+          [1, 2, 3, 4, 5].map(() =>
+            get(server.store, "x").catch((error) => {
+              if (error instanceof FleetError && error.code === "EAUTH") {
+                refused++;
+              }
+            })
+          ),
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    assert.equal(refused, 200);
+  },
 });

@@ -68,6 +68,43 @@ export function natsError(action: string, error: unknown): FleetError {
   return new FleetError(`${action}: ${text}`, code, { cause: error });
 }
 
+/*
+ * The node transport of the NATS client removes a socket's listeners
+ * before destroying it (NodeTransport.discard), so a reset that arrives
+ * after that, as when a server refuses the credentials and closes the
+ * socket, is an "error" event without a listener: an uncaught exception
+ * that ends the process. While a store is open (and 10 s after the last
+ * one closed or failed to open) such a socket error (ECONNRESET or EPIPE
+ * on read or write) is dropped; every other error goes on as it would.
+ */
+let openStores = 0;
+let graceUntil = 0;
+let guardInstalled = false;
+
+function strayReset(event: Event): void {
+  const e = (event as ErrorEvent).error ??
+    (event as PromiseRejectionEvent).reason;
+  const { code, syscall } = (e ?? {}) as { code?: string; syscall?: string };
+  if (
+    (openStores > 0 || Date.now() < graceUntil) &&
+    (code === "ECONNRESET" || code === "EPIPE") &&
+    (syscall === "read" || syscall === "write")
+  ) event.preventDefault();
+}
+
+function guardSockets(open: boolean): void {
+  if (!guardInstalled) {
+    guardInstalled = true;
+    globalThis.addEventListener("error", strayReset);
+    globalThis.addEventListener("unhandledrejection", strayReset);
+  }
+  if (open) openStores++;
+  else {
+    openStores = Math.max(0, openStores - 1);
+    graceUntil = Date.now() + 10_000;
+  }
+}
+
 /** The NATS store. */
 export class NatsStore implements Store {
   readonly name: string;
@@ -77,6 +114,7 @@ export class NatsStore implements Store {
   readonly #timeout: number;
   #jsm: JetStreamManager | undefined;
   #js: JetStreamClient | undefined;
+  #closed = false;
   #desired: KV | undefined;
   #status: KV | undefined;
   /** Watches to restart on a reconnect (their consumer may be gone). */
@@ -122,6 +160,7 @@ export class NatsStore implements Store {
     if (options.creds !== undefined) {
       authenticator = credsAuthenticator(await Deno.readFile(options.creds));
     }
+    guardSockets(true);
     try {
       const nc = await connect({
         servers,
@@ -140,6 +179,7 @@ export class NatsStore implements Store {
       });
       return new NatsStore(name, nc, options);
     } catch (error) {
+      guardSockets(false);
       throw natsError(`Cannot connect to "${name}"`, error);
     }
   }
@@ -276,7 +316,18 @@ export class NatsStore implements Store {
     return { stop: () => messages.stop(), ended };
   }
 
-  watch(scope: string, on: (event: WatchEvent) => void): Watch {
+  /**
+   * Watches `filter` of `bucket` until stopped: a watch that ends (its
+   * consumer lost, a reconnect) or fails starts again, with backoff;
+   * `failed` hears each failure and each lost connection.
+   */
+  #keepWatching(
+    bucket: string,
+    filter: string,
+    open: () => Promise<unknown>,
+    done: (entries: Map<string, Entry>) => void,
+    failed: (error: FleetError) => void,
+  ): Watch {
     let stopped = false;
     let current: { stop: () => void } | undefined;
     let wake: () => void = () => {};
@@ -285,7 +336,7 @@ export class NatsStore implements Store {
       wake();
     };
     const lost = (error: FleetError) => {
-      if (!stopped) on({ kind: "error", error });
+      if (!stopped) failed(error);
     };
     this.#restarts.add(restart);
     this.#losses.add(lost);
@@ -293,24 +344,15 @@ export class NatsStore implements Store {
       let backoff = 250;
       while (!stopped) {
         try {
-          await this.#desiredKv(false);
-          const w = await this.#watchEntries(
-            this.#desiredName,
-            `${scope}.>`,
-            (entries) =>
-              on({ kind: "snapshot", snapshot: toSnapshot(scope, entries) }),
-          );
+          await open();
+          const w = await this.#watchEntries(bucket, filter, done);
           current = w;
           if (stopped) w.stop();
           backoff = 250;
           await w.ended;
         } catch (error) {
           if (stopped) break;
-          this.#desired = undefined; // open it again: it may be new
-          on({
-            kind: "error",
-            error: natsError(`Cannot watch "${this.name}"`, error),
-          });
+          failed(natsError(`Cannot watch "${this.name}"`, error));
         }
         if (stopped) break;
         await new Promise<void>((resolve) => {
@@ -332,6 +374,20 @@ export class NatsStore implements Store {
         await loop;
       },
     };
+  }
+
+  watch(scope: string, on: (event: WatchEvent) => void): Watch {
+    return this.#keepWatching(
+      this.#desiredName,
+      `${scope}.>`,
+      () => this.#desiredKv(false),
+      (entries) =>
+        on({ kind: "snapshot", snapshot: toSnapshot(scope, entries) }),
+      (error) => {
+        this.#desired = undefined; // open it again: it may be new
+        on({ kind: "error", error });
+      },
+    );
   }
 
   async read(scope: string): Promise<Snapshot> {
@@ -422,21 +478,28 @@ export class NatsStore implements Store {
   ): Promise<Watch> {
     try {
       await this.#statusKv(false);
-      const parsed = new WeakMap<Entry, FollowerStatus | null>();
-      const w = await this.#watchEntries(
-        this.#statusName,
-        `${scope}.>`,
-        (entries) => on(liveStatuses(entries, maxAge, parsed)),
-      );
-      return {
-        stop: async () => {
-          w.stop();
-          await w.ended;
-        },
-      };
     } catch (error) {
       throw natsError(`Cannot watch the statuses of "${this.name}"`, error);
     }
+    const parsed = new WeakMap<Entry, FollowerStatus | null>();
+    let first!: (error?: FleetError) => void;
+    const started = new Promise<FleetError | undefined>((r) => first = r);
+    const w = this.#keepWatching(
+      this.#statusName,
+      `${scope}.>`,
+      () => this.#statusKv(false),
+      (entries) => {
+        first();
+        on(liveStatuses(entries, maxAge, parsed));
+      },
+      (error) => first(error),
+    );
+    const error = await started;
+    if (error) {
+      await w.stop();
+      throw natsError(`Cannot watch the statuses of "${this.name}"`, error);
+    }
+    return w;
   }
 
   async statuses(scope: string, maxAge: number): Promise<FollowerStatus[]> {
@@ -457,9 +520,12 @@ export class NatsStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#restarts.clear();
     this.#losses.clear();
     await this.#nc.close().catch(() => {});
+    guardSockets(false);
   }
 }
 
