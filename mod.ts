@@ -37,7 +37,8 @@
  * Errors are classes: {@linkcode UnknownKeyError} (with suggestions),
  * {@linkcode WrongThreadError}, {@linkcode ModuleClosedError},
  * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
- * {@linkcode UnappliedBatchError}, ... all
+ * {@linkcode UntrustedLibraryError} (a cached library that failed its
+ * checks, refused before loading), {@linkcode UnappliedBatchError}, ... all
  * extending {@linkcode StaticKeysError}, whose `code` is the native status.
  *
  * @module
@@ -65,6 +66,7 @@ export {
   FfiPermissionError,
   KeyCountError,
   LibraryNotFoundError,
+  MalformedLibraryError,
   ModuleClosedError,
   StaticKeysError,
   type StaticKeysErrorOptions,
@@ -72,5 +74,7 @@ export {
   UnappliedBatchError,
   UnknownKeyError,
   UnsupportedStrategyError,
+  UntrustedLibraryError,
+  type UntrustedLibraryReason,
   WrongThreadError,
 } from "./src/runtime/_errors.ts";
