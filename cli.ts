@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: MIT
 /**
  * Command line: list a library's static keys and their sites, and set keys
- * in one all-or-nothing request.
+ * in one all-or-nothing request; `fleet` drives the keys of many processes
+ * through a store (see `docs/fleet.md`).
  *
  * ```sh
  * deno run --allow-ffi=./libmine.so jsr:@static-keys/deno/cli ./libmine.so
  * deno run --allow-ffi=./libmine.so jsr:@static-keys/deno/cli ./libmine.so --json
  * deno run --allow-ffi=./libmine.so jsr:@static-keys/deno/cli ./libmine.so tracing=on checks=off
+ * deno run --allow-read=. --allow-write=. jsr:@static-keys/deno/cli fleet set ./fleet.json cksum tracing=on --wait
+ * deno run --allow-net=127.0.0.1:4222 jsr:@static-keys/deno/cli fleet status nats://127.0.0.1:4222 cksum
  * ```
  *
  * Add `--allow-read=./libmine.so` to name static and hidden functions too.
  * Exit codes: 0 ok, 1 other failure, 2 usage, 3 no such file, 4 not a
- * static-keys library, 5 unknown key.
+ * static-keys library, 5 unknown key; for `fleet`: 6 store unreachable, 7
+ * not converged, 8 refused by the store.
  *
  * @module
  */
@@ -20,11 +24,12 @@ import { main as run } from "./src/cli/_cli.ts";
 
 /**
  * Runs the command line on `args` (printing to stdout and stderr) and
- * returns its exit code.
+ * returns its exit code; `fleet` commands return a promise of it.
  *
  * @param args The arguments, as `Deno.args`.
  * @returns The exit code: 0 ok, 1 other failure, 2 usage, 3 no such file,
- *   4 not a static-keys library, 5 unknown key.
+ *   4 not a static-keys library, 5 unknown key; for `fleet`, 6 store
+ *   unreachable, 7 not converged, 8 refused by the store.
  *
  * @example Usage
  * ```ts
@@ -32,10 +37,11 @@ import { main as run } from "./src/cli/_cli.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(main(["--no-such-option"]), 2);
+ * assert.equal(await main(["fleet", "frobnicate"]), 2);
  * ```
  */
-export function main(args: readonly string[]): number {
+export function main(args: readonly string[]): number | Promise<number> {
   return run(args);
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

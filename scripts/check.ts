@@ -8,8 +8,8 @@ const deno = Deno.execPath();
 const steps = [
   $`${deno} fmt --check`,
   $`${deno} lint`,
-  $`${deno} check mod.ts build.ts cli.ts src/ tests/ scripts/ bench/`,
-  $`${deno} doc --lint mod.ts build.ts cli.ts`,
+  $`${deno} check mod.ts build.ts cli.ts fleet.ts src/ tests/ scripts/ bench/ examples/fleet/`,
+  $`${deno} doc --lint mod.ts build.ts cli.ts fleet.ts`,
 ];
 for (const step of steps) {
   const result = await step.cwd(root).printCommand().noThrow();

@@ -56,20 +56,28 @@ async function denoTest(): Promise<void> {
   const flags = [
     `--allow-ffi=${libraryPath}`,
     `--allow-read=${root}`,
-    // The toolchain cross-check asks sh and dpkg who owns each program.
-    `--allow-run=${deno},sh,dpkg,dpkg-query,cc,c++`,
+    // The toolchain cross-check asks sh and dpkg who owns each program;
+    // the fleet tests start nats-server themselves.
+    `--allow-run=${deno},sh,dpkg,dpkg-query,cc,c++,nats-server`,
     "--allow-env=STATIC_KEYS_FIGURES_STRICT",
+    // The fleet tests: servers and followers on loopback only, files in
+    // build/fleet-scratch only.
+    "--allow-net=127.0.0.1",
+    `--allow-write=${buildDir.join("fleet-scratch")}`,
   ];
-  const result = await $`${deno} test ${flags} --doc tests/ mod.ts src/ cli.ts`
-    .cwd(root).env({
-      NO_COLOR: "1",
-      // README's figures must be this run's numbers in CI; elsewhere
-      // (another kernel, no procmem) only their names are held to account.
-      STATIC_KEYS_FIGURES_STRICT: Deno.env.get("STATIC_KEYS_TARGETS") === "all"
-        ? "1"
-        : "",
-    }).printCommand()
-    .stdout("inheritPiped").stderr("inherit").noThrow();
+  await Deno.mkdir(buildDir.join("fleet-scratch").toString(), {
+    recursive: true,
+  });
+  const result =
+    await $`${deno} test ${flags} --doc tests/ mod.ts src/ cli.ts fleet.ts`
+      .cwd(root).env({
+        NO_COLOR: "1",
+        // README's figures must be this run's numbers in CI; elsewhere
+        // (another kernel, no procmem) only their names are held to account.
+        STATIC_KEYS_FIGURES_STRICT:
+          Deno.env.get("STATIC_KEYS_TARGETS") === "all" ? "1" : "",
+      }).printCommand()
+      .stdout("inheritPiped").stderr("inherit").noThrow();
   const [passed, failed, skipped] = denoCounts(result.stdout, result.code);
   suites.push({
     name: "deno test",

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { EXIT, main, parseArgs } from "../src/cli/_cli.ts";
+import { FLEET_EXIT } from "../src/cli/_fleet.ts";
 import { INITIAL, LIB, openDemo, runDeno } from "./_helpers.ts";
 import { assertNamedAsNm, nmText } from "./_nm.ts";
 
@@ -18,6 +19,7 @@ function capture(args: string[]): { code: number; out: string; err: string } {
     out: (t) => out += t + "\n",
     err: (t) => err += t + "\n",
   });
+  if (typeof code !== "number") throw new Error("a library command is sync");
   return { code, out, err };
 }
 
@@ -182,4 +184,55 @@ Deno.test("cli names a user's static function from the file's symbol table with 
   assert.equal(unnamed.libraryAddress, verbose.libraryAddress);
   const table = await runCli([`--allow-ffi=${lib}`], [lib]);
   assert.match(table.out, /--allow-read=LIBRARY lets the file's symbol table/);
+});
+
+/** Runs `cli fleet ...args` in this process, capturing its output. */
+async function fleet(args: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(["fleet", ...args], {
+    out: (t) => out += t + "\n",
+    err: (t) => err += t + "\n",
+  });
+  return { code, out, err };
+}
+
+// [arguments, exit code, what stderr says]
+const fleetRefusals: [string[], number, RegExp][] = [
+  [[], FLEET_EXIT.usage, /without a command/],
+  [["frobnicate", "x", "s"], FLEET_EXIT.usage, /commands are set, unset/],
+  [["set", "./f.json"], FLEET_EXIT.usage, /give STORE and SCOPE/],
+  [["set", "./f.json", "s"], FLEET_EXIT.usage, /at least one KEY=VALUE/],
+  [["set", "./f.json", "s", "tracing=maybe"], FLEET_EXIT.usage, /"maybe"/],
+  [["get", "./f.json", "s", "--wait"], FLEET_EXIT.usage, /--wait with/],
+  [["get", "./f.json", "s", "--timeout", "soon"], FLEET_EXIT.usage, /number/],
+  [["get", "ftp://x/f", "s"], FLEET_EXIT.usage, /Cannot parse store/],
+  [["get", "./f.json", "a.b"], FLEET_EXIT.usage, /Cannot use scope "a.b"/],
+];
+
+Deno.test("cli fleet exits 2 with the reason for bad arguments", async (t) => {
+  for (const [args, code, why] of fleetRefusals) {
+    await t.step(args.join(" ") || "(nothing)", async () => {
+      const r = await fleet(args);
+      assert.equal(r.code, code, r.err);
+      assert.match(r.err, why);
+    });
+  }
+});
+
+Deno.test({
+  name: "cli fleet exits 6 when the store cannot be reached",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close(); // nothing listens there now
+    const r = await fleet(["get", `nats://127.0.0.1:${port}`, "demo"]);
+    assert.equal(r.code, FLEET_EXIT.unreachable, r.err);
+    assert.match(
+      r.err,
+      new RegExp(`Cannot connect to "nats://127.0.0.1:${port}"`),
+    );
+  },
 });

@@ -111,7 +111,7 @@ static int plugin_open(struct plugin *p, const char *path)
 /* Flips the plugin's first key and back: two requests, in place. */
 static int plugin_flip(struct plugin *p)
 {
-	int32_t info[4];
+	int32_t info[5]; /* static_keys_ffi_key_info writes 5 fields (ABI 2) */
 
 	if (p->info(0, info))
 		return -1;

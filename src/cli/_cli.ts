@@ -14,6 +14,7 @@ import { open } from "../runtime/_open.ts";
 import type { StaticKeysModule } from "../runtime/_module.ts";
 import type { CodeLocation, Site } from "../runtime/_sites.ts";
 import type { KeyInfo } from "../runtime/_types.ts";
+import { fleetMain } from "./_fleet.ts";
 
 /** Exit codes of the command line. */
 export const EXIT = {
@@ -32,6 +33,7 @@ export const EXIT = {
 } as const;
 
 export const USAGE = `Usage: cli.ts [--json] LIBRARY [KEY=on|off ...]
+       cli.ts fleet set|unset|get|status STORE SCOPE ...  (fleet --help)
 
 Lists the static keys of LIBRARY and every site (nop/jmp instruction) that
 tests them; with KEY=on|off arguments, first sets those keys in one
@@ -271,12 +273,18 @@ const console_: CliOutput = {
 };
 
 /**
- * Runs the command line on `args` and returns the exit code (see EXIT).
+ * Runs the command line on `args` and returns the exit code (see EXIT);
+ * `fleet ...` returns a promise of it (see FLEET_EXIT).
  */
 export function main(
   args: readonly string[],
   io: CliOutput = console_,
-): number {
+): number | Promise<number> {
+  if (args[0] === "fleet") return fleetMain(args.slice(1), io);
+  return library(args, io);
+}
+
+function library(args: readonly string[], io: CliOutput): number {
   let request: CliRequest | "help";
   try {
     request = parseArgs(args);

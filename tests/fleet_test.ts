@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+// The follower's policy, written once, run against both stores (a file and
+// a NATS server started here): what on, off, pin-on, pin-off and absent do
+// to a key's holders; layers; a revision refused whole; bursts coalesced;
+// fail-static. Every check reads the module (mod.keys, the demo functions,
+// the sites' bytes), not only what the follower says.
+
+import assert from "node:assert/strict";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import type { StaticKeysModule } from "../mod.ts";
+import {
+  FleetError,
+  follow,
+  type Follower,
+  get,
+  set,
+  type StoreOptions,
+  unset,
+} from "../fleet.ts";
+import { type demoSymbols, openDemo, taken } from "./_helpers.ts";
+import {
+  FOLLOWER,
+  hasNatsServer,
+  type Nats,
+  OPERATOR,
+  scratch,
+  startNats,
+  strict,
+} from "./_fleet.ts";
+
+const nats = hasNatsServer();
+
+/** One store for one test, and the ways a test pokes at it. */
+interface Bench {
+  readonly store: string;
+  readonly admin: StoreOptions;
+  readonly follower: StoreOptions;
+  /** Writes a layer's raw text, bypassing set()'s checks. */
+  putRaw(scope: string, text: string): Promise<void>;
+  /** Makes the store unreadable; heal() undoes it. */
+  break(): Promise<void>;
+  heal(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const kinds: Record<string, () => Promise<Bench>> = {
+  file: async () => {
+    const dir = await scratch("fleet-file");
+    const store = `${dir.path}/fleet.json`;
+    let saved = "";
+    return {
+      store,
+      admin: {},
+      follower: {},
+      putRaw: async (scope, text) => {
+        const doc = JSON.parse(await Deno.readTextFile(store));
+        doc.revision++;
+        doc.scopes[scope] = { scope: JSON.parse(text) };
+        await Deno.writeTextFile(`${store}.raw`, JSON.stringify(doc));
+        await Deno.rename(`${store}.raw`, store);
+      },
+      break: async () => {
+        saved = await Deno.readTextFile(store);
+        await Deno.writeTextFile(store, '{"format": "static-keys-fl');
+      },
+      heal: () => Deno.writeTextFile(store, saved),
+      cleanup: dir.remove,
+    };
+  },
+  nats: async () => {
+    const server: Nats = await startNats(1);
+    return {
+      store: server.store,
+      admin: OPERATOR,
+      follower: FOLLOWER,
+      putRaw: async (scope, text) => {
+        const nc = await connect({
+          servers: server.store.slice("nats://".length),
+          ...{ user: OPERATOR.user, pass: OPERATOR.password },
+        });
+        const kv = await new Kvm(nc).open("static_keys_desired");
+        await kv.put(`${scope}.scope`, text);
+        await nc.close();
+      },
+      break: () => server.kill(0),
+      heal: () => server.start(0),
+      cleanup: server.stop,
+    };
+  },
+};
+
+let scopes = 0;
+
+/** Runs `fn` with a fresh store of `kind`, a fresh scope, the demo module. */
+function storeTest(
+  kind: string,
+  name: string,
+  fn: (
+    b: Bench,
+    scope: string,
+    mod: StaticKeysModule<typeof demoSymbols>,
+  ) => Promise<void>,
+) {
+  Deno.test({
+    name: `${name} (${kind} store)`,
+    ignore: kind === "nats" && !nats && !strict,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const b = await kinds[kind]();
+      using mod = openDemo();
+      try {
+        await fn(b, `t${++scopes}`, mod);
+      } finally {
+        await b.cleanup();
+      }
+    },
+  });
+}
+
+/** Follows `scope` of `b` with the demo module as host h1, instance i1. */
+function follower(
+  b: Bench,
+  scope: string,
+  mod: StaticKeysModule,
+  minInterval = 0,
+): Promise<Follower> {
+  return follow(mod, {
+    store: b.store,
+    scope,
+    host: "h1",
+    instance: "i1",
+    minInterval,
+    heartbeat: 500,
+    ...b.follower,
+  });
+}
+
+/** The key as the module has it, with its sites checked against its state. */
+function key(mod: StaticKeysModule, name: string) {
+  const info = mod.key(name).info();
+  for (const site of mod.sites(name)) {
+    assert.equal(site.instruction, site.expected, `a site of ${name}`);
+  }
+  return { on: info.enabled, count: info.count, pinned: info.pinned };
+}
+
+for (const kind of Object.keys(kinds)) {
+  storeTest(
+    kind,
+    "follow() applies on, off, pin-on, pin-off and absent as holders of the count",
+    async (b, scope, mod) => {
+      await using f = await follower(b, scope, mod);
+      const put = async (values: Record<string, string | null>) =>
+        await f.applied(await set(b.store, scope, values as never, b.admin));
+      await put({ tracing: "on" });
+      assert.deepEqual(key(mod, "tracing"), {
+        on: true,
+        count: 1,
+        pinned: null,
+      });
+      assert.equal(taken(mod).tracing, true);
+      mod.key("tracing").inc(); // local code holds it too
+      await put({ tracing: "off" });
+      assert.deepEqual(
+        key(mod, "tracing"),
+        { on: true, count: 1, pinned: null },
+        "off: on while local code holds it",
+      );
+      mod.key("tracing").dec();
+      assert.equal(taken(mod).tracing, false);
+
+      await put({ checks: "off" }); // a TRUE key: the default's hold dropped
+      assert.deepEqual(key(mod, "checks"), {
+        on: false,
+        count: 0,
+        pinned: null,
+      });
+      assert.equal(taken(mod).checks, false);
+      await put({ checks: null });
+      assert.deepEqual(key(mod, "checks"), {
+        on: true,
+        count: 1,
+        pinned: null,
+      });
+
+      await put({ checks: "pin-off" });
+      assert.deepEqual(key(mod, "checks"), {
+        on: false,
+        count: 1,
+        pinned: "off",
+      });
+      mod.key("checks").inc(); // counted, not flipped
+      assert.equal(taken(mod).checks, false);
+      await put({ checks: null });
+      assert.deepEqual(key(mod, "checks"), {
+        on: true,
+        count: 2,
+        pinned: null,
+      });
+      mod.key("checks").dec();
+
+      await put({ experimental: "pin-on" });
+      mod.key("experimental").disable();
+      assert.deepEqual(key(mod, "experimental"), {
+        on: true,
+        count: 0,
+        pinned: "on",
+      });
+      await put({ experimental: "on" }); // lifts the pin, holds one reference
+      assert.deepEqual(key(mod, "experimental"), {
+        on: true,
+        count: 1,
+        pinned: null,
+      });
+      await put({ experimental: null });
+      assert.deepEqual(key(mod, "experimental"), {
+        on: false,
+        count: 0,
+        pinned: null,
+      });
+      assert.equal(f.state.error, null);
+      assert.equal(f.state.keys.checks.desired, null);
+    },
+  );
+
+  storeTest(
+    kind,
+    "follow() takes the most specific layer per key",
+    async (b, scope, mod) => {
+      await using f = await follower(b, scope, mod);
+      await set(b.store, scope, { tracing: "on", experimental: "on" }, b.admin);
+      await set(b.store, scope, { tracing: "off" }, { ...b.admin, host: "h1" });
+      await set(b.store, scope, { tracing: "on" }, { ...b.admin, host: "h2" });
+      let r = await set(b.store, scope, { experimental: "pin-off" }, {
+        ...b.admin,
+        instance: "i1",
+      });
+      await f.applied(r);
+      assert.deepEqual(taken(mod), {
+        tracing: false,
+        checks: true,
+        experimental: false,
+      });
+      assert.equal(f.state.keys.experimental.desired, "pin-off");
+      r = await unset(b.store, scope, ["experimental"], {
+        ...b.admin,
+        instance: "i1",
+      });
+      await f.applied(r);
+      assert.equal(taken(mod).experimental, true, "the scope's on again");
+      r = await unset(b.store, scope, ["tracing"], { ...b.admin, host: "h1" });
+      await f.applied(r);
+      assert.equal(taken(mod).tracing, true);
+      const desired = await get(b.store, scope, b.admin);
+      assert.deepEqual(desired.scope, { tracing: "on", experimental: "on" });
+      assert.deepEqual(desired.hosts, { h2: { tracing: "on" } });
+      assert.equal(desired.revision, r);
+    },
+  );
+
+  storeTest(
+    kind,
+    "follow() refuses a revision whole when a value or a key is wrong",
+    async (b, scope, mod) => {
+      await using f = await follower(b, scope, mod);
+      await f.applied(await set(b.store, scope, { tracing: "on" }, b.admin));
+      for (
+        const [what, poke, why] of [
+          [
+            "a value that is not a value",
+            () => b.putRaw(scope, '{"tracing": "off", "checks": "maybe"}'),
+            /"maybe" for key "checks"/,
+          ],
+          [
+            "a layer that is not JSON",
+            () => b.putRaw(scope, "{tracing: off"),
+            b.store.startsWith("nats") ? /not JSON/ : /not JSON|JSON/,
+          ],
+          [
+            "a key the library does not have",
+            () =>
+              set(b.store, scope, { tracing: "off", tarcing: "on" }, b.admin),
+            /no key "tarcing"/,
+          ],
+        ] as const
+      ) {
+        if (
+          what === "a layer that is not JSON" && !b.store.startsWith("nats")
+        ) {
+          continue; // the file store holds layers as JSON: see the file test
+        }
+        const good = f.state.revision;
+        const before = mod.keys;
+        const bytes = mod.sites().map((s) => s.hex);
+        await poke();
+        const deadline = Date.now() + 10_000;
+        while (!f.state.error && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.match(f.state.error ?? "", why, what);
+        assert.equal(f.state.revision, good, `${what}: not applied`);
+        assert.deepEqual(mod.keys, before, `${what}: no key changed`);
+        assert.deepEqual(mod.sites().map((s) => s.hex), bytes);
+        if (what !== "a key the library does not have") {
+          await b.putRaw(scope, '{"tracing": "on"}');
+        }
+        const fixed = await set(b.store, scope, {
+          tracing: "on",
+          checks: null,
+          tarcing: null,
+        }, b.admin);
+        await f.applied(fixed);
+        assert.equal(f.state.error, null);
+      }
+    },
+  );
+
+  storeTest(
+    kind,
+    "follow() coalesces a burst into one request per interval and ends at the last revision",
+    async (b, scope, mod) => {
+      await using f = await follower(b, scope, mod, 100);
+      await f.applied(await set(b.store, scope, { tracing: "on" }, b.admin));
+      const before = mod.stats().requests;
+      const started = performance.now();
+      let last = 0;
+      for (let i = 0; i < 200; i++) {
+        last = await set(b.store, scope, {
+          tracing: i % 2 ? "on" : "off",
+          experimental: i % 3 ? "on" : "pin-off",
+        }, b.admin);
+      }
+      await f.applied(last);
+      const elapsed = performance.now() - started;
+      const requests = mod.stats().requests - before;
+      // one request per 100 ms at most, plus the one at each end
+      assert.ok(
+        requests <= Math.ceil(elapsed / 100) + 2,
+        `${requests} requests in ${Math.round(elapsed)} ms`,
+      );
+      assert.equal(f.state.revision, last);
+      assert.deepEqual(taken(mod), {
+        tracing: true, // i = 199
+        checks: true,
+        experimental: true,
+      });
+    },
+  );
+
+  storeTest(
+    kind,
+    "follow() keeps the keys as they are while the store cannot be read",
+    async (b, scope, mod) => {
+      await using f = await follower(b, scope, mod);
+      const r = await set(
+        b.store,
+        scope,
+        { tracing: "on", checks: "pin-off" },
+        b.admin,
+      );
+      await f.applied(r);
+      const before = mod.keys;
+      await b.break();
+      const deadline = Date.now() + 15_000;
+      while (f.state.error === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.notEqual(f.state.error, null, "the follower says why");
+      assert.deepEqual(mod.keys, before, "fail-static");
+      assert.deepEqual(taken(mod), {
+        tracing: true,
+        checks: false,
+        experimental: false,
+      });
+      await b.heal();
+      const next = await set(b.store, scope, { tracing: "off" }, b.admin);
+      await f.applied(next, 20_000);
+      assert.equal(taken(mod).tracing, false);
+      assert.equal(f.state.error, null);
+    },
+  );
+}
+
+Deno.test({
+  name: "follow() resolves within readyTimeout when the store is unreachable",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    using mod = openDemo();
+    const started = performance.now();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port; // accepts, never answers
+    try {
+      await using f = await follow(mod, {
+        store: `nats://127.0.0.1:${port}`,
+        scope: "x",
+        host: null,
+        readyTimeout: 800,
+        timeout: 500,
+      });
+      assert.ok(performance.now() - started < 5000);
+      assert.equal(f.state.revision, 0);
+      assert.deepEqual(taken(mod), {
+        tracing: false,
+        checks: true,
+        experimental: false,
+      }, "the compiled defaults");
+    } finally {
+      listener.close();
+    }
+  },
+});
+
+Deno.test("follow(), set() and get() refuse bad stores, scopes and values", async (t) => {
+  using mod = openDemo();
+  const cases = [
+    ["a URL of another scheme", () => get("http://x:1", "s"), "EURL"],
+    ["a URL with a path", () => get("nats://x:1/a", "s"), "EURL"],
+    ["credentials in the URL", () => get("nats://u:p@x:1", "s"), "EURL"],
+    ["a scope with a dot", () => get("nats://x:1", "a.b"), "ESCOPE"],
+    ["a scope with a wildcard", () => get("nats://x:1", "a>"), "ESCOPE"],
+    [
+      "a value that is not a value",
+      () => set("nats://x:1", "s", { tracing: "yes" as "on" }),
+      "EVALUE",
+    ],
+    [
+      "both a host and an instance",
+      () => set("nats://x:1", "s", { a: "on" }, { host: "h", instance: "i" }),
+      "ESCOPE",
+    ],
+    [
+      "follow() of a scope with a space",
+      () => follow(mod, { store: "nats://x:1", scope: "a b", host: null }),
+      "ESCOPE",
+    ],
+  ] as const;
+  for (const [what, fn, code] of cases) {
+    await t.step(what, async () => {
+      await assert.rejects(fn, (error: unknown) => {
+        assert.ok(error instanceof FleetError, String(error));
+        assert.equal(error.code, code);
+        assert.match(error.message, /^Cannot /);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test({
+  name: "get() with refused credentials never ends the process",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The server resets each refused connection; the NATS client has
+    // dropped the socket's listeners by then (the store guards that).
+    const server = await startNats(1);
+    let refused = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        await Promise.all(
+          [1, 2, 3, 4, 5].map(() =>
+            get(server.store, "x").catch((error) => {
+              if (error instanceof FleetError && error.code === "EAUTH") {
+                refused++;
+              }
+            })
+          ),
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    assert.equal(refused, 200);
+  },
+});
