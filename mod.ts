@@ -54,13 +54,22 @@ export {
   type Strategy,
 } from "./src/runtime/_types.ts";
 export {
+  AbiMismatchError,
   BadSiteError,
   BuildError,
   type BuildErrorReason,
+  BusyError,
   FfiPermissionError,
+  HiddenExportsError,
+  InvalidArgumentError,
   KeyCountError,
   LibraryNotFoundError,
   ModuleClosedError,
+  ModuleInitError,
+  NotAModuleError,
+  type NotAModuleReason,
+  OutOfReachError,
+  PatchRefusedError,
   StaticKeysError,
   type StaticKeysErrorOptions,
   StatusCode,
@@ -68,4 +77,5 @@ export {
   UnknownKeyError,
   UnsupportedStrategyError,
   WrongThreadError,
+  WxViolationError,
 } from "./src/runtime/_errors.ts";

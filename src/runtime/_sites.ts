@@ -194,7 +194,10 @@ export class SiteReader {
       );
     }
     const out = new BigUint64Array(Math.max(1, count) * SITE_FIELDS);
-    const total = unwrap(sites(index, 0, out, count), this.#sym, action);
+    const total = unwrap(sites(index, 0, out, count), this.#sym, action, {
+      name: key,
+      names: [],
+    });
     const list: Site[] = [];
     for (let i = 0; i < Math.min(total, count); i++) {
       const [code, target, flags, packed] = out.subarray(
