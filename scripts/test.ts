@@ -303,7 +303,7 @@ if (
   (wanted("host") || wanted("valgrind")) &&
   (await equipped("host", hostReq, strict, hostPrograms))
 ) {
-  await build();
+  await build({ tests: true, bench: true });
   if (wanted("host")) {
     await ctest("native (host)", buildDir.toString());
     figures = collectFigures();
