@@ -9,9 +9,11 @@
  * flips them, from the main thread only. It needs `--allow-ffi` for the
  * library's path.
  *
- * A short tour, on the package's own library (`deno task build` makes it):
+ * A short tour, on the package's own library (the build entry
+ * `jsr:@static-keys/deno/build` compiles it once per version and machine,
+ * see its docs; in a clone of the repository, `deno task build`):
  *
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
  * using mod = open(undefined, {
@@ -25,17 +27,25 @@
  * mod.symbols.static_keys_demo_tracing(); // 1: the branch is taken now
  *
  * mod.set({ tracing: false, checks: false }); // one all-or-nothing request
- * mod.batch().enable("experimental").disable("checks").apply();
+ * mod.batch().enable("experimental").enable("checks").apply();
  *
  * const { strategy, lastPages, lastSyscalls } = mod.stats();
  * console.log(`${strategy}: ${lastSyscalls} syscalls for ${lastPages} pages`);
+ * mod.key("experimental").disable();
  * ```
  *
- * Errors are classes: {@linkcode UnknownKeyError} (with suggestions),
- * {@linkcode WrongThreadError}, {@linkcode ModuleClosedError},
- * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
- * {@linkcode UnappliedBatchError}, ... all
- * extending {@linkcode StaticKeysError}, whose `code` is the native status.
+ * Errors are classes, all extending {@linkcode StaticKeysError}, whose
+ * `code` is the native status and whose message says what to do:
+ * {@linkcode UnknownKeyError} (with suggestions), {@linkcode WrongThreadError},
+ * {@linkcode ModuleClosedError}, {@linkcode UnappliedBatchError},
+ * {@linkcode InvalidArgumentError}, {@linkcode BadSiteError},
+ * {@linkcode PatchRefusedError}, {@linkcode OutOfReachError},
+ * {@linkcode BusyError}, {@linkcode WxViolationError},
+ * {@linkcode KeyCountError}, {@linkcode UnsupportedStrategyError}, and from
+ * `open()`: {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
+ * {@linkcode NotAModuleError} ({@linkcode HiddenExportsError} when a linker
+ * version script hides the core's exports), {@linkcode AbiMismatchError},
+ * {@linkcode ModuleInitError}.
  *
  * @module
  */

@@ -92,21 +92,34 @@ export class StaticKeysError extends Error {
 
 /**
  * A key name or index the module does not have (`ENOKEY`). `suggestions`
- * holds the closest existing names.
+ * holds the closest existing names, and the message names them ("did you
+ * mean ...?") or, when none is close, lists every key.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open, UnknownKeyError } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
  * using mod = open();
- * assert.throws(() => mod.key("tarcing"), UnknownKeyError);
+ * try {
+ *   mod.key("tarcing");
+ * } catch (error) {
+ *   assert.ok(error instanceof UnknownKeyError);
+ *   assert.equal(error.key, "tarcing");
+ *   assert.deepEqual(error.suggestions, ["tracing"]);
+ * }
  * ```
  */
 export class UnknownKeyError extends StaticKeysError {
-  /** The name asked for. */
+  /**
+   * The name asked for; for a refusal of the native layer, the key the
+   * call was about (`""` when it named none).
+   */
   readonly key: string;
-  /** Existing names closest to `key`, best first (may be empty). */
+  /**
+   * Existing names closest to `key` (at most three, within half their
+   * length in edits), best first; empty when none is close.
+   */
   readonly suggestions: readonly string[];
 
   /**
@@ -420,16 +433,15 @@ export type NotAModuleReason =
  * @example Usage
  * ```ts
  * import { NotAModuleError, open } from "@static-keys/deno";
- * import assert from "node:assert/strict";
  *
- * const dir = Deno.makeTempDirSync();
- * try {
- *   open(dir);
- * } catch (error) {
- *   assert.ok(error instanceof NotAModuleError);
- *   assert.equal(error.reason, "directory");
- * } finally {
- *   Deno.removeSync(dir);
+ * function openPlugin(path: string) {
+ *   try {
+ *     return open(path);
+ *   } catch (error) {
+ *     if (!(error instanceof NotAModuleError)) throw error;
+ *     console.error(`skipping ${error.path} (${error.reason}): ${error.message}`);
+ *     return undefined;
+ *   }
  * }
  * ```
  */
@@ -551,10 +563,13 @@ export class AbiMismatchError extends StaticKeysError {
 }
 
 /**
- * A use of a module handle after `close()` (code `EINVAL`).
+ * A use of a module handle after `close()` (code `EINVAL`): every getter
+ * and method except `path`, `closed` and `close()`, the handle's keys and
+ * batches, and functions taken from its `symbols`. Open the library again
+ * for a new handle.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { ModuleClosedError, open } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
@@ -581,17 +596,26 @@ export class ModuleClosedError extends StaticKeysError {
  * `changes` lists the changes of each batch that was lost.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open, UnappliedBatchError } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
  * const mod = open();
  * mod.batch().enable("tracing"); // no apply(): nothing changes
- * assert.throws(() => mod.close(), UnappliedBatchError);
+ * try {
+ *   mod.close();
+ * } catch (error) {
+ *   assert.ok(error instanceof UnappliedBatchError);
+ *   assert.deepEqual(error.changes, [[["tracing", true]]]);
+ * }
+ * assert.equal(mod.closed, true);
  * ```
  */
 export class UnappliedBatchError extends StaticKeysError {
-  /** The changes of each batch never applied, as `[name, enabled]` pairs. */
+  /**
+   * One entry per batch never applied, in the order they were built: its
+   * changes as `[name, enabled]` pairs, as `Batch.changes` held them.
+   */
   readonly changes: readonly (readonly (readonly [string, boolean])[])[];
 
   /**
@@ -615,18 +639,25 @@ export class UnappliedBatchError extends StaticKeysError {
  * Raised before `Deno.dlopen`; `path` is the path to grant.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { FfiPermissionError, open } from "@static-keys/deno";
  *
- * try {
- *   open();
- * } catch (error) {
- *   if (error instanceof FfiPermissionError) console.error(error.message);
+ * function openMine(path: string) {
+ *   try {
+ *     return open(path);
+ *   } catch (error) {
+ *     if (!(error instanceof FfiPermissionError)) throw error;
+ *     console.error(`run again with --allow-ffi=${error.path}`);
+ *     return undefined;
+ *   }
  * }
  * ```
  */
 export class FfiPermissionError extends StaticKeysError {
-  /** The absolute path of the library that needs `--allow-ffi`. */
+  /**
+   * The absolute path of the library that needs `--allow-ffi`, as the flag
+   * takes it: `--allow-ffi=<path>`.
+   */
   readonly path: string;
 
   /**
@@ -648,15 +679,27 @@ export class FfiPermissionError extends StaticKeysError {
  * in `STATIC_KEYS_LIB`, or build the package's own library.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { LibraryNotFoundError, open } from "@static-keys/deno";
- * import assert from "node:assert/strict";
  *
- * assert.throws(() => open("/nowhere/libmine.so"), LibraryNotFoundError);
+ * function openIfBuilt(path: string) {
+ *   try {
+ *     return open(path);
+ *   } catch (error) {
+ *     if (!(error instanceof LibraryNotFoundError)) throw error;
+ *     console.error(`no library at ${error.path} yet`);
+ *     return undefined;
+ *   }
+ * }
  * ```
  */
 export class LibraryNotFoundError extends StaticKeysError {
-  /** The path tried. */
+  /**
+   * The absolute path tried: the path given to `open()` or in
+   * `STATIC_KEYS_LIB`, or, for the package's own library, the build
+   * entry's cache path (a clone's `build/lib/` one when no cache
+   * directory is set).
+   */
   readonly path: string;
 
   /**
@@ -711,7 +754,10 @@ export type BuildErrorReason =
  * ```
  */
 export class BuildError extends StaticKeysError {
-  /** What was missing; see {@linkcode BuildErrorReason}. */
+  /**
+   * What was missing, so a caller can react without parsing the message:
+   * see {@linkcode BuildErrorReason}.
+   */
   readonly reason: BuildErrorReason;
 
   /**
