@@ -79,29 +79,22 @@ export async function build(request: BuildRequest = {}): Promise<void> {
     const command = $`cmake -S ${root} -B ${dir} ${type} ${options} ${
       request.extra ?? []
     }`;
-    const configure = await $.progress(
-      `Configuring ${root.relative(dir)} (${
-        fresh ? "new" : options.join(" ")
-      })`,
-    ).with(() => command.cwd(root).captureCombined().noThrow());
+    const configure = await progress(
+      "Configuring",
+      `${root.relative(dir)} (${fresh ? "new" : options.join(" ")})`,
+    ).with(async () => await command.cwd(root).captureCombined().noThrow());
     if (configure.code !== 0) fail("configure", configure.combined);
   }
   const only = request.targets?.length ? ["--target", ...request.targets] : [];
   const args = ["--build", dir.toString(), "--parallel", ...only];
-  const progress = $.progress({
-    prefix: "Building",
-    message: `${what} in ${root.relative(dir)}`,
-    length: 100,
-  });
-  const result = await progress.with(() =>
+  const bar = progress("Building", `${what} in ${root.relative(dir)}`, 100);
+  const result = await bar.with(() =>
     run("cmake", args, (line) => {
       // Makefiles print "[ 42%]", Ninja "[12/159]".
       const percent = line.match(/^\[\s*(\d+)%\]/)?.[1];
       const steps = line.match(/^\[(\d+)\/(\d+)\]/);
-      if (percent) progress.position(Number(percent));
-      else if (steps) {
-        progress.position(Math.round(100 * +steps[1] / +steps[2]));
-      }
+      if (percent) bar.position(Number(percent));
+      else if (steps) bar.position(Math.round(100 * +steps[1] / +steps[2]));
     })
   );
   if (result.code !== 0) {
@@ -113,11 +106,38 @@ export async function build(request: BuildRequest = {}): Promise<void> {
   );
   if (work.length > 0) {
     const seconds = ((performance.now() - started) / 1000).toFixed(0);
-    $.logStep(
+    step(
       "Built",
       `${what}: ${work.length} steps in ${root.relative(dir)}, ${seconds} s`,
     );
   }
+}
+
+/** What build() reports its phases through. */
+interface Progress {
+  position(percent: number): unknown;
+  with<T>(action: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * A dax progress bar on a terminal; elsewhere (CI logs, a pipe) one plain
+ * line, since the bar's redraws would leave escape codes in the log.
+ */
+function progress(prefix: string, message: string, length?: number): Progress {
+  if (Deno.stderr.isTerminal()) {
+    return $.progress({ prefix, message, ...(length ? { length } : {}) });
+  }
+  step(prefix, message);
+  return { position: () => {}, with: (action) => action() };
+}
+
+/**
+ * dax's logStep on a terminal; a plain line elsewhere (dax's cursor codes
+ * would end up in the log).
+ */
+function step(prefix: string, message: string): void {
+  if (Deno.stderr.isTerminal()) $.logStep(prefix, message);
+  else console.error(`${prefix} ${message}`);
 }
 
 /** Runs `program`, calling `onLine` for each line of its combined output. */
