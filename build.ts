@@ -8,14 +8,17 @@
  * `<cache>/<version>/<os>-<arch>/`, with a metadata file beside it. `<cache>`
  * is `STATIC_KEYS_CACHE` when set, else `static-keys/` in Deno's cache
  * directory (`DENO_DIR`, or the platform's default). A second call finds the
- * library there and returns at once, quietly. It needs CMake 3.15+ and a C
- * compiler; everything is checked before anything is written.
+ * library there, checks it against the metadata (its size and SHA-256) and
+ * returns at once, quietly; a library that does not match is rebuilt, and a
+ * cache that another user owns or others may write is refused
+ * (docs/security.md). It needs CMake 3.15+ and a C compiler; everything is
+ * checked before anything is written.
  *
  * From the command line (prints the library's path):
  *
  * ```sh
  * deno run --allow-env --allow-read --allow-write --allow-run=cmake \
- *   jsr:@static-keys/deno/build [--prefix DIR] [--quiet]
+ *   --allow-sys=uid jsr:@static-keys/deno/build [--prefix DIR] [--quiet]
  * ```
  *
  * From code:
@@ -53,14 +56,21 @@ export { BuildError, type BuildErrorReason } from "./src/runtime/_errors.ts";
  * Needs `--allow-env` for `STATIC_KEYS_CACHE` (and, when it is unset,
  * `DENO_DIR` and the variables of Deno's default cache directory),
  * `--allow-read` and `--allow-write` for the cache directory (and
- * `--allow-write` for the prefix), and `--allow-run=cmake`. When the library
- * is already built and no prefix is given, `--allow-read` is enough.
+ * `--allow-write` for the prefix), `--allow-run=cmake`, and
+ * `--allow-sys=uid` (to check who owns the cache; not on Windows). When the
+ * library is already built and no prefix is given, `--allow-read` of the
+ * cache and `--allow-sys=uid` are enough.
+ *
+ * What it creates in the cache is readable by all and writable by you
+ * only, whatever the umask (folders and library 0755, metadata 0644).
  *
  * @param options An install prefix, and whether to print nothing.
  * @returns Where the library is, and whether anything was compiled.
  * @throws {BuildError} When a permission, CMake, a C compiler or a writable
- *   directory is missing (before anything is written), or the build fails;
- *   `reason` says which, the message what to install or grant.
+ *   directory is missing (before anything is written), when a folder of the
+ *   cache belongs to another user or is writable by group or others
+ *   (`reason` `"cache"`), or the build fails; `reason` says which, the
+ *   message what to install, grant or change.
  * @throws {TypeError} If an option has the wrong type.
  *
  * @example Usage
@@ -93,7 +103,8 @@ export function build(options: BuildOptions = {}): Promise<BuildResult> {
 }
 
 const USAGE = "Usage: deno run --allow-env --allow-read --allow-write " +
-  "--allow-run=cmake jsr:@static-keys/deno/build [--prefix DIR] [--quiet]";
+  "--allow-run=cmake --allow-sys=uid jsr:@static-keys/deno/build " +
+  "[--prefix DIR] [--quiet]";
 
 /** The command line: options from `args`, the library's path on stdout. */
 async function main(args: string[]): Promise<number> {

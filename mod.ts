@@ -45,7 +45,9 @@
  * `open()`: {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
  * {@linkcode NotAModuleError} ({@linkcode HiddenExportsError} when a linker
  * version script hides the core's exports), {@linkcode AbiMismatchError},
- * {@linkcode ModuleInitError}.
+ * {@linkcode ModuleInitError}, {@linkcode MalformedLibraryError} (a file cut
+ * short, refused before loading), {@linkcode UntrustedLibraryError} (a
+ * cached library that failed its checks, refused before loading).
  *
  * @module
  */
@@ -74,6 +76,7 @@ export {
   InvalidArgumentError,
   KeyCountError,
   LibraryNotFoundError,
+  MalformedLibraryError,
   ModuleClosedError,
   ModuleInitError,
   NotAModuleError,
@@ -86,6 +89,8 @@ export {
   UnappliedBatchError,
   UnknownKeyError,
   UnsupportedStrategyError,
+  UntrustedLibraryError,
+  type UntrustedLibraryReason,
   WrongThreadError,
   WxViolationError,
 } from "./src/runtime/_errors.ts";

@@ -109,7 +109,10 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
   const lock = `${scratch}/deno.lock`;
   const prefix = `${scratch}/prefix`;
   const main = `${ROOT}/tests/fixtures/build_main.ts`;
+  const marker = `${scratch}/marker`;
   const server = await serve(files);
+  // Under umask 000 when `loose`: what the build writes must not depend
+  // on it. STATIC_KEYS_TEST_MARKER is for the planted library's constructor.
   const user = (extra: string[], ...args: string[]) =>
     deno([
       "run",
@@ -119,12 +122,43 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
       `--allow-import=127.0.0.1:${server.port}`,
       "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
       `--allow-read=${cache}`,
+      "--allow-sys=uid",
       `--allow-ffi=${library}`,
       ...extra,
       main,
       server.base,
       ...args,
-    ], { DENO_DIR: denoDir, STATIC_KEYS_CACHE: cache });
+    ], {
+      DENO_DIR: denoDir,
+      STATIC_KEYS_CACHE: cache,
+      STATIC_KEYS_TEST_MARKER: marker,
+    });
+  const loose = (extra: string[], ...args: string[]) =>
+    spawn("sh", [
+      "-c",
+      'umask 000 && exec "$@"',
+      "sh",
+      Deno.execPath(),
+      "run",
+      "--no-config",
+      "--no-prompt",
+      `--lock=${lock}`,
+      `--allow-import=127.0.0.1:${server.port}`,
+      "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
+      `--allow-read=${cache}`,
+      "--allow-sys=uid",
+      `--allow-ffi=${library}`,
+      ...extra,
+      main,
+      server.base,
+      ...args,
+    ], {
+      env: {
+        DENO_DIR: denoDir,
+        STATIC_KEYS_CACHE: cache,
+        STATIC_KEYS_TEST_MARKER: marker,
+      },
+    });
   try {
     await t.step("open() before any build names the build entry", async () => {
       const run = await user([], "--no-build");
@@ -134,7 +168,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
         message:
           `Cannot find the package's library: mod.ts was loaded from "http://127.0.0.1:${server.port}" ` +
           `and "${library}" does not exist: build it with "deno run --allow-env --allow-read ` +
-          `--allow-write --allow-run=cmake jsr:@static-keys/deno@${VERSION}/build", ` +
+          `--allow-write --allow-run=cmake --allow-sys=uid jsr:@static-keys/deno@${VERSION}/build", ` +
           `or set STATIC_KEYS_LIB to the path of ${LIBRARY}`,
       });
       for (const file of ["mod.ts", "build.ts", "src/build/_sources.ts"]) {
@@ -159,7 +193,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           `and finding the cache needs --allow-env=${envNames}: ` +
           `run again with --allow-env=${envNames} (and build it with ` +
           `"deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
-          `jsr:@static-keys/deno@${VERSION}/build", if it is not built yet), ` +
+          `--allow-sys=uid jsr:@static-keys/deno@${VERSION}/build", if it is not built yet), ` +
           `or set STATIC_KEYS_LIB to the path of ${LIBRARY}; ` +
           `STATIC_KEYS_LIB could not be read without --allow-env, if it is set run again with ` +
           `--allow-env=STATIC_KEYS_LIB`,
@@ -177,9 +211,9 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
     );
 
     await t.step(
-      "the first run downloads, builds, installs, and flips a key",
+      "the first run downloads, builds, installs, and flips a key (under umask 000)",
       async () => {
-        const run = await user(
+        const run = await loose(
           [`--allow-write=${cache},${prefix}`, "--allow-run=cmake"],
           `--prefix=${prefix}`,
         );
@@ -222,6 +256,24 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
         assert.equal(meta.target, TARGET);
         assert.equal(meta.library, LIBRARY);
         assert.match(meta.sources, /^[0-9a-f]{64}$/);
+        const bytes = Deno.readFileSync(library);
+        assert.equal(meta.sha256, await sha256(bytes));
+        assert.equal(meta.size, bytes.length);
+        // Writable by its owner only, whatever the umask: 0755 and 0644.
+        const mode = (path: string) =>
+          (Deno.statSync(path).mode! & 0o7777).toString(8);
+        assert.deepEqual(
+          [
+            `${cache}/${VERSION}`,
+            dir,
+            library,
+            `${dir}/${METADATA_FILE}`,
+            prefix,
+            `${prefix}/lib/cmake/StaticKeys`,
+            `${prefix}/include/static_keys/static_keys.h`,
+          ].map(mode),
+          ["755", "755", "755", "644", "755", "755", "644"],
+        );
       },
     );
 
@@ -275,11 +327,67 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           `--allow-import=127.0.0.1:${server.port}`,
           "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
           `--allow-read=${cache}`,
+          "--allow-sys=uid",
           `${server.base}build.ts`,
         ], { DENO_DIR: denoDir, STATIC_KEYS_CACHE: cache });
         assert.deepEqual(run, { code: 0, stdout: `${library}\n`, stderr: "" });
       },
     );
+    await t.step(
+      "a swapped library is rebuilt, not reported as built, and never runs",
+      async () => {
+        const planted = `${ROOT}/build/tests/libsk_planted.so`;
+        await evaluate(
+          `Deno.copyFileSync(${JSON.stringify(planted)}, ${
+            JSON.stringify(library)
+          })`,
+        );
+        const size = Deno.statSync(planted).size;
+        const run = await loose([
+          "--cached-only",
+          "--frozen",
+          `--allow-write=${cache}`,
+          "--allow-run=cmake",
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        const out = json(run);
+        assert.deepEqual(out.result, {
+          version: VERSION,
+          target: TARGET,
+          directory: dir,
+          library,
+          built: true,
+        });
+        assert.deepEqual(out.seen, [0, 1, 0]);
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `^Rebuilding static-keys ${VERSION} for ${TARGET} in ${dir}: "${library}" has ${size} bytes, its metadata recorded \\d+$`,
+            "m",
+          ),
+        );
+        const meta = JSON.parse(
+          Deno.readTextFileSync(`${dir}/${METADATA_FILE}`),
+        );
+        assert.equal(meta.sha256, await sha256(Deno.readFileSync(library)));
+        assert.equal(
+          (Deno.statSync(dir).mode! & 0o7777).toString(8),
+          "755",
+          "the new folder, under umask 000",
+        );
+        assert.deepEqual(tree(cache), [
+          VERSION,
+          `${VERSION}/${TARGET}`,
+          `${VERSION}/${TARGET}/${LIBRARY}`,
+          `${VERSION}/${TARGET}/${METADATA_FILE}`,
+        ]);
+        assert.ok(
+          tree(scratch).every((path) => path !== "marker"),
+          "the planted library's constructor never ran",
+        );
+      },
+    );
+
     await t.step("a build of other sources is not reused", async () => {
       const local = () =>
         deno([
@@ -288,6 +396,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           "--no-prompt",
           "--allow-env=STATIC_KEYS_CACHE,STATIC_KEYS_LIB",
           `--allow-read=${cache}`,
+          "--allow-sys=uid",
           `${ROOT}/tests/fixtures/build_error.ts`,
         ], { STATIC_KEYS_CACHE: cache });
       const reused = json(await local()) as { result: { built: boolean } };
@@ -375,6 +484,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
     `--allow-read=${cache}`,
     `--allow-write=${cache}`,
     "--allow-run=cmake",
+    "--allow-sys=uid",
   ];
   const PATH = dirOf(tools.cmake);
   const head = "Cannot build the static-keys library: ";
@@ -406,11 +516,20 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       cache,
       undefined,
       "permission",
-      `${head}looking for it in the cache requires --allow-read=${cache}, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} once it is built)`,
+      `${head}looking for it in the cache requires --allow-read=${cache} --allow-sys=uid, run again with --allow-read=${cache} --allow-sys=uid --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} --allow-sys=uid once it is built)`,
+    ],
+    [
+      "no --allow-sys=uid",
+      ["--allow-env", `--allow-read=${cache}`],
+      PATH,
+      cache,
+      undefined,
+      "permission",
+      `${head}looking for it in the cache requires --allow-sys=uid, run again with --allow-sys=uid --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} --allow-sys=uid once it is built)`,
     ],
     [
       "no --allow-write",
-      ["--allow-env", `--allow-read=${cache}`],
+      ["--allow-env", `--allow-read=${cache}`, "--allow-sys=uid"],
       PATH,
       cache,
       undefined,
@@ -419,7 +538,12 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
     ],
     [
       "no --allow-run",
-      ["--allow-env", `--allow-read=${cache}`, `--allow-write=${cache}`],
+      [
+        "--allow-env",
+        `--allow-read=${cache}`,
+        `--allow-write=${cache}`,
+        "--allow-sys=uid",
+      ],
       PATH,
       cache,
       undefined,
@@ -496,6 +620,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
         `--allow-read=${root}`,
         `--allow-write=${root}`,
         "--allow-run=cmake",
+        "--allow-sys=uid",
         `${ROOT}/tests/fixtures/build_error.ts`,
       ],
       { PATH, STATIC_KEYS_CACHE: root },
@@ -580,7 +705,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       code: 1,
       stdout: "",
       stderr:
-        `error: ${head}looking for it in the cache requires --allow-read=${cache}, run again with --allow-read=${cache} --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} once it is built)\n`,
+        `error: ${head}looking for it in the cache requires --allow-read=${cache} --allow-sys=uid, run again with --allow-read=${cache} --allow-sys=uid --allow-write=${cache} --allow-run=cmake (only --allow-read=${cache} --allow-sys=uid once it is built)\n`,
     });
   });
 

@@ -210,12 +210,12 @@ Deno.test({
       );
 
       await t.step(
-        "README's narrow flags: --allow-env=STATIC_KEYS_CACHE and --allow-read=<cache> once built",
+        "README's narrow flags: --allow-env=STATIC_KEYS_CACHE, --allow-read=<cache> and --allow-sys=uid once built",
         async () => {
           const line = install.filter((c) => c.startsWith("deno run "))[0];
           const narrow = line.replace(
-            "--allow-env --allow-read --allow-write --allow-run=cmake",
-            `--allow-env=STATIC_KEYS_CACHE --allow-read=${cache}`,
+            "--allow-env --allow-read --allow-write --allow-run=cmake --allow-sys=uid",
+            `--allow-env=STATIC_KEYS_CACHE --allow-read=${cache} --allow-sys=uid`,
           );
           assert.notEqual(narrow, line, "README's flags are the ones above");
           const run = await user(narrow);
@@ -230,10 +230,16 @@ Deno.test({
       await t.step(
         "a program with README's flags opens the package's library and flips",
         async () => {
-          // "the same --allow-env ... and --allow-ffi= the path printed"
+          // "the same --allow-env, --allow-read=<cache> --allow-sys=uid to
+          // check it, and --allow-ffi= the path printed"
           const out = json(
             await program(
-              ["--allow-env", `--allow-ffi=${library}`],
+              [
+                "--allow-env",
+                `--allow-read=${cache}`,
+                "--allow-sys=uid",
+                `--allow-ffi=${library}`,
+              ],
               "",
               "static_keys_demo_tracing",
               "tracing",
@@ -243,12 +249,14 @@ Deno.test({
             [out.path, out.off, out.on, out.offAgain],
             [library, 0, 1, 0],
           );
-          // From code: build() returns at once with --allow-read=<cache>.
+          // From code: build() returns at once with --allow-read=<cache>
+          // and --allow-sys=uid.
           const fromCode = json(
             await program(
               [
                 "--allow-env",
                 `--allow-read=${cache}`,
+                "--allow-sys=uid",
                 `--allow-ffi=${library}`,
               ],
               "",

@@ -23,7 +23,7 @@ const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
 const BUILD_COMMAND =
   "deno run --allow-env --allow-read --allow-write --allow-run=cmake " +
-  `jsr:@static-keys/deno@${VERSION}/build`;
+  `--allow-sys=uid jsr:@static-keys/deno@${VERSION}/build`;
 
 /** What open() adds when it could not read STATIC_KEYS_LIB. */
 const ENV_NOTE =

@@ -9,6 +9,7 @@ import {
   cacheEnvNames,
   cacheRoot,
   type EnvReader,
+  normalize,
   type Os,
   VERSION,
 } from "../src/runtime/_cache.ts";
@@ -18,7 +19,7 @@ import {
   LIBRARY_NAMES,
 } from "../src/runtime/_library.ts";
 import { builtLibraryPaths } from "../src/build/_cmake.ts";
-import { absolute, normalize } from "../src/build/_build.ts";
+import { absolute } from "../src/build/_build.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");

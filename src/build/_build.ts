@@ -10,10 +10,23 @@ import {
   inDirectory,
   libraryDirectory,
   METADATA_FILE,
+  normalize,
   TARGET,
   VERSION,
   versionDirectory,
 } from "../runtime/_cache.ts";
+import {
+  currentUid,
+  entryProblem,
+  fixFor,
+  folderProblem,
+  hashProblem,
+  type Metadata,
+  POSIX,
+  readLibrary,
+  readMetadata,
+  trustFlags,
+} from "../runtime/_trust.ts";
 import { cacheLibraryName } from "../runtime/_library.ts";
 import { compile, install, probeCmake } from "./_cmake.ts";
 
@@ -77,59 +90,51 @@ export interface BuildResult {
   prefix?: string;
 }
 
-/** What the metadata file beside the library holds. */
-interface Metadata {
-  version: string;
-  target: string;
-  sources: string;
-  library: string;
-  cmake: string;
-  compiler: string;
-  built: string;
-}
-
 /**
  * Builds this version's library into the cache unless it is there, and
- * installs the C package into `options.prefix` when given.
+ * installs the C package into `options.prefix` when given. A library is
+ * "there" only when the cache can be trusted (see src/runtime/_trust.ts)
+ * and the library matches its metadata; a cache others could have written
+ * is refused, a library that does not match is rebuilt.
  */
 export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   checkOptions(options);
   const say = options.quiet ? () => {} : (line: string) => console.error(line);
   const root = findRoot();
   const dir = libraryDirectory(root);
+  const name = cacheLibraryName();
+  const library = inDirectory(dir, name);
   const digest = await sourcesDigest();
   const prefix = options.prefix === undefined
     ? undefined
     : absolute(options.prefix);
 
-  // Looking needs read access only; a build needs the rest as well.
+  // Looking needs read access and the user id; a build needs the rest too.
   const lookFlags = missingFlags(root, prefix, "read");
   if (lookFlags.length > 0 && prefix === undefined) {
-    // Once built, reading is all it takes: say so, and what a build adds.
+    // Once built, checking is all it takes: say so, and what a build adds.
+    const check = trustFlags(root);
     throw new BuildError(
       "Cannot build the static-keys library: looking for it in the cache " +
-        `requires --allow-read=${root}, run again with ${lookFlags.join(" ")}` +
-        ` (only --allow-read=${root} once it is built)`,
+        `requires ${check.join(" ")}, run again with ${lookFlags.join(" ")}` +
+        ` (only ${lookOnlyFlags(root)} once it is built)`,
       "permission",
     );
   }
   if (lookFlags.length > 0) throw permissionError(lookFlags, prefix);
-  const ready = readMetadata(dir, digest);
-  const library = inDirectory(
-    dir,
-    ready?.library ?? cacheLibraryName(),
-  );
+  const uid = currentUid();
+  const found = await inspect(root, digest, uid);
   const result = { version: VERSION, target: TARGET, directory: dir, library };
-  if (ready && prefix === undefined) return { ...result, built: false };
+  if (found.ready && prefix === undefined) return { ...result, built: false };
 
   const flags = missingFlags(root, prefix, "build");
   const cmake = await probeCmake();
   if (cmake === undefined) {
-    throw permissionError([...flags, "--allow-run=cmake"], prefix);
+    throw permissionError([...flags, "--allow-run=cmake"], prefix, found.why);
   }
-  if (flags.length > 0) throw permissionError(flags, prefix);
+  if (flags.length > 0) throw permissionError(flags, prefix, found.why);
   if (prefix !== undefined) assertWritable(prefix, "prefix");
-  const created = missingDirectories(root);
+  const created = makeCacheFolders(root);
   let work: string;
   try {
     work = makeWorkDir(root);
@@ -140,25 +145,32 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   let ok = false;
   try {
     say(
-      `Building static-keys ${VERSION} for ${TARGET} ` +
-        (ready ? `to install into ${prefix}` : `in ${dir}`),
+      found.ready
+        ? `Building static-keys ${VERSION} for ${TARGET} to install into ${prefix}`
+        : found.why
+        ? `Rebuilding static-keys ${VERSION} for ${TARGET} in ${dir}: ${found.why}`
+        : `Building static-keys ${VERSION} for ${TARGET} in ${dir}`,
     );
     const built = await compile(work, prefix, say);
     // One name per OS in the cache, whichever the compiler gave it (mingw's
-    // libstatic_keys.dll is static_keys.dll there): open() without
-    // --allow-read cannot look, so it loads this name.
-    const name = ready?.library ?? cacheLibraryName();
-    if (!ready) {
-      publish(work, dir, {
-        version: VERSION,
-        target: TARGET,
-        sources: digest,
-        library: name,
-        cmake,
-        compiler: built.compiler,
-        built: new Date().toISOString(),
-      }, built.library);
-      say(`Built ${inDirectory(dir, name)}`);
+    // libstatic_keys.dll is static_keys.dll there): open() loads this name.
+    if (!found.ready) {
+      await publish(
+        root,
+        work,
+        {
+          version: VERSION,
+          target: TARGET,
+          sources: digest,
+          library: name,
+          cmake,
+          compiler: built.compiler,
+          built: new Date().toISOString(),
+        },
+        built.library,
+        uid,
+      );
+      say(`Built ${library}`);
     }
     ok = true;
     if (prefix !== undefined) {
@@ -167,7 +179,6 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     }
     return {
       ...result,
-      library: inDirectory(dir, name),
       built: true,
       ...(prefix === undefined ? {} : { prefix }),
     };
@@ -178,6 +189,72 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   }
 }
 
+/**
+ * What is in the cache: `ready` (the metadata) when this version's library
+ * is there, built from these sources, and matches its metadata; else `why`
+ * it must be rebuilt, when that is not simply a first build or new
+ * sources. Throws BuildError when a folder of the cache is not trusted:
+ * a rebuild into it would not be trusted either.
+ */
+async function inspect(
+  root: string,
+  digest: string,
+  uid: number | undefined,
+): Promise<{ ready?: Metadata; why?: string }> {
+  const folders = folderProblem(root, uid);
+  if (folders.problem) {
+    throw new BuildError(
+      `Cannot build the static-keys library: the cache cannot be trusted: ${folders.problem.what}: ${
+        fixFor(folders.problem, "run the build again")
+      }`,
+      "cache",
+    );
+  }
+  if (!folders.exists) return {};
+  const dir = libraryDirectory(root);
+  const name = cacheLibraryName();
+  const library = inDirectory(dir, name);
+  const meta = readMetadata(dir, name, uid);
+  if ("reason" in meta) {
+    // An empty folder is a build that never finished: no reason to give.
+    return exists(library) ? { why: meta.what } : {};
+  }
+  if (meta.sources !== digest) return {};
+  let before: Deno.FileInfo;
+  try {
+    before = Deno.lstatSync(library);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    return { why: `"${library}" is missing, though its metadata is there` };
+  }
+  const problem = entryProblem(library, before, "file", uid, "rebuild") ??
+    hashProblem(library, meta, before.size);
+  if (problem) return { why: problem.what };
+  const read = readLibrary(library, before);
+  if ("reason" in read) return { why: read.what };
+  const mismatch = hashProblem(
+    library,
+    meta,
+    read.bytes.length,
+    await sha256(read.bytes),
+  );
+  return mismatch ? { why: mismatch.what } : { ready: meta };
+}
+
+/** Whether `path` exists; other errors (no permission) are thrown. */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory
+    ) return false;
+    throw error;
+  }
+}
+
 /** Removes `path`; a leftover .build-* directory is never read anyway. */
 function removeQuietly(path: string, recursive: boolean): void {
   try {
@@ -185,16 +262,61 @@ function removeQuietly(path: string, recursive: boolean): void {
   } catch { /* not empty, or gone */ }
 }
 
-/** The cache directories that do not exist yet, deepest first. */
-function missingDirectories(root: string): string[] {
-  return [versionDirectory(root), root].filter((path) => {
+/**
+ * Creates `path` and its missing parents, each readable by all and
+ * writable by its owner only, whatever the umask: made 0700 (a umask only
+ * takes bits away, so no one else can write in it meanwhile), then 0755.
+ * Returns the folders it created, deepest first.
+ */
+function makeFolders(path: string): string[] {
+  const created: string[] = [];
+  // Only write access is needed: mkdir says whether it exists.
+  const make = (at: string): void => {
     try {
-      Deno.statSync(path);
-      return false;
-    } catch {
-      return true;
+      Deno.mkdirSync(at, { mode: 0o700 });
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) return;
+      if (!(error instanceof Deno.errors.NotFound) || parentOf(at) === at) {
+        throw error;
+      }
+      make(parentOf(at));
+      Deno.mkdirSync(at, { mode: 0o700 });
     }
-  });
+    created.unshift(at);
+    if (POSIX) Deno.chmodSync(at, 0o755);
+  };
+  try {
+    make(path);
+  } catch (error) {
+    created.forEach((folder) => removeQuietly(folder, false));
+    throw error;
+  }
+  return created;
+}
+
+function parentOf(path: string): string {
+  const parent = path.replace(/[\\/]+[^\\/]*$/, "");
+  return parent === "" || /^[a-zA-Z]:$/.test(parent) ? path : parent;
+}
+
+/** Creates the cache's version folder; the folders it made, deepest first. */
+function makeCacheFolders(root: string): string[] {
+  const parent = versionDirectory(root);
+  try {
+    return makeFolders(parent);
+  } catch (error) {
+    throw cacheWriteError(parent, error);
+  }
+}
+
+function cacheWriteError(path: string, error: unknown): BuildError {
+  const why = error instanceof Error ? error.message : String(error);
+  return new BuildError(
+    `Cannot write the cache directory "${path}": ${why}: ` +
+      "set STATIC_KEYS_CACHE to a writable directory",
+    "cache",
+    { cause: error },
+  );
 }
 
 function checkOptions(options: BuildOptions): void {
@@ -237,12 +359,18 @@ function findRoot(): string {
   );
 }
 
+/** The flags that let the build entry check a built library. */
+function lookOnlyFlags(root: string): string {
+  return [`--allow-read=${root}`, ...(POSIX ? ["--allow-sys=uid"] : [])]
+    .join(" ");
+}
+
 /**
  * The flags missing for the cache and the prefix: to look in the cache
- * (read), or to build (write, and install into the prefix). When read is
- * missing, every flag a build may need is named at once; run is left to
- * probeCmake() then, as only spawning tells a missing cmake from a
- * missing flag.
+ * (read it, and know the user id to check who owns it), or to build
+ * (write, and install into the prefix). When looking is not allowed, every
+ * flag a build may need is named at once; run is left to probeCmake()
+ * then, as only spawning tells a missing cmake from a missing flag.
  */
 function missingFlags(
   root: string,
@@ -251,10 +379,9 @@ function missingFlags(
 ): string[] {
   const granted = (d: Deno.PermissionDescriptor) =>
     Deno.permissions.querySync(d).state === "granted";
-  const read = granted({ name: "read", path: root });
-  if (need === "read" && read) return [];
-  const flags: string[] = [];
-  if (!read) flags.push(`--allow-read=${root}`);
+  const look = trustFlags(root);
+  if (need === "read" && look.length === 0) return [];
+  const flags = [...look];
   const write = [root, ...(prefix === undefined ? [] : [prefix])]
     .filter((path) => !granted({ name: "write", path }));
   if (write.length > 0) flags.push(`--allow-write=${write.join(",")}`);
@@ -267,41 +394,33 @@ function missingFlags(
 function permissionError(
   flags: string[],
   prefix: string | undefined,
+  why?: string,
 ): BuildError {
   const what = prefix === undefined
     ? "building into the cache"
     : `building into the cache and installing into "${prefix}"`;
+  const rebuild = why === undefined
+    ? ""
+    : `the library in the cache must be rebuilt (${why}), and `;
   return new BuildError(
-    `Cannot build the static-keys library: ${what} requires more ` +
+    `Cannot build the static-keys library: ${rebuild}${what} requires more ` +
       `permissions, run again with ${flags.join(" ")}`,
     "permission",
   );
 }
 
-/** The metadata of an up-to-date build in `dir`, or undefined. */
-function readMetadata(dir: string, digest: string): Metadata | undefined {
-  try {
-    const meta = JSON.parse(
-      Deno.readTextFileSync(inDirectory(dir, METADATA_FILE)),
-    ) as Metadata;
-    if (
-      meta.version !== VERSION || meta.target !== TARGET ||
-      meta.sources !== digest || typeof meta.library !== "string"
-    ) return undefined;
-    return Deno.statSync(inDirectory(dir, meta.library)).isFile
-      ? meta
-      : undefined;
-  } catch {
-    return undefined;
-  }
+/** SHA-256 of the embedded sources: a build is reused only for these. */
+export function sourcesDigest(): Promise<string> {
+  return sha256(
+    new TextEncoder().encode(JSON.stringify(Object.entries(SOURCES).sort())),
+  );
 }
 
-/** SHA-256 of the embedded sources: a build is reused only for these. */
-async function sourcesDigest(): Promise<string> {
-  const text = JSON.stringify(Object.entries(SOURCES).sort());
+/** SHA-256 of `bytes`, lowercase hex. */
+async function sha256(bytes: Uint8Array): Promise<string> {
   const hash = await crypto.subtle.digest(
     "SHA-256",
-    new TextEncoder().encode(text),
+    bytes as Uint8Array<ArrayBuffer>,
   );
   const hex = (b: number) => b.toString(16).padStart(2, "0");
   return Array.from(new Uint8Array(hash), hex).join("");
@@ -310,7 +429,7 @@ async function sourcesDigest(): Promise<string> {
 /** Creates `path` if needed and proves a file can be written in it. */
 function assertWritable(path: string, what: "cache" | "prefix"): void {
   try {
-    Deno.mkdirSync(path, { recursive: true });
+    makeFolders(path);
     Deno.removeSync(Deno.makeTempFileSync({ dir: path, prefix: ".probe-" }));
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
@@ -347,23 +466,40 @@ function makeWorkDir(root: string): string {
 }
 
 /**
- * Puts the library and its metadata into `dir` in one rename. A stale
- * `dir` (other sources, half-deleted) is moved aside first; if another
- * process renamed a good build in meanwhile, its result stands.
+ * Puts the library and its metadata (with the library's size and SHA-256)
+ * into this target's folder under `root` in one rename, with modes that do
+ * not depend on the umask: folder 0755, library 0755, metadata 0644. A
+ * stale folder (other sources, a library that does not match) is moved
+ * aside first; if another process renamed a good build in meanwhile, its
+ * result stands.
  */
-function publish(
+async function publish(
+  root: string,
   work: string,
-  dir: string,
-  meta: Metadata,
-  library: string,
-): void {
+  meta: Omit<Metadata, "sha256" | "size">,
+  built: string,
+  uid: number | undefined,
+): Promise<void> {
+  const dir = libraryDirectory(root);
   const out = inDirectory(work, "out");
-  Deno.mkdirSync(out);
-  Deno.copyFileSync(library, inDirectory(out, meta.library));
-  Deno.writeTextFileSync(
-    inDirectory(out, METADATA_FILE),
-    JSON.stringify(meta, null, 2) + "\n",
-  );
+  Deno.mkdirSync(out, { mode: 0o700 });
+  const bytes = Deno.readFileSync(built);
+  const library = inDirectory(out, meta.library);
+  Deno.writeFileSync(library, bytes, { mode: 0o700 });
+  const full: Metadata = {
+    ...meta,
+    sha256: await sha256(bytes),
+    size: bytes.length,
+  };
+  const file = inDirectory(out, METADATA_FILE);
+  Deno.writeTextFileSync(file, JSON.stringify(full, null, 2) + "\n", {
+    mode: 0o600,
+  });
+  if (POSIX) {
+    Deno.chmodSync(library, 0o755);
+    Deno.chmodSync(file, 0o644);
+    Deno.chmodSync(out, 0o755);
+  }
   try {
     Deno.renameSync(dir, inDirectory(work, "stale"));
   } catch (error) {
@@ -372,7 +508,7 @@ function publish(
   try {
     Deno.renameSync(out, dir);
   } catch (error) {
-    if (readMetadata(dir, meta.sources)) return;
+    if ((await inspect(root, meta.sources, uid)).ready) return;
     throw error;
   }
 }
@@ -396,15 +532,4 @@ export function absolute(path: string): string {
     );
   }
   return normalize(`${cwd}${sep}${path}`, sep);
-}
-
-/** An absolute `path` without "." and ".." segments, joined with `sep`. */
-export function normalize(path: string, sep: string): string {
-  const [, head, rest] = path.match(/^((?:[a-zA-Z]:)?[\\/]+)(.*)$/) ?? [];
-  const parts: string[] = [];
-  for (const part of rest.split(/[\\/]+/)) {
-    if (part === "..") parts.pop();
-    else if (part !== "." && part !== "") parts.push(part);
-  }
-  return head.replace(/[\\/]+$/, sep) + parts.join(sep);
 }

@@ -89,6 +89,9 @@ export async function compile(
     "-DSTATIC_KEYS_TEST=OFF",
     "-DSTATIC_KEYS_BENCH=OFF",
     "-DSTATIC_KEYS_INSTALL=ON",
+    // Folders cmake --install creates: 0755 whatever the umask.
+    "-DCMAKE_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS=OWNER_READ;OWNER_WRITE;" +
+    "OWNER_EXECUTE;GROUP_READ;GROUP_EXECUTE;WORLD_READ;WORLD_EXECUTE",
     ...(prefix === undefined ? [] : [`-DCMAKE_INSTALL_PREFIX=${prefix}`]),
   ], say);
   if (!configure.ok) throw configureError(configure.output);

@@ -6,6 +6,7 @@ import {
   AbiMismatchError,
   FfiPermissionError,
   LibraryNotFoundError,
+  MalformedLibraryError,
   NotAModuleError,
   UnknownKeyError,
 } from "../runtime/_errors.ts";
@@ -25,7 +26,7 @@ export const EXIT = {
   usage: 2,
   /** The library file does not exist. */
   missing: 3,
-  /** The file is not a library with the static-keys ABI. */
+  /** The file is not a library with the static-keys ABI, or is cut short. */
   noAbi: 4,
   /** A key to set is not in the library. */
   unknownKey: 5,
@@ -36,7 +37,8 @@ export const USAGE = `Usage: cli.ts [--json] LIBRARY [KEY=on|off ...]
 Lists the static keys of LIBRARY and every site (nop/jmp instruction) that
 tests them; with KEY=on|off arguments, first sets those keys in one
 all-or-nothing request. Needs --allow-ffi=LIBRARY; --allow-read=LIBRARY
-also names static and hidden functions (from the file's symbol table).
+also names static and hidden functions (from the file's symbol table) and
+refuses a file cut short before loading it.
 Keys live in the process that loaded the library: setting them here shows
 what a flip writes and costs; it does not reach another running program.
 
@@ -45,7 +47,7 @@ what a flip writes and costs; it does not reach another running program.
   --help   print this text
 
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 no such file,
-4 not a static-keys library, 5 unknown key.`;
+4 not a static-keys library or cut short, 5 unknown key.`;
 
 /** What the arguments ask for. */
 export interface CliRequest {
@@ -230,6 +232,8 @@ function openFailure(path: string, error: unknown): [number, string] {
     return [EXIT.missing, `Cannot find library "${path}": no such file`];
   }
   if (error instanceof FfiPermissionError) return [EXIT.failed, message];
+  // Cut short: loading it again to look for the ABI would crash (SIGBUS).
+  if (error instanceof MalformedLibraryError) return [EXIT.noAbi, message];
   if (error instanceof TypeError) return [EXIT.usage, message];
   // Not a module, or another C ABI: open()'s message says why and what
   // to do (link the core, or export what a version script hides).

@@ -6,6 +6,14 @@
 /** This package's version; deno.json and static_keys.h say the same. */
 export const VERSION = "0.1.0";
 
+/**
+ * The build entry's command line for this version, with every flag it
+ * needs (each one is scoped in docs/security.md).
+ */
+export const BUILD_COMMAND: string =
+  `deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
+  `--allow-sys=uid jsr:@static-keys/deno@${VERSION}/build`;
+
 /** The variable that overrides the cache root. */
 export const CACHE_ENV = "STATIC_KEYS_CACHE";
 
@@ -79,21 +87,51 @@ function join(os: Os, ...parts: string[]): string {
     .join(sep);
 }
 
+/** Whether `path` is absolute on `os` (a drive or UNC path on Windows). */
+export function isAbsolute(path: string, os: Os = Deno.build.os): boolean {
+  return os === "windows"
+    ? /^([a-zA-Z]:[\\/]|[\\/]{2})/.test(path)
+    : path.startsWith("/");
+}
+
+/**
+ * An absolute `path` without "." and ".." segments or repeated separators,
+ * joined with `sep`; a UNC path keeps its two leading separators.
+ */
+export function normalize(path: string, sep: string): string {
+  const [, drive = "", lead = sep, rest = path] =
+    path.match(/^([a-zA-Z]:)?([\\/]+)(.*)$/) ?? [];
+  const unc = drive === "" && sep === "\\" && lead.length >= 2;
+  const parts: string[] = [];
+  for (const part of rest.split(/[\\/]+/)) {
+    if (part === "..") parts.pop();
+    else if (part !== "." && part !== "") parts.push(part);
+  }
+  return drive + (unc ? sep + sep : sep) + parts.join(sep);
+}
+
 /**
  * Finds the cache root on `os` from `env` (default: this process, without
  * prompting). Each variable is read only when the ones before it are unset,
  * and an unreadable one stops the search: STATIC_KEYS_CACHE may be set, so
- * DENO_DIR must not be taken instead.
+ * DENO_DIR must not be taken instead. A relative value is taken from `cwd`
+ * now, and the root is normalized, so the root (and the library open()
+ * checks and loads) is one absolute path, whatever the current directory
+ * is later.
  */
 export function cacheRoot(
   os: Os = Deno.build.os,
   env: EnvReader = readGranted,
+  cwd: () => string = Deno.cwd,
 ): CacheRoot {
   const names = cacheEnvNames(os);
+  const sep = os === "windows" ? "\\" : "/";
   for (const variable of names) {
     const value = env(variable);
     if (value === null) return { needsEnv: names };
-    if (value) return { root: join(os, value, ...rootUnder(variable, os)) };
+    if (!value) continue;
+    const base = isAbsolute(value, os) ? value : join(os, cwd(), value);
+    return { root: normalize(join(os, base, ...rootUnder(variable, os)), sep) };
   }
   return { unset: names };
 }

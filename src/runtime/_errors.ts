@@ -717,9 +717,136 @@ export class LibraryNotFoundError extends StaticKeysError {
 }
 
 /**
+ * Why `open()` refused the library in the build entry's cache:
+ * `"permission"` (it could not be checked: a flag is missing),
+ * `"metadata"` (its metadata file is missing, unreadable, for another
+ * version or names another file), `"file"` (the library or its metadata is
+ * not a regular file, e.g. a symbolic link), `"owner"` (a file or folder
+ * belongs to another user than you or root), `"mode"` (a file or folder is
+ * writable by group or others), `"hash"` (its size or SHA-256 is not the
+ * one the build recorded).
+ *
+ * @example Usage
+ * ```ts
+ * import type { UntrustedLibraryReason } from "@static-keys/deno";
+ *
+ * const reason: UntrustedLibraryReason = "owner";
+ * ```
+ */
+export type UntrustedLibraryReason =
+  | "permission"
+  | "metadata"
+  | "file"
+  | "owner"
+  | "mode"
+  | "hash";
+
+/**
+ * `open()` without a path refused the library in the build entry's cache
+ * (code `EINIT`): it could not be checked, or it is not the one the build
+ * entry wrote there, or someone else than you or root could have replaced
+ * it. Raised before `Deno.dlopen`, so none of the library's code ran.
+ * `reason` says which check failed; the message names the file or folder
+ * and what to do (usually: rebuild with the build entry).
+ *
+ * @example Usage
+ * ```ts
+ * import { open, UntrustedLibraryError } from "@static-keys/deno";
+ *
+ * function openPackage() {
+ *   try {
+ *     return open();
+ *   } catch (error) {
+ *     if (!(error instanceof UntrustedLibraryError)) throw error;
+ *     console.error(`${error.reason}: ${error.message}`);
+ *     return undefined;
+ *   }
+ * }
+ * ```
+ *
+ * @example The fields
+ * ```ts
+ * import { UntrustedLibraryError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new UntrustedLibraryError(
+ *   'Cannot open the package\'s library "/c/libstatic_keys.so": ...',
+ *   "/c/libstatic_keys.so",
+ *   "hash",
+ * );
+ * assert.equal(error.code, -9);
+ * assert.equal(error.reason, "hash");
+ * ```
+ */
+export class UntrustedLibraryError extends StaticKeysError {
+  /** The cached library's path. */
+  readonly path: string;
+  /** Which check failed; see {@linkcode UntrustedLibraryReason}. */
+  readonly reason: UntrustedLibraryReason;
+
+  /**
+   * Makes the error for a cached library that was not loaded.
+   *
+   * @param message The message, naming what failed and what to do.
+   * @param path The cached library's path.
+   * @param reason Which check failed.
+   * @param options The cause, if any.
+   */
+  constructor(
+    message: string,
+    path: string,
+    reason: UntrustedLibraryReason,
+    options?: ErrorOptions,
+  ) {
+    super(message, { code: StatusCode.EINIT, ...options });
+    this.name = "UntrustedLibraryError";
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
+ * `open()` of a file the loader would crash on (code `EINIT`): an ELF file
+ * cut short, whose program or section headers point past its end. The
+ * loader maps such a file and the process dies with `SIGBUS` when it
+ * touches the missing pages, so `open()` checks the headers against the
+ * file's size before `Deno.dlopen`, when `--allow-read` covers the file.
+ *
+ * @example Usage
+ * ```ts
+ * import { MalformedLibraryError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new MalformedLibraryError(
+ *   'Cannot open "/x/libcut.so": the file is cut short',
+ *   "/x/libcut.so",
+ * );
+ * assert.equal(error.code, -9);
+ * assert.equal(error.path, "/x/libcut.so");
+ * ```
+ */
+export class MalformedLibraryError extends StaticKeysError {
+  /** The library's path. */
+  readonly path: string;
+
+  /**
+   * Makes the error for a library file the loader cannot map whole.
+   *
+   * @param message The message, naming the file and what is wrong.
+   * @param path The library's path.
+   */
+  constructor(message: string, path: string) {
+    super(message, { code: StatusCode.EINIT });
+    this.name = "MalformedLibraryError";
+    this.path = path;
+  }
+}
+
+/**
  * What was missing when the build entry stopped: `"cmake"` or `"compiler"`
  * (a tool not installed), `"permission"` (a Deno flag), `"cache"` (a cache
- * directory that cannot be written), `"prefix"` (an install prefix that
+ * directory that cannot be written, or that another user owns or others
+ * may write, so what is in it cannot be trusted), `"prefix"` (an install prefix that
  * cannot be written, or a failed install), `"failed"` (CMake failed).
  *
  * @example Usage

@@ -2,16 +2,17 @@
 // Where the package's library is, and loading a library with our symbols
 // and the user's.
 
-import { LibraryNotFoundError } from "./_errors.ts";
+import { LibraryNotFoundError, MalformedLibraryError } from "./_errors.ts";
+import { elfShortfall } from "./_elf.ts";
 import { abiMismatch, loadError } from "./_loaderror.ts";
 import { assertFfiPermission, readEnv } from "./_guards.ts";
 import {
+  BUILD_COMMAND,
   CACHE_ENV,
   cacheRoot,
   inDirectory,
   libraryDirectory,
   type Os,
-  VERSION,
 } from "./_cache.ts";
 import {
   ABI_VERSION,
@@ -86,11 +87,6 @@ function absolute(path: string): string {
   return `${Deno.cwd()}${sep}${path.replace(/^\.[\\/]/, "")}`;
 }
 
-/** The build entry's command line for this version. */
-const BUILD_COMMAND =
-  `deno run --allow-env --allow-read --allow-write --allow-run=cmake ` +
-  `jsr:@static-keys/deno@${VERSION}/build`;
-
 /**
  * Whether this mod.ts is a clone of the repository (its scripts/ are there,
  * which the published package leaves out), or undefined when that cannot
@@ -117,34 +113,53 @@ export function buildHint(): string {
     `of the repository, else with "${BUILD_COMMAND}"`;
 }
 
+/** Where the package's library is, and the cache root when it is there. */
+export interface DefaultLibrary {
+  /** The library's absolute path. */
+  path: string;
+  /** The build entry's cache root, when `path` is in it: check it first. */
+  cacheRoot?: string;
+}
+
+/**
+ * The package's library path; see {@linkcode locateDefaultLibrary}.
+ */
+export function defaultLibraryPath(): string {
+  return locateDefaultLibrary().path;
+}
+
 /**
  * The package's library, the first of: `STATIC_KEYS_LIB` when set;
  * build/lib/ next to mod.ts when mod.ts is a local file and it exists;
- * the build entry's cache for this version when it exists. Else the
- * local path of a clone (for its error), or LibraryNotFoundError that says
- * where the cache was looked for.
+ * the build entry's cache for this version when it exists, or when it
+ * cannot be read (the check before loading says which flag to add). Else
+ * the local path of a clone (for its error), or LibraryNotFoundError that
+ * says where the cache was looked for.
  */
-export function defaultLibraryPath(): string {
+export function locateDefaultLibrary(): DefaultLibrary {
   const fromEnv = readEnv(LIBRARY_ENV);
-  if (fromEnv) return absolute(fromEnv);
+  if (fromEnv) return { path: absolute(fromEnv) };
   const names = LIBRARY_NAMES[Deno.build.os];
   const dir = new URL("../../build/lib/", import.meta.url);
   const local = dir.protocol === "file:"
     ? names.map((name) => new URL(name, dir))
     : [];
   const found = local.find((url) => exists(url) === true);
-  if (found) return fromFileUrl(found);
+  if (found) return { path: fromFileUrl(found) };
   const cache = cacheRoot();
   if ("root" in cache) {
-    const cached = cachedLibraryPaths(cache.root);
-    // Without --allow-read the file may be there all the same.
-    const hit = cached.find((path) => exists(path) === true) ??
-      cached.find((path) => exists(path) === undefined);
-    if (hit) return hit;
+    // The cache holds one name per OS; without --allow-read it may be
+    // there all the same, and open() refuses it unchecked.
+    const cached = cachedLibraryPaths(cache.root)[0];
+    if (exists(cached) !== false) {
+      return { path: cached, cacheRoot: cache.root };
+    }
   }
   // A clone's build/lib/ is where "deno task build" puts it; a local copy
   // of the published package (vendor/) has only the cache.
-  if (local.length > 0 && isClone() !== false) return fromFileUrl(local[0]);
+  if (local.length > 0 && isClone() !== false) {
+    return { path: fromFileUrl(local[0]) };
+  }
   const build = `build it with "${BUILD_COMMAND}"`;
   const [where, fix] = "root" in cache
     ? [
@@ -218,6 +233,7 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
     }
   }
   assertFfiPermission(path);
+  assertWholeFile(path);
   let raw: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
   try {
     raw = Deno.dlopen(path, { ...userSymbols, ...nativeSymbols });
@@ -236,4 +252,43 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
     throw abiMismatch(path, abi, ABI_VERSION);
   }
   return lib;
+}
+
+/**
+ * Throws MalformedLibraryError when `path` is an ELF file whose headers
+ * point past its end: the loader would map it and the process would die
+ * of SIGBUS. Checked only when --allow-read covers the file.
+ */
+function assertWholeFile(path: string): void {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return;
+  }
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch {
+    return; // missing or unreadable: Deno.dlopen says which
+  }
+  using _ = file;
+  const info = file.statSync();
+  if (!info.isFile) return;
+  const read = (offset: number, length: number) => {
+    const bytes = new Uint8Array(length);
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      const n = file.readSync(bytes.subarray(done));
+      if (!n) break;
+      done += n;
+    }
+    return bytes.subarray(0, done);
+  };
+  const why = elfShortfall(read, info.size);
+  if (why === undefined) return;
+  throw new MalformedLibraryError(
+    `Cannot open "${path}": the file is cut short or corrupt, loading it ` +
+      `would crash the process: ${why} (the file has ${info.size} bytes): ` +
+      `build or copy it again`,
+    path,
+  );
 }

@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: MIT
 // open(): guards, library path, dlopen, init.
 
-import { FfiPermissionError, LibraryNotFoundError } from "./_errors.ts";
+import {
+  FfiPermissionError,
+  LibraryNotFoundError,
+  UntrustedLibraryError,
+} from "./_errors.ts";
 import { assertMainThread, readEnv } from "./_guards.ts";
 import {
   type Library,
   LIBRARY_ENV,
   loadLibrary,
+  locateDefaultLibrary,
   resolveLibraryPath,
 } from "./_library.ts";
+import { verifyCachedLibrary } from "./_trust.ts";
 import { StaticKeysModule } from "./_module.ts";
 import type { OpenOptions } from "./_types.ts";
 
@@ -21,6 +27,15 @@ import type { OpenOptions } from "./_types.ts";
  * import.meta.url)`. Checks the thread and the `--allow-ffi` permission
  * before loading anything, then checks the C ABI version and initialises
  * the module on the main thread.
+ *
+ * A library from the build entry's cache is loaded only when it is the one
+ * the build entry wrote: its size and SHA-256 match the build's metadata,
+ * and it, its metadata and every folder up to the cache root belong to you
+ * or root and are not writable by group or others. Checking needs
+ * `--allow-read=<cache>` and `--allow-sys=uid` (see docs/security.md). A
+ * path you give, or `STATIC_KEYS_LIB`, is loaded as it is. With
+ * `--allow-read` of an ELF library, a file cut short is refused before the
+ * loader could crash on it.
  *
  * The symbols keep their exact types: `S` is a `const` type parameter, so
  * `parameters: ["u32"]` types the function as `(a: number) => ...` and a
@@ -36,6 +51,9 @@ import type { OpenOptions } from "./_types.ts";
  * @throws {FfiPermissionError} Without `--allow-ffi` for the path.
  * @throws {LibraryNotFoundError} If the file does not exist; for the
  *   package's own library the message says how to build it.
+ * @throws {UntrustedLibraryError} If the library in the build entry's
+ *   cache cannot be checked or fails a check; nothing of it ran.
+ * @throws {MalformedLibraryError} If the file is cut short.
  * @throws {NotAModuleError} If the file is a directory, not a library
  *   this system can load, or a library without the static-keys C ABI
  *   ({@linkcode HiddenExportsError} when a version script hides it).
@@ -82,7 +100,17 @@ export function open<
   let resolved: string;
   let lib: Library<S>;
   try {
-    resolved = resolveLibraryPath(path);
+    if (path === undefined) {
+      const found = locateDefaultLibrary();
+      resolved = found.path;
+      // The build entry's cache: only the library it wrote there, checked
+      // before anything of it runs.
+      if (found.cacheRoot !== undefined) {
+        verifyCachedLibrary(found.cacheRoot, resolved);
+      }
+    } else {
+      resolved = resolveLibraryPath(path);
+    }
     lib = loadLibrary(resolved, symbols, missingHint(path));
   } catch (error) {
     throw path === undefined ? withEnvNote(error) : error;
@@ -127,6 +155,13 @@ function withEnvNote(error: unknown): unknown {
     return new LibraryNotFoundError(`${error.message}${note}`, error.path, {
       cause: error.cause,
     });
+  }
+  if (error instanceof UntrustedLibraryError) {
+    return new UntrustedLibraryError(
+      `${error.message}${note}`,
+      error.path,
+      error.reason,
+    );
   }
   return error;
 }

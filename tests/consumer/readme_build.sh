@@ -53,7 +53,7 @@ line_of() {
 block sh | while IFS= read -r l; do
 	case $l in
 	"deno run --allow-env --allow-read --allow-write --allow-run=cmake \\") ;;
-	"  jsr:@static-keys/deno/build --prefix /opt/static-keys") ;;
+	"  --allow-sys=uid jsr:@static-keys/deno/build --prefix /opt/static-keys") ;;
 	"cmake -S . -B build && cmake --build build") ;;
 	"cmake --install build --prefix /opt/static-keys") ;;
 	"cmake -S . -B build -DCMAKE_PREFIX_PATH=/opt/static-keys"*) ;;
