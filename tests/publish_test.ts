@@ -78,20 +78,20 @@ Deno.test("every link and image of the published files resolves inside the publi
 Deno.test("targets() finds Markdown links, images, references and HTML", () => {
   assert.deepEqual(
     targets(
-      "a [x](docs/a.md#h) b\n![c](img/c.svg)\n[r]: ./r.md\n" +
-        '<img src="i.png"> [u](https://x.y) [s](<sp ace.md> "t")\n',
+      "a [x](docs/a.txt#h) b\n![c](img/c.svg)\n[r]: ./r.txt\n" +
+        '<img src="i.png"> [u](https://x.y) [s](<sp ace.txt> "t")\n',
     ).map((t) => `${t.line}:${t.target}`).sort(),
     [
-      "1:docs/a.md#h",
+      "1:docs/a.txt#h",
       "2:img/c.svg",
-      "3:./r.md",
+      "3:./r.txt",
       "4:https://x.y",
       "4:i.png",
-      "4:sp ace.md",
+      "4:sp ace.txt",
     ]
       .sort(),
   );
-  assert.equal(resolve("docs/a.md", "../README.md"), "README.md");
+  assert.equal(resolve("docs/a.txt", "../bench/c.svg"), "bench/c.svg");
   assert.equal(resolve("README.md", "../x"), undefined);
 });
 
