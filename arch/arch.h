@@ -33,6 +33,9 @@
  *   ARCH_BREAKPOINT_SIZE / arch_breakpoint(out)
  *       with ARCH_NEEDS_BREAKPOINT: the trap instruction written over the
  *       first bytes of a site while its other bytes change
+ *   arch_trap_thunk(out, at, count, slot, arg)
+ *       with ARCH_NEEDS_BREAKPOINT: the trap handler's entry code, as
+ *       os_thunk_fn in os/os.h describes it; returns its length
  *   arch_site_store(dst, bytes)        writes one site's ARCH_JUMP_SIZE
  *       bytes at dst (naturally aligned); on an ISA without
  *       ARCH_NEEDS_BREAKPOINT as one single-copy atomic store

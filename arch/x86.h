@@ -121,4 +121,72 @@ static inline void arch_site_store(uint8_t *dst, const uint8_t *bytes)
 		dst[i] = bytes[i];
 }
 
+/*
+ * The SIGTRAP handler's entry code (os_thunk_fn in os/os.h): entered as
+ * h(sig, info, uc), it counts itself in at `count`, calls *slot as
+ * f(sig, info, uc, arg) with the stack aligned as a handler's, counts
+ * itself out and returns. slot == 0: only `ret`. Both begin with endbr,
+ * a nop where indirect-branch tracking is off. Returns the bytes written
+ * (at most 48).
+ */
+static inline uint8_t *arch_x86_put(uint8_t *out, const char *bytes, int n)
+{
+	while (n--)
+		*out++ = (uint8_t)*bytes++;
+	return out;
+}
+
+static inline uint8_t *arch_x86_put32(uint8_t *out, uint32_t v)
+{
+	arch_put32le(out, v);
+	return out + 4;
+}
+
+static inline size_t arch_trap_thunk(uint8_t *out, uintptr_t at,
+				     uintptr_t count, uintptr_t slot,
+				     uint32_t arg)
+{
+	uint8_t *p = out;
+
+#ifdef __x86_64__
+	p = arch_x86_put(p, "\xf3\x0f\x1e\xfa", 4); /* endbr64 */
+	if (slot) {
+		/* lock incl count(%rip); mov $arg, %ecx; sub $8, %rsp */
+		p = arch_x86_put(p, "\xf0\xff\x05", 3);
+		p = arch_x86_put32(p, (uint32_t)(count - (at + (p - out) + 4)));
+		p = arch_x86_put(p, "\xb9", 1);
+		p = arch_x86_put32(p, arg);
+		p = arch_x86_put(p, "\x48\x83\xec\x08", 4);
+		/* call *slot(%rip); add $8, %rsp; lock decl count(%rip) */
+		p = arch_x86_put(p, "\xff\x15", 2);
+		p = arch_x86_put32(p, (uint32_t)(slot - (at + (p - out) + 4)));
+		p = arch_x86_put(p, "\x48\x83\xc4\x08", 4);
+		p = arch_x86_put(p, "\xf0\xff\x0d", 3);
+		p = arch_x86_put32(p, (uint32_t)(count - (at + (p - out) + 4)));
+	}
+#else
+	(void)at;
+	p = arch_x86_put(p, "\xf3\x0f\x1e\xfb", 4); /* endbr32 */
+	if (slot) {
+		/* lock incl count; sub $12, %esp (the callee's alignment) */
+		p = arch_x86_put(p, "\xf0\xff\x05", 3);
+		p = arch_x86_put32(p, (uint32_t)count);
+		p = arch_x86_put(p, "\x83\xec\x0c", 3);
+		/* push $arg; push 28(%esp) three times: uc, info, sig */
+		p = arch_x86_put(p, "\x68", 1);
+		p = arch_x86_put32(p, arg);
+		p = arch_x86_put(p, "\xff\x74\x24\x1c\xff\x74\x24\x1c"
+				    "\xff\x74\x24\x1c", 12);
+		/* call *slot; add $28, %esp; lock decl count */
+		p = arch_x86_put(p, "\xff\x15", 2);
+		p = arch_x86_put32(p, (uint32_t)slot);
+		p = arch_x86_put(p, "\x83\xc4\x1c", 3);
+		p = arch_x86_put(p, "\xf0\xff\x0d", 3);
+		p = arch_x86_put32(p, (uint32_t)count);
+	}
+#endif
+	*p++ = 0xc3; /* ret */
+	return (size_t)(p - out);
+}
+
 #endif /* STATIC_KEYS_ARCH_X86_H */

@@ -47,7 +47,7 @@ struct module {
 	size_t nr_entries;
 	size_t nr_keys;
 	int init;        /* enum module_init, atomic */
-	int init_status; /* result of the one real init */
+	int init_status; /* result of the last init attempt */
 	uintptr_t setup_thread; /* the thread running init (atomic) */
 	uintptr_t owner; /* thread allowed to flip: 0 until init or a flip */
 	int strategy;

@@ -28,9 +28,13 @@ static int module_setup(struct module *m)
 	struct os_image img;
 	int rc;
 
-	rc = os_init(&m->caps);
-	if (rc)
-		return err_set(rc, "Cannot init module: the OS layer failed");
+	/* once: a retried init keeps what the OS layer set up (fork hooks) */
+	if (!m->caps.page_size) {
+		rc = os_init(&m->caps);
+		if (rc)
+			return err_set(rc, "Cannot init module: the OS layer "
+					   "failed");
+	}
 	update_caps(m);
 	m->strategy = m->default_strategy;
 	m->prepared = 0; /* a new strategy: its set-up comes at the first patch */
@@ -54,39 +58,52 @@ static int module_setup(struct module *m)
 }
 
 /*
- * Runs module_setup exactly once, whichever thread comes first; threads
- * that arrive meanwhile wait for it (setup sorts in memory and makes one
- * OS call, so the wait is short), and so always see the whole key table.
- * Only a signal handler interrupting setup on its own thread is refused
- * (EBUSY): waiting there would never end. Takes no ownership.
+ * Runs module_setup until it succeeds, one thread at a time; threads that
+ * arrive meanwhile wait for it (setup sorts in memory and makes one OS
+ * call, so the wait is short), and so always see the whole key table or
+ * that attempt's failure. A failure is not kept: the next call tries
+ * again (say, once a site someone else rewrote is whole again). Only a
+ * signal handler interrupting setup on its own thread is refused (EBUSY):
+ * waiting there would never end. Takes no ownership.
  */
 int module_ready(void)
 {
 	struct module *m = &static_keys_mod;
 	uintptr_t self, setup = 0;
+	int rc;
 
 	if (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) == MODULE_READY)
-		return m->init_status;
+		return 0;
 	self = os_thread_id();
 	if (__atomic_compare_exchange_n(&m->setup_thread, &setup, self, 0,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		m->init_status = module_setup(m);
-		__atomic_store_n(&m->init, MODULE_READY, __ATOMIC_RELEASE);
-		return m->init_status;
+		rc = module_setup(m);
+		m->init_status = rc;
+		if (!rc)
+			__atomic_store_n(&m->init, MODULE_READY, __ATOMIC_RELEASE);
+		else /* the next call tries again */
+			__atomic_store_n(&m->setup_thread, 0, __ATOMIC_RELEASE);
+		return rc;
 	}
-	if (setup == self &&
-	    __atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
+	if (setup == self)
 		return STATIC_KEYS_EBUSY;
-	while (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
+	while (__atomic_load_n(&m->setup_thread, __ATOMIC_ACQUIRE) == setup &&
+	       __atomic_load_n(&m->init, __ATOMIC_ACQUIRE) != MODULE_READY)
 		os_thread_yield();
-	return m->init_status;
+	if (__atomic_load_n(&m->init, __ATOMIC_ACQUIRE) == MODULE_READY)
+		return 0;
+	return m->init_status; /* the attempt waited for failed */
 }
 
 /*
  * Init, and ownership: the first thread to call this (or to flip, which
- * calls it) owns the module for good; every other thread gets ETHREAD.
- * os_thread_id never hands an exited thread's id to a new thread, so a
- * new thread is never taken for an exited owner.
+ * calls it) owns the module while it lives; every other thread gets
+ * ETHREAD. When the owner exits, the OS layer gives the module back
+ * (os_thread_watch), and the next thread to flip owns it: an owner that is
+ * gone cannot flip, so holding the module for it only locks everyone out
+ * (a Deno Worker that used the raw ABI first). os_thread_id never hands
+ * an exited thread's token to a new thread, so a new thread is never
+ * taken for the exited owner where the OS cannot watch threads.
  */
 int static_keys_init(void)
 {
@@ -98,8 +115,10 @@ int static_keys_init(void)
 		return rc;
 	self = os_thread_id();
 	if (__atomic_compare_exchange_n(&m->owner, &owner, self, 0,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		os_thread_watch(&m->owner); /* ENOTSUP: owned for good */
 		return 0;
+	}
 	return owner == self ? 0 : STATIC_KEYS_ETHREAD;
 }
 

@@ -39,14 +39,40 @@ static const struct jump_entry *site_find(struct module *m, uintptr_t code,
 }
 #endif
 
+/* 1 when the site at `at` begins with the breakpoint. */
+static int site_trapped(uintptr_t at)
+{
+#if ARCH_NEEDS_BREAKPOINT
+	uint8_t bp[ARCH_BREAKPOINT_SIZE];
+
+	arch_breakpoint(bp);
+	return bytes_equal((const uint8_t *)at, bp, sizeof bp);
+#else
+	(void)at;
+	return 0;
+#endif
+}
+
 /*
- * The trap side (os_trap_fn): a thread met the breakpoint of a site the
- * running request rewrites. It goes on as if the instruction the site is
- * becoming had run: to the jump target, or past the site. Outside a
- * request: a site whose breakpoint is gone (the request ended while the
- * thread was on its way here) runs again; one whose breakpoint stayed (a
- * restore the OS refused, until repair) acts as its key's state says.
- * Reads only; signal-safe.
+ * The trap side (os_trap_fn): a thread met a breakpoint. The module claims
+ * it (returns where the thread resumes) only when the breakpoint is, or
+ * was, its own: at a site the running request rewrites, the thread goes
+ * on as if the instruction the site is becoming had run (to the jump
+ * target, or past the site); at a site whose breakpoint a refused restore
+ * left (marked, until repair), as its key's state says. A site of ours
+ * whose breakpoint is gone (the request ended while the thread was on its
+ * way here) runs again. Any other breakpoint at a site, a debugger's or a
+ * uprobe's, is not ours: 0. Reads only; signal-safe.
+ *
+ * A debugger that took our breakpoint for its own may hand the trap on
+ * with the program counter moved back onto the site (`after` but pc is a
+ * site). Resuming there runs whatever the site holds now: the breakpoint
+ * again (the kernel then reports it as usual), or a whole instruction,
+ * old or new, both valid while the request runs or the leftover waits
+ * for repair. So we claim it, but only for a site that is ours to trap
+ * (in the request, or marked) and only when the byte before it is no
+ * breakpoint: an int3 there reports the same pc and belongs to someone
+ * else.
  */
 static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 {
@@ -55,21 +81,32 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	uintptr_t site = after ? pc - ARCH_BREAKPOINT_SIZE : pc, to = 0;
 	const struct jump_entry *e;
 	struct static_key *k = NULL;
-	uint8_t bp[ARCH_BREAKPOINT_SIZE];
-	int dir;
+	int dir, back = 0;
 
 	__atomic_add_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
 	dir = __atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST);
 	e = site_find(m, site, &k);
-	arch_breakpoint(bp);
-	if (e && dir && key_moves(k) && site_moves(k, e)) {
+	if (!e && after && (e = site_find(m, pc, &k)) != NULL) {
+		if (site_trapped(site)) /* read only now: pc - 1 is text */
+			e = NULL;
+		site = pc;
+		back = 1;
+	}
+	if (!e) {
+		to = 0;
+	} else if (dir && key_moves(k) && site_moves(k, e)) {
 		int insn = site_state(k, dir == 2) ^ jump_entry_branch(e);
 
-		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
+		to = back ? site
+		     : insn ? jump_entry_target(e)
+			    : site + ARCH_JUMP_SIZE;
 		__atomic_add_fetch(&m->stats.traps, 1, __ATOMIC_RELAXED);
-	} else if (e && !bytes_equal((const uint8_t *)site, bp, sizeof bp)) {
+	} else if (!jump_entry_marked(e)) {
+		/* not ours now: a gone breakpoint runs again, another is not ours */
+		to = !back && !site_trapped(site) ? site : 0;
+	} else if (back || !site_trapped(site)) {
 		to = site;
-	} else if (e) { /* left by a refused restore: not this request's */
+	} else { /* left by a refused restore: not this request's */
 		int insn = __atomic_load_n(&k->enabled, __ATOMIC_ACQUIRE) ^
 			   jump_entry_branch(e);
 
@@ -83,6 +120,46 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	(void)after;
 	return 0;
 #endif
+}
+
+/* The trap handler's entry code, from arch/ (os_thunk_fn). */
+static size_t protocol_thunk(uint8_t *out, uintptr_t at, uintptr_t count,
+			     uintptr_t slot, uint32_t arg)
+{
+#if ARCH_NEEDS_BREAKPOINT
+	return arch_trap_thunk(out, at, count, slot, arg);
+#else
+	(void)out;
+	(void)at;
+	(void)count;
+	(void)slot;
+	(void)arg;
+	return 0;
+#endif
+}
+
+/*
+ * A restore the OS refused: every site of the request that still begins
+ * with the breakpoint keeps it until repair. Marked, so that repair and
+ * the trap side know it is ours (its key's sites held their old bytes
+ * when the request was checked, so no other breakpoint was there).
+ */
+static void protocol_mark_leftovers(struct module *m)
+{
+	struct static_key *k;
+	uint32_t i;
+
+	KEYS_FOR_EACH(m, k)
+	{
+		if (!key_moves(k))
+			continue;
+		for (i = 0; i < k->sites; i++) {
+			struct jump_entry *e = &k->entries[i];
+
+			if (site_moves(k, e) && site_trapped(jump_entry_code(e)))
+				jump_entry_mark(e, 1);
+		}
+	}
 }
 
 /* Ends the protocol: no handler reads the request once this returns. */
@@ -145,7 +222,7 @@ int patch_protocol(struct module *m)
 	int last = ARCH_NEEDS_BREAKPOINT ? PASS_HEAD : PASS_ALL;
 	int pass, rc = 0, urc, undo_rc = 0;
 
-	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m))
+	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m, protocol_thunk))
 		return err_set(STATIC_KEYS_EPATCH,
 			       "Cannot flip keys: the OS refused the breakpoint "
 			       "handler the flip needs; nothing was written");
@@ -163,6 +240,8 @@ int patch_protocol(struct module *m)
 				undo_rc = urc;
 			protocol_sync(m, &undo);
 		}
+		if (undo_rc)
+			protocol_mark_leftovers(m);
 	}
 	protocol_disarm(m);
 	if (rc)

@@ -5,7 +5,9 @@
  * OS refused. Each site is compared with the two instructions it may hold;
  * one holding the other instruction is marked (JUMP_ENTRY_MARK) and its key
  * joins a request that update_patch carries out like a flip: one os_patch
- * per run of pages, all or nothing. A site holding neither is left alone.
+ * per run of pages, all or nothing. A site holding neither is left alone,
+ * and so is a breakpoint unless the mark says a refused restore of ours
+ * left it (protocol.c marks those; the mark outlives a failed repair).
  */
 #include "core.h"
 
@@ -19,6 +21,20 @@ static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
 		if (*a++ != *b++)
 			return 0;
 	return 1;
+}
+
+/* 1 when the site begins with the protocol's breakpoint. */
+static int site_trapped(const struct jump_entry *e)
+{
+#if ARCH_NEEDS_BREAKPOINT
+	uint8_t bp[ARCH_BREAKPOINT_SIZE];
+
+	arch_breakpoint(bp);
+	return same_bytes((const uint8_t *)jump_entry_code(e), bp, sizeof bp);
+#else
+	(void)e;
+	return 0;
+#endif
 }
 
 static enum site_kind site_kind(const struct static_key *k,
@@ -37,9 +53,11 @@ static enum site_kind site_kind(const struct static_key *k,
 	/*
 	 * A flip whose restore the OS refused half way leaves the protocol's
 	 * breakpoint over byte 0 (threads meeting it are sent on by the key's
-	 * state): ours to rewrite, whichever instruction the tail is from.
+	 * state), and marks the site: ours to rewrite, whichever instruction
+	 * the tail is from. An unmarked breakpoint is a debugger's or a
+	 * uprobe's (gdb writes exactly this), and is left alone.
 	 */
-	{
+	if (jump_entry_marked(e)) {
 		uint8_t bp[ARCH_BREAKPOINT_SIZE];
 		int state;
 
@@ -109,8 +127,8 @@ static uint32_t repair_mark(struct module *m,
 		for (j = 0; j < k->sites; j++) {
 			enum site_kind kind = site_kind(k, &k->entries[j]);
 
+			jump_entry_mark(&k->entries[j], kind == SITE_OTHER);
 			if (kind == SITE_OTHER) {
-				jump_entry_mark(&k->entries[j], 1);
 				rewritten++;
 			} else if (kind == SITE_UNKNOWN) {
 				unknown++;
@@ -139,8 +157,11 @@ static void repair_unmark(struct module *m, int failed,
 	uint32_t j;
 
 	for (k = m->sec.keys_start; k && k < m->sec.keys_stop; k++, i++) {
+		/* after a failure, our breakpoints left at sites stay marked */
 		for (j = 0; j < k->sites; j++)
-			jump_entry_mark(&k->entries[j], 0);
+			jump_entry_mark(&k->entries[j],
+					failed && jump_entry_marked(&k->entries[j]) &&
+						site_trapped(&k->entries[j]));
 		if (failed && per_key && i < count)
 			per_key[i].rewritten = 0;
 	}

@@ -12,8 +12,9 @@
  *   entries  each names a record of the key section, its site and its
  *            target lie in the module's executable segment, the jump
  *            reaches, and the site holds the instruction the key's state
- *            implies (the arch builds the bytes); in address order, no
- *            two sites overlap (the same site twice included)
+ *            implies (the arch builds the bytes), or that instruction
+ *            under a debugger's breakpoint; in address order, no two
+ *            sites overlap (the same site twice included)
  *
  * Sorting, in the same pass where it can (docs/init.md). The linker
  * appends entries in the order of the code, so the table is usually in
@@ -294,7 +295,13 @@ static inline int entry_bytes_ok(const struct static_key *k,
 	return bytes_equal((const uint8_t *)code, want);
 }
 
-/* Says what entry i's site holds instead (entry_bytes_ok said no). */
+/*
+ * Says what entry i's site holds instead (entry_bytes_ok said no); 0 when
+ * it is the instruction with a breakpoint over its first bytes: a
+ * debugger's (gdb's `break *f` before init) or a uprobe's. That site is
+ * kept: flips of its key are refused while the breakpoint is there (the
+ * update's check), sites() shows it, and the rest of the module works.
+ */
 static __attribute__((cold, noinline)) int
 entry_bytes_fail(const struct tables *t, size_t i, const struct jump_entry *e,
 		 size_t ki)
@@ -309,6 +316,20 @@ entry_bytes_fail(const struct tables *t, size_t i, const struct jump_entry *e,
 		arch_jump_jmp(want, code, target);
 	else
 		arch_jump_nop(want, code);
+#if ARCH_NEEDS_BREAKPOINT
+	{
+		uint8_t bp[ARCH_BREAKPOINT_SIZE];
+		const uint8_t *site = (const uint8_t *)code;
+		size_t j;
+		int same = 1;
+
+		arch_breakpoint(bp);
+		for (j = 0; j < ARCH_JUMP_SIZE; j++)
+			same &= site[j] == (j < ARCH_BREAKPOINT_SIZE ? bp[j] : want[j]);
+		if (same)
+			return 0;
+	}
+#endif
 	entry_fail_begin(&eb, i, (uintptr_t)e);
 	err_str(&eb, ": site ");
 	err_hex(&eb, code);
@@ -514,10 +535,9 @@ static int entries_scan(struct tables *t, struct scan *s)
 				goto out_undo;
 			}
 		}
-		if (!entry_bytes_ok(&keys[ki], e, code, target)) {
-			rc = entry_bytes_fail(t, i, e, ki);
+		if (!entry_bytes_ok(&keys[ki], e, code, target) &&
+		    (rc = entry_bytes_fail(t, i, e, ki)) != 0)
 			goto out_undo;
-		}
 		if (kept && key_sorted &&
 		    (ki < prev_key || (ki == prev_key && off < prev_off)))
 			key_sorted = 0;

@@ -124,6 +124,19 @@ static int site_check(const struct static_key *k, const struct jump_entry *e)
 	err_u64(&eb, ARCH_JUMP_SIZE);
 	err_str(&eb, " bytes); nothing was written. Something else rewrote "
 		     "this code");
+#if ARCH_NEEDS_BREAKPOINT
+	{
+		uint8_t bp[ARCH_BREAKPOINT_SIZE];
+
+		arch_breakpoint(bp);
+		if (bytes_equal(site, bp, sizeof bp) &&
+		    bytes_equal(site + sizeof bp, want + sizeof bp,
+				ARCH_JUMP_SIZE - sizeof bp))
+			err_str(&eb, ": a breakpoint over its first bytes (a "
+				     "debugger's or a uprobe's); flip again once "
+				     "it is removed");
+	}
+#endif
 	return STATIC_KEYS_EBADSITE;
 }
 

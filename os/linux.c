@@ -14,7 +14,8 @@
  *             mapping is added (1 syscall); bytes change in place, so the
  *             core runs the cross-modification protocol through it (with
  *             mprotect and alias too), for which linux_sync.c gives the
- *             core synchronisation (membarrier) and the SIGTRAP handler
+ *             core synchronisation (membarrier) and linux_trap.c the
+ *             SIGTRAP handler
  *   mprotect  make the range rwx, write, make it r-x again (2 syscalls; a
  *             brief rwx window)
  *   alias     (opt-in) once, move the pages holding sites into a memfd
@@ -28,12 +29,13 @@
  * through /proc/self/mem and a scratch buffer opened before the first
  * flip, so restoring needs no new mapping.
  *
- * The layer is four files sharing os/linux_private.h:
+ * The layer is five files sharing os/linux_private.h:
  *   linux.c        sections, image, init, threads, symbols, the text's file
  *                  mapping (/proc/self/maps), os_prepare, os_patch, rollback
  *   linux_patch.c  the writes of remap, mprotect and procmem
  *   linux_alias.c  the alias's memfd views and the fork handlers
- *   linux_sync.c   membarrier core synchronisation and the SIGTRAP handler
+ *   linux_sync.c   membarrier core synchronisation
+ *   linux_trap.c   the process's SIGTRAP handler, shared by every module
  */
 #define _GNU_SOURCE
 #define _FILE_OFFSET_BITS 64
@@ -202,6 +204,39 @@ void os_thread_yield(void)
 	sched_yield();
 }
 
+/*
+ * Thread exit, for ownership: one pthread key per module, whose value on
+ * the owner thread is the core's owner word; the key's destructor runs
+ * when that thread exits and gives the module back. The key is deleted at
+ * unload, before the destructor's code goes.
+ */
+static struct {
+	pthread_once_t once;
+	pthread_key_t key;
+	int ok;
+} linux_watch = {PTHREAD_ONCE_INIT, 0, 0};
+
+static void linux_watch_exit(void *owner)
+{
+	uintptr_t self = os_thread_id();
+
+	__atomic_compare_exchange_n((uintptr_t *)owner, &self, 0, 0,
+				    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+static void linux_watch_init(void)
+{
+	linux_watch.ok = !pthread_key_create(&linux_watch.key, linux_watch_exit);
+}
+
+int os_thread_watch(uintptr_t *owner)
+{
+	pthread_once(&linux_watch.once, linux_watch_init);
+	if (!linux_watch.ok || pthread_setspecific(linux_watch.key, owner))
+		return STATIC_KEYS_ENOTSUP;
+	return 0;
+}
+
 /* ---- symbols ------------------------------------------------------------- */
 
 /* Copies at most cap bytes of src (no NUL) and returns its full length. */
@@ -241,21 +276,7 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 
 /* ---- /proc/self/maps ----------------------------------------------------- */
 
-struct linux_map {
-	uintptr_t lo, hi;
-	char perms[5];
-	unsigned long long offset;
-	unsigned major, minor;
-	unsigned long inode;
-	const char *path;
-};
-
-/*
- * Calls fn for each line of /proc/self/maps until it returns nonzero;
- * returns that value, or -1 if the file cannot be read. Stack buffers only.
- */
-static int linux_maps_each(int (*fn)(void *ctx, const struct linux_map *m),
-			   void *ctx)
+int linux_maps_each(int (*fn)(void *ctx, const struct linux_map *m), void *ctx)
 {
 	char buf[4096], line[1024];
 	size_t n = 0;
@@ -559,6 +580,9 @@ int os_patch(struct os_patch *p)
 void os_release(void)
 {
 	linux_trap_release();
+	if (linux_watch.ok)
+		pthread_key_delete(linux_watch.key);
+	linux_watch.ok = 0;
 	pthread_mutex_lock(&linux_alias.lock);
 	linux_alias_forget(); /* the text itself goes with the module */
 	pthread_mutex_unlock(&linux_alias.lock);

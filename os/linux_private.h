@@ -19,6 +19,7 @@
 /* the library's namespace, as in os/os.h */
 #define linux_text               static_keys__linux_text
 #define linux_alias              static_keys__linux_alias
+#define linux_maps_each          static_keys__linux_maps_each
 #define linux_span_is_text       static_keys__linux_span_is_text
 #define linux_text_covers        static_keys__linux_text_covers
 #define linux_fail               static_keys__linux_fail
@@ -80,6 +81,24 @@ extern STATIC_KEYS_LOCAL struct linux_alias linux_alias;
 
 /* ---- linux.c: /proc/self/maps -------------------------------------------- */
 
+/* One line of /proc/self/maps; path points into the walker's buffer. */
+struct linux_map {
+	uintptr_t lo, hi;
+	char perms[5];
+	unsigned long long offset;
+	unsigned major, minor;
+	unsigned long inode;
+	const char *path;
+};
+
+/*
+ * Calls fn for each line of /proc/self/maps until it returns nonzero;
+ * returns that value, or -1 if the file cannot be read. Stack buffers only.
+ */
+STATIC_KEYS_LOCAL int linux_maps_each(int (*fn)(void *ctx,
+						const struct linux_map *m),
+				      void *ctx);
+
 /* 1 when every page of [lo, hi) is mapped r-x (private or shared). */
 STATIC_KEYS_LOCAL int linux_span_is_text(uintptr_t lo, uintptr_t hi);
 /* 1 when [start, start + len) lies inside the span the scratch mirrors. */
@@ -110,11 +129,15 @@ STATIC_KEYS_LOCAL void linux_fork_prepare(void);
 STATIC_KEYS_LOCAL void linux_fork_parent(void);
 STATIC_KEYS_LOCAL void linux_fork_child(void);
 
-/* ---- linux_sync.c: core sync and the breakpoint trap --------------------- */
+/* ---- linux_sync.c: core synchronisation ----------------------------------- */
 
 STATIC_KEYS_LOCAL int linux_sync_core_offered(void);
 STATIC_KEYS_LOCAL void linux_sync_core_register(void);
+
+/* ---- linux_trap.c: the process's SIGTRAP handler ---------------------------- */
+
 STATIC_KEYS_LOCAL int linux_traps_available(void);
+/* Unload: this module leaves the handler's registry (os_release). */
 STATIC_KEYS_LOCAL void linux_trap_release(void);
 
 #endif

@@ -220,10 +220,11 @@ int os_sync_core(void)
 	return STATIC_KEYS_EPATCH;
 }
 
-int os_trap_arm(os_trap_fn fn, void *ctx)
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
 {
 	(void)fn;
 	(void)ctx;
+	(void)thunk;
 	return STATIC_KEYS_EPATCH;
 }
 
@@ -276,6 +277,13 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 void os_thread_yield(void)
 {
 	sched_yield();
+}
+
+/* No thread-exit hook here: ownership stays with the first owner. */
+int os_thread_watch(uintptr_t *owner)
+{
+	(void)owner;
+	return STATIC_KEYS_ENOTSUP;
 }
 
 /* ---- patching ------------------------------------------------------------ */

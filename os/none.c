@@ -128,10 +128,11 @@ int os_sync_core(void)
 	return STATIC_KEYS_EPATCH;
 }
 
-int os_trap_arm(os_trap_fn fn, void *ctx)
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
 {
 	(void)fn;
 	(void)ctx;
+	(void)thunk;
 	return STATIC_KEYS_EPATCH;
 }
 
@@ -148,6 +149,13 @@ __attribute__((weak)) uintptr_t static_keys_none_thread_id(void)
 uintptr_t os_thread_id(void)
 {
 	return static_keys_none_thread_id();
+}
+
+/* No thread-exit hook here: ownership stays with the first owner. */
+int os_thread_watch(uintptr_t *owner)
+{
+	(void)owner;
+	return STATIC_KEYS_ENOTSUP;
 }
 
 /* ---- symbols ------------------------------------------------------------- */

@@ -31,6 +31,7 @@
 #define os_sections     static_keys__os_sections
 #define os_thread_id    static_keys__os_thread_id
 #define os_thread_yield static_keys__os_thread_yield
+#define os_thread_watch static_keys__os_thread_watch
 #define os_prepare      static_keys__os_prepare
 #define os_release      static_keys__os_release
 #define os_patch        static_keys__os_patch
@@ -139,6 +140,16 @@ uintptr_t os_thread_id(void);
 void os_thread_yield(void);
 
 /*
+ * pre: *owner == os_thread_id() of the calling thread. Watches the calling
+ * thread for the core: when it exits, the OS layer sets *owner back to 0
+ * (only if it still holds that thread's token), so that the next thread
+ * to flip may own the module. 0, or STATIC_KEYS_ENOTSUP where thread exit
+ * cannot be seen (*owner then keeps the token for good). os_release stops
+ * watching every thread. Not from a signal handler.
+ */
+int os_thread_watch(uintptr_t *owner);
+
+/*
  * pre: lo < hi, both page-aligned: the pages holding every site of the
  * module. Makes `strategy` ready for os_patch on ranges inside [lo, hi)
  * and releases what another strategy set up before. The core calls it
@@ -191,13 +202,30 @@ int os_sync_core(void);
 typedef uintptr_t (*os_trap_fn)(void *ctx, uintptr_t pc, int after);
 
 /*
- * pre: caps.traps. Makes sure breakpoint traps reach `fn` before any
- * other handler: installs the handler once (again if something replaced
- * it since) and keeps what was there before, to which a trap fn does not
- * claim goes (a debugger's, the runtime's, the default action). 0 or
+ * Writes machine code into `out` (room for OS_THUNK_MAX bytes) that will
+ * run at address `at`; the core has it from arch/. With slot != 0, a
+ * forwarding thunk entered as a signal handler h(sig, info, uc): it adds 1
+ * to the int at `count` (atomically), calls the function whose address is
+ * stored at `slot` as f(sig, info, uc, arg), subtracts 1 and returns. With
+ * slot == 0, code that only returns. Returns the bytes written, or 0 when
+ * the architecture has no such code (no breakpoint protocol).
+ */
+typedef size_t (*os_thunk_fn)(uint8_t *out, uintptr_t at, uintptr_t count,
+			      uintptr_t slot, uint32_t arg);
+#define OS_THUNK_MAX 64
+
+/*
+ * pre: caps.traps. Makes sure breakpoint traps reach `fn` (with `ctx`)
+ * before any other handler while this module is loaded: registers the
+ * module once, and installs the process's handler when it is not the one
+ * in force (again if something replaced it since; never over itself). A
+ * trap no module claims goes where it would have gone without us: the
+ * handler that was there before, a debugger's, the default action. The
+ * handler's entry points come from `thunk` and stay valid after every
+ * module is unloaded. os_release unregisters the module. 0 or
  * STATIC_KEYS_EPATCH.
  */
-int os_trap_arm(os_trap_fn fn, void *ctx);
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk);
 
 /* What the loader knows about one code address (os_symbolize). */
 struct os_symbol {

@@ -195,8 +195,10 @@ static LONG CALLBACK win_trap_handler(PEXCEPTION_POINTERS ep)
 	return EXCEPTION_CONTINUE_EXECUTION;
 }
 
-int os_trap_arm(os_trap_fn fn, void *ctx)
+/* A vectored handler is removed wherever it is in the chain: no thunk. */
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
 {
+	(void)thunk;
 	if (win_trap.handle)
 		return 0;
 	win_trap.ctx = ctx;
@@ -221,6 +223,13 @@ uintptr_t os_thread_id(void)
 void os_thread_yield(void)
 {
 	SwitchToThread();
+}
+
+/* No thread-exit hook here: ownership stays with the first owner. */
+int os_thread_watch(uintptr_t *owner)
+{
+	(void)owner;
+	return STATIC_KEYS_ENOTSUP;
 }
 
 /* ---- symbols ------------------------------------------------------------- */

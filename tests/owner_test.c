@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * owner_test.c - who owns a module (README, "Threads"). Reading never
- * takes ownership; the first thread to init or flip owns the module for
- * good, and a new thread that the OS gives the exited owner's id (a reused
- * pthread_t) is not taken for it. Sixteen threads whose first call is a
+ * takes ownership; the first thread to init or flip owns the module while
+ * it lives, every other thread is refused meanwhile, and once it has
+ * exited the next thread to flip owns the module (also one the OS gives
+ * the exited owner's pthread_t). Sixteen threads whose first call is a
  * read, released at once, all see the whole key table (init is run by one,
  * the others wait for it): init (through the core's test hook) holds on
  * until all sixteen have made their call, so the others do arrive while
@@ -97,7 +98,10 @@ static int race_round(void)
 struct attempt {
 	uintptr_t raw;
 	int init, enable;
+	int hold; /* 1: stay alive, owning, until `release` */
 };
+
+static int held, release;
 
 static void *try_own(void *arg)
 {
@@ -108,6 +112,11 @@ static void *try_own(void *arg)
 	a->enable = static_branch_enable(&k0);
 	if (!a->enable)
 		a->enable = static_branch_disable(&k0);
+	if (a->hold) {
+		__atomic_store_n(&held, 1, __ATOMIC_RELEASE);
+		while (!__atomic_load_n(&release, __ATOMIC_ACQUIRE))
+			plat_yield();
+	}
 	return NULL;
 }
 
@@ -122,7 +131,9 @@ static void attempt(struct attempt *a)
 
 int main(void)
 {
-	struct attempt first, second;
+	struct attempt first = {0}, second = {0}, third = {0};
+	plat_thread t;
+	plat_thread_box box;
 	int round, failed = 0;
 
 	for (round = 0; round < ROUNDS && !failed; round++)
@@ -130,19 +141,55 @@ int main(void)
 	CHECK("16 first calls at once all see every key", !failed);
 
 	/* The readers took no ownership: the next thread to init gets it. */
-	attempt(&first);
+	first.hold = 1;
+	CHECK("owner starts", plat_thread_start(&t, &box, try_own, &first) == 0);
+	while (!__atomic_load_n(&held, __ATOMIC_ACQUIRE))
+		plat_yield();
 	CHECK("a thread after readers owns the module", first.init == 0 && first.enable == 0);
 	CHECK("a reader's read does not own", static_keys_count() == NKEYS);
 
-	/* The owner exited; a new thread, often with its pthread_t, is refused. */
-	attempt(&second);
-	if (second.raw != first.raw)
-		printf("note: the OS gave the second thread a new id this time\n");
-	CHECK("a new thread with the exited owner's id is refused",
-	      second.init == STATIC_KEYS_ETHREAD && second.enable == STATIC_KEYS_ETHREAD);
-	CHECK("ownership stays with the first owner",
+	/* While the owner lives, every other thread is refused. */
+	CHECK("the main thread is refused while the owner lives",
 	      static_branch_enable(&k0) == STATIC_KEYS_ETHREAD);
+	attempt(&second);
+	CHECK("so is a new thread", second.init == STATIC_KEYS_ETHREAD &&
+					    second.enable == STATIC_KEYS_ETHREAD);
 	CHECK("nothing changed", !static_key_enabled(&k0) && f() == 0 && sites_match(&k0.key));
+	__atomic_store_n(&release, 1, __ATOMIC_RELEASE);
+	plat_thread_join(t, &box);
+
+	/*
+	 * The owner exited: an owner that is gone cannot flip, so the module
+	 * is free again, and the next thread to flip owns it, even one the
+	 * OS gave the exited owner's pthread_t.
+	 */
+#if PLAT_EXIT_RELEASES_OWNER
+	{
+		attempt(&third);
+		if (third.raw == first.raw)
+			printf("note: the OS gave the new thread the exited owner's id\n");
+		CHECK("after the owner exits, the next thread owns the module",
+		      third.init == 0 && third.enable == 0);
+		CHECK_OK("and after that one exits, the main thread flips",
+			 static_branch_enable(&k0));
+		CHECK("flipped", f() == 1 && sites_match(&k0.key));
+		CHECK_OK("back", static_branch_disable(&k0));
+		third.init = third.enable = 0;
+		attempt(&third);
+		CHECK("then others are refused while the main thread lives",
+		      third.init == STATIC_KEYS_ETHREAD && third.enable == STATIC_KEYS_ETHREAD);
+	}
+#else
+	/* no thread-exit hook: the exited owner keeps the module */
+	attempt(&third);
+	if (third.raw == first.raw)
+		printf("note: the OS gave the new thread the exited owner's id\n");
+	CHECK("a new thread, even with the exited owner's id, is refused",
+	      third.init == STATIC_KEYS_ETHREAD && third.enable == STATIC_KEYS_ETHREAD);
+	CHECK("ownership stays with the exited owner",
+	      static_branch_enable(&k0) == STATIC_KEYS_ETHREAD);
+	module_forget();
+#endif
 
 	/* A fresh module whose first call is the main thread's flip. */
 	module_forget();

@@ -25,6 +25,8 @@
  *                              pages that share one protection
  *   PLAT_PAGE_ALIGN            an alignment that starts a new page, and
  *                              that the object format accepts
+ *   PLAT_EXIT_RELEASES_OWNER   1 when the OS layer sees a thread exit and
+ *                              gives its module back (os_thread_watch)
  */
 
 #if defined(_WIN32)
@@ -33,6 +35,7 @@
 #define PLAT_STRATEGY_DEFAULT STATIC_KEYS_STRATEGY_MPROTECT
 #define PLAT_STRATEGY_CONCURRENT 0 /* bytes are written in place */
 #define PLAT_PAGE_ALIGN 8192       /* COFF's largest; pages are 4 KiB */
+#define PLAT_EXIT_RELEASES_OWNER 0
 
 static inline int plat_strategy_offered(int s)
 {
@@ -163,6 +166,7 @@ static inline uint8_t *plat_guarded(size_t len, size_t *guard_len)
 #define PLAT_STRATEGY_DEFAULT ((uint32_t)plat_default_strategy())
 #define PLAT_STRATEGY_CONCURRENT STATIC_KEYS_STRATEGY_REMAP
 #define PLAT_PAGE_ALIGN 65536 /* the largest page size Linux runs with */
+#define PLAT_EXIT_RELEASES_OWNER 1
 
 /*
  * procmem where the cross-modification protocol makes it safe for threads

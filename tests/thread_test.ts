@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Keys flip only on the main thread: mod.ts refuses a Worker before any
-// native call, and the native layer refuses any other thread.
+// native call, and the native layer refuses any thread but the module's
+// owner while the owner lives (a Worker's thread that used the raw ABI
+// first owns it until that thread ends).
 
 import assert from "node:assert/strict";
 import { WrongThreadError } from "../mod.ts";
@@ -160,4 +162,21 @@ Deno.test("open() owns the module after a nonblocking read came first", async ()
     count: 4,
     enabled: true,
   });
+});
+
+Deno.test("open() owns the module once a Worker that flipped through the raw ABI has ended", async () => {
+  // A fresh process: in this one the main thread owns the module already.
+  const worker = new URL("./fixtures/worker_ffi.ts", import.meta.url).pathname;
+  const out = await runDeno([
+    `--allow-ffi=${LIB}`,
+    `--allow-read=${LIB},${worker}`,
+    new URL("./fixtures/worker_owner.ts", import.meta.url).pathname,
+    LIB,
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  const result = JSON.parse(out.stdout);
+  // the Worker's thread owned the module: its flips went through
+  assert.deepEqual(result.worker, { init: 0, on: 0, off: 0 });
+  assert.equal(result.opened, true, result.error);
+  assert.equal(result.taken, 1);
 });

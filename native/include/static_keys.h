@@ -32,7 +32,7 @@
  * defines it, and its sites must be in that module. Each module carries its
  * own copy of the core, finds only its own entries and keys, and records the
  * first thread that initialises it or changes its state as the only one
- * allowed to change it, for good (reading takes no ownership).
+ * allowed to change it while that thread lives (reading takes no ownership).
  *
  * Which instruction a site holds (the kernel's truth table, kept only here):
  * `type` is the key's initial state (TRUE key = 1), `branch` is 1 for
@@ -385,7 +385,8 @@ STATIC_KEYS_LOCAL int static_keys_repair(struct static_keys_repair_report *total
  * Sorts this module's entries and records the calling thread as the only
  * one allowed to flip its keys, if no thread is yet. Idempotent; the first
  * flip calls it too. Reading (count, at, find, stats) runs init but takes
- * no ownership. Ownership stays with that thread for the module's life.
+ * no ownership. Ownership stays with that thread until it exits (Linux;
+ * elsewhere for the module's life); then the next thread to flip takes it.
  */
 STATIC_KEYS_LOCAL int static_keys_init(void);
 
