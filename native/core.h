@@ -36,7 +36,8 @@
 #define KEY_FLAG_TARGET 0x2u  /* the state the request asks for */
 #define KEY_FLAG_REPAIR 0x4u  /* repair: rewrite the marked sites only */
 
-#define STATIC_KEYS_ERRBUF 384
+/* room for a failed rollback's text: what failed, and what was read back */
+#define STATIC_KEYS_ERRBUF 1024
 
 enum module_init { MODULE_NEW = 0, MODULE_READY = 2 };
 

@@ -170,31 +170,34 @@ static void protocol_disarm(struct module *m)
 		os_thread_yield();
 }
 
+/* One core synchronisation; on failure *p says what the OS refused. */
 static int protocol_sync(struct module *m, struct os_patch *p)
 {
-	int rc = os_sync_core();
+	int rc;
 
+	p->syscalls = 0;
+	p->failed = NULL;
+	p->raw_error = 0;
+	p->transient = NULL;
+	rc = os_sync_core(p);
 	m->stats.core_syncs++;
-	if (rc) {
-		p->failed = "the core synchronisation (membarrier)";
-		p->raw_error = rc;
-		p->syscalls = 0;
-	}
 	return rc;
 }
 
 /*
  * One pass over every run. Forward, stops at the first failure (its run
- * in *fs..*fe); back (invert), goes on and returns the worst code.
+ * in *fs..*fe); back (invert), goes on up to the run starting at `stop`
+ * and returns the worst code.
  */
 static int protocol_pass(struct module *m, int pass, int invert,
-			 struct os_patch *p, uintptr_t *fs, uintptr_t *fe)
+			 struct os_patch *p, uintptr_t *fs, uintptr_t *fe,
+			 uintptr_t stop)
 {
 	uintptr_t start, end;
 	int rc, worst = 0;
 
 	cursors_reset(m);
-	while (next_run(m, &start, &end)) {
+	while (next_run(m, &start, &end) && start < stop) {
 		rc = run_patch(m, start, end, invert, pass, p);
 		if (rc && !invert) {
 			*fs = start;
@@ -211,16 +214,18 @@ static int protocol_pass(struct module *m, int pass, int invert,
 /*
  * Every site of the request through the protocol, all runs per pass, one
  * core synchronisation per pass. On failure the same passes run back to
- * the old bytes over every run (a site half way holds the breakpoint, so
- * the restore is safe from any pass).
+ * the old bytes (a site half way holds the breakpoint, so the restore is
+ * safe from any pass): over every run, or, when the first pass failed,
+ * over the runs up to the failed one (those after it were not touched).
+ * Sites that hold their old bytes already are left alone (runs.c).
  */
 int patch_protocol(struct module *m)
 {
-	struct os_patch p, undo;
-	uintptr_t fs = 0, fe = 0;
+	struct os_patch p, undo, usync;
+	uintptr_t fs = 0, fe = 0, stop = UINTPTR_MAX;
 	int first = ARCH_NEEDS_BREAKPOINT ? PASS_TRAP : PASS_ALL;
 	int last = ARCH_NEEDS_BREAKPOINT ? PASS_HEAD : PASS_ALL;
-	int pass, rc = 0, urc, undo_rc = 0;
+	int pass, rc = 0, urc, undo_rc = 0, usync_failed = 0;
 
 	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m, protocol_thunk))
 		return err_set(STATIC_KEYS_EPATCH,
@@ -228,24 +233,28 @@ int patch_protocol(struct module *m)
 			       "handler the flip needs; nothing was written");
 	__atomic_store_n(&m->protocol, 1, __ATOMIC_SEQ_CST);
 	for (pass = first; pass <= last && !rc; pass++) {
-		rc = protocol_pass(m, pass, 0, &p, &fs, &fe);
+		rc = protocol_pass(m, pass, 0, &p, &fs, &fe, UINTPTR_MAX);
+		if (rc && pass == first)
+			stop = fe;
 		if (!rc)
 			rc = protocol_sync(m, &p);
 	}
 	if (rc) {
 		__atomic_store_n(&m->protocol, 2, __ATOMIC_SEQ_CST);
 		for (pass = first; pass <= last; pass++) {
-			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe);
+			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe, stop);
 			if (urc && undo_rc != STATIC_KEYS_EWX)
 				undo_rc = urc;
-			protocol_sync(m, &undo);
+			if (protocol_sync(m, &undo) && !usync_failed++)
+				usync = undo;
 		}
 		if (undo_rc)
 			protocol_mark_leftovers(m);
 	}
 	protocol_disarm(m);
 	if (rc)
-		patch_error(m, &p, rc, fs, fe, undo_rc);
+		patch_error(m, &p, rc, fs, fe, undo_rc,
+			    usync_failed ? &usync : NULL);
 	return rc ? (undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc) : 0;
 }
 

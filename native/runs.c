@@ -86,7 +86,8 @@ int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
  * One site's share of a pass. An undo inside a protocol pass (the OS layer
  * restoring a run it could not finish) leaves the breakpoint and the old
  * tail: safe while the handler is armed, and the core's own restore then
- * runs the whole protocol back to the old bytes.
+ * runs the whole protocol back to the old bytes. fill_run never asks for an
+ * undo while rolling back (see there).
  */
 static void fill_site(const struct jump_entry *e, int state, int pass,
 		      int undo, uint8_t *at)
@@ -114,15 +115,27 @@ static void fill_site(const struct jump_entry *e, int state, int pass,
 #endif
 }
 
+/*
+ * The bytes of one run (os_fill_fn). Writes only the request's own sites
+ * inside [base, base + len), and only the old or new bytes of each (or
+ * the protocol's breakpoint). An undo (the OS layer gives up on this call
+ * and asks what to leave in the view) is the old bytes going forward; when
+ * rolling back it is the call's own bytes again, since those are the old
+ * ones: a restore never puts the request's new bytes back. Rolling back,
+ * a site that holds its old bytes already (the view mirrors the code) is
+ * left alone: the request never reached it.
+ */
 static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 		     int undo)
 {
 	struct patch_ctx *pc = ctx;
+	int back = undo && !pc->invert && pc->pass != PASS_ALL;
+	uint8_t old[ARCH_JUMP_SIZE];
 	struct static_key *k;
 
 	KEYS_FOR_EACH(pc->m, k)
 	{
-		int state = site_state(k, undo ^ pc->invert);
+		int state = site_state(k, undo || pc->invert);
 		uint32_t i;
 
 		if (!key_moves(k))
@@ -133,10 +146,16 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 
 			if (c >= base + len)
 				break;
-			if (site_moves(k, e))
-				fill_site(e, state, pc->pass,
-					  undo && pc->pass != PASS_ALL,
-					  view + (c - base));
+			if (c < base || c + ARCH_JUMP_SIZE > base + len ||
+			    !site_moves(k, e))
+				continue;
+			if (pc->invert) {
+				jump_entry_bytes(e, state, old);
+				if (bytes_equal(view + (c - base), old,
+						ARCH_JUMP_SIZE))
+					continue;
+			}
+			fill_site(e, state, pc->pass, back, view + (c - base));
 		}
 	}
 }
@@ -179,6 +198,7 @@ int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 	p->syscalls = 0;
 	p->failed = NULL;
 	p->raw_error = 0;
+	p->transient = NULL;
 	if ((m->fault_at > 0 && --m->fault_at == 0) ||
 	    (invert && m->fault_rollback == 2)) {
 		p->failed = "injected fault";
@@ -201,13 +221,61 @@ int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 	return 0;
 }
 
+void err_refusal(struct errbuf *eb, const struct os_patch *p)
+{
+	err_str(eb, p->failed ? p->failed : "the OS layer");
+	err_str(eb, " failed with error ");
+	err_i64(eb, p->raw_error);
+	if (p->transient) {
+		err_str(eb, ", a transient refusal (");
+		err_str(eb, p->transient);
+		err_str(eb, "): nothing is kept from it, so try again once "
+			    "that has passed");
+	}
+}
+
+/*
+ * After a rollback: every site of the module (not only the request's)
+ * against its key's state. Returns how many disagree; *key and *site name
+ * the first.
+ */
+static uint32_t sites_disagree(struct module *m, const struct static_key **key,
+			       const struct jump_entry **site)
+{
+	uint8_t want[ARCH_JUMP_SIZE];
+	struct static_key *k;
+	uint32_t i, n = 0;
+
+	KEYS_FOR_EACH(m, k)
+	for (i = 0; i < k->sites; i++) {
+		const struct jump_entry *e = &k->entries[i];
+
+		jump_entry_bytes(e, k->enabled, want);
+		if (bytes_equal((const uint8_t *)jump_entry_code(e), want,
+				ARCH_JUMP_SIZE))
+			continue;
+		if (!n++) {
+			*key = k;
+			*site = e;
+		}
+	}
+	return n;
+}
+
 /*
  * rc: what the failed run returned; undo_rc: 0 when every run before it was
- * restored, else the worst code a restoring run returned (EWX over EPATCH).
+ * restored, else the worst code a restoring run returned (EWX over EPATCH);
+ * usync: the restore's failed core synchronisation, or NULL. What the
+ * text says was restored is read back from the code first, never assumed.
  */
 void patch_error(struct module *m, const struct os_patch *p, int rc,
-		 uintptr_t start, uintptr_t end, int undo_rc)
+		 uintptr_t start, uintptr_t end, int undo_rc,
+		 const struct os_patch *usync)
 {
+	const struct static_key *k = NULL;
+	const struct jump_entry *e = NULL;
+	uint32_t bad = sites_disagree(m, &k, &e);
+	uint8_t want[ARCH_JUMP_SIZE];
 	struct errbuf eb;
 
 	err_begin(&eb);
@@ -217,31 +285,48 @@ void patch_error(struct module *m, const struct os_patch *p, int rc,
 		err_str(&eb, "-");
 		err_hex(&eb, end);
 	} else { /* the protocol's core synchronisation failed */
-		err_str(&eb, "Cannot flip keys");
+		err_str(&eb, "Cannot flip keys: the core synchronisation "
+			     "after a pass");
 	}
 	err_str(&eb, " with strategy \"");
 	err_str(&eb, static_keys_strategy_name(m->strategy));
 	err_str(&eb, "\": ");
-	err_str(&eb, p->failed ? p->failed : "the OS layer");
-	err_str(&eb, " failed with error ");
-	err_i64(&eb, p->raw_error);
+	err_refusal(&eb, p);
 	if (rc == STATIC_KEYS_EWX)
 		err_str(&eb, ", and the OS refused to make the pages read+execute "
-			     "again: they hold their old bytes but are left "
-			     "writable and executable");
-	if (undo_rc)
-		err_str(&eb, undo_rc == STATIC_KEYS_EWX
-				     ? "; restoring the pages patched before failed "
-				       "too and left a page writable and executable"
-				     : "; restoring the pages patched before failed "
-				       "too");
-	if (undo_rc)
-		err_str(&eb, ", so sites may disagree with their keys: call "
-			     "static_keys_repair()");
-	else if (rc != STATIC_KEYS_EWX)
-		err_str(&eb, "; every page was restored and no key changed");
-	else
+			     "again: they are left writable and executable");
+	if (undo_rc == STATIC_KEYS_EWX && rc != STATIC_KEYS_EWX)
+		err_str(&eb, "; restoring the pages patched before failed too "
+			     "and left a page writable and executable");
+	else if (undo_rc)
+		err_str(&eb, "; restoring the pages patched before failed too");
+	if (usync) {
+		err_str(&eb, "; the core synchronisation after restoring: ");
+		err_refusal(&eb, usync);
+	}
+	if (bad) {
+		err_str(&eb, "; no key changed, but ");
+		err_u64(&eb, bad);
+		err_str(&eb, bad == 1 ? " site disagrees with its key"
+				      : " sites disagree with their keys");
+		err_str(&eb, " (the first, of key \"");
+		err_str(&eb, k->name);
+		err_str(&eb, "\" at ");
+		err_hex(&eb, jump_entry_code(e));
+		err_str(&eb, ", holds ");
+		err_bytes(&eb, (const uint8_t *)jump_entry_code(e), ARCH_JUMP_SIZE);
+		err_str(&eb, " instead of ");
+		jump_entry_bytes(e, k->enabled, want);
+		err_bytes(&eb, want, ARCH_JUMP_SIZE);
+		err_str(&eb, "): call static_keys_repair()");
+	} else if (rc == STATIC_KEYS_EWX && !undo_rc) {
 		err_str(&eb, "; every other page was restored and no key changed");
+	} else if (undo_rc) {
+		err_str(&eb, ", but every site holds its key's state again and "
+			     "no key changed");
+	} else {
+		err_str(&eb, "; every page was restored and no key changed");
+	}
 }
 
 /*
@@ -269,7 +354,7 @@ int patch_plain(struct module *m)
 				undo_rc = urc;
 			run_done(m, e2);
 		}
-		patch_error(m, &p, rc, fail_start, fail_end, undo_rc);
+		patch_error(m, &p, rc, fail_start, fail_end, undo_rc, NULL);
 		return undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc;
 	}
 	return 0;

@@ -388,9 +388,7 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 		err_str(&eb, m->caps.name);
 		err_str(&eb, " layer does not offer it");
 	} else {
-		err_str(&eb, diag->failed ? diag->failed : "the OS layer");
-		err_str(&eb, " failed with error ");
-		err_i64(&eb, diag->raw_error);
+		err_refusal(&eb, diag);
 		err_str(&eb, "; the strategy in use did not change");
 	}
 	return rc;
@@ -423,6 +421,7 @@ static int module_prepare(struct module *m, int strategy)
 	diag.syscalls = 0; /* the out fields os_prepare reports through */
 	diag.failed = NULL;
 	diag.raw_error = 0;
+	diag.transient = NULL;
 	module_span(m, &lo, &hi);
 	rc = os_prepare(strategy, lo, hi, &diag);
 	m->stats.syscalls += diag.syscalls;

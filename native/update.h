@@ -18,6 +18,7 @@
 #define cursors_reset  static_keys__cursors_reset
 #define run_patch      static_keys__run_patch
 #define patch_error    static_keys__patch_error
+#define err_refusal    static_keys__err_refusal
 #define patch_plain    static_keys__patch_plain
 #define patch_protocol static_keys__patch_protocol
 
@@ -94,9 +95,21 @@ void cursors_reset(struct module *m);
 int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 	      int pass, struct os_patch *p);
 
-/* The last-error text of a failed request (rc) and its rollback (undo_rc). */
+/*
+ * The last-error text of a failed request (rc), its rollback (undo_rc) and
+ * the rollback's failed core synchronisation (usync, or NULL), after
+ * reading every site of the module back: the text says which disagree
+ * with their keys, and claims a restore only when none does.
+ */
 void patch_error(struct module *m, const struct os_patch *p, int rc,
-		 uintptr_t start, uintptr_t end, int undo_rc);
+		 uintptr_t start, uintptr_t end, int undo_rc,
+		 const struct os_patch *usync);
+
+/*
+ * "<call> failed with error <n>" from p, and for a refusal that may pass
+ * (p->transient), why and that trying again may work.
+ */
+void err_refusal(struct errbuf *eb, const struct os_patch *p);
 
 /* The request's runs, one whole-site write each, all or nothing. */
 int patch_plain(struct module *m);

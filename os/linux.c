@@ -27,7 +27,10 @@
  *
  * A rollback that meets an OS refusal (ENOMEM near vm.max_map_count) goes
  * through /proc/self/mem and a scratch buffer opened before the first
- * flip, so restoring needs no new mapping.
+ * flip, so restoring needs no new mapping. What could not be opened or
+ * mapped for a passing reason (EMFILE, ENOMEM: linux_transient) is tried
+ * again before the next flip; the refusal is reported as transient and is
+ * never a reason to give up a strategy for good.
  *
  * The layer is five files sharing os/linux_private.h:
  *   linux.c        sections, image, init, threads, symbols, the text's file
@@ -79,7 +82,10 @@ void os_sections(struct os_sections *out)
 /* ---- state --------------------------------------------------------------- */
 
 /* What each field holds: os/linux_private.h. */
-STATIC_KEYS_LOCAL struct linux_text linux_text = {0, 0, 0, 0, -1, -1, 0, NULL};
+STATIC_KEYS_LOCAL struct linux_text linux_text = {0, 0, 0, 0, -1, 0, -1, 0, NULL, 0};
+
+/* os_init's caps.sync_core: the protocol runs through in-place strategies */
+static int linux_sync_offered;
 
 /* ---- image --------------------------------------------------------------- */
 
@@ -179,7 +185,7 @@ int os_init(struct os_caps *caps)
 				   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
 	caps->store_strategies = (1u << STATIC_KEYS_STRATEGY_MPROTECT) |
 				 (1u << STATIC_KEYS_STRATEGY_ALIAS);
-	caps->sync_core = linux_sync_core_offered();
+	caps->sync_core = linux_sync_offered = linux_sync_core_offered();
 	caps->traps = linux_traps_available();
 	/* glibc drops a dlopen'ed module's handlers at dlclose */
 	pthread_atfork(linux_fork_prepare, linux_fork_parent, linux_fork_child);
@@ -334,13 +340,15 @@ static int linux_span_step(void *ctx, const struct linux_map *m)
 /*
  * 1 when every page of [lo, hi) is mapped r-x (private or shared): the
  * alias replaces that whole span, so a hole or a data page inside it
- * would be lost.
+ * would be lost. -1 with errno when /proc/self/maps cannot be read.
  */
 int linux_span_is_text(uintptr_t lo, uintptr_t hi)
 {
 	struct linux_span_walk w = {lo, hi, lo};
 
-	return linux_maps_each(linux_span_step, &w) >= 0 && w.covered >= hi;
+	if (linux_maps_each(linux_span_step, &w) < 0)
+		return -1;
+	return w.covered >= hi;
 }
 
 struct linux_file_walk {
@@ -391,24 +399,30 @@ static int linux_mem_is_ours(uintptr_t lo)
 	       !memcmp(seen, (const void *)lo, sizeof seen);
 }
 
+/* 1 when the last try of a part failed with an errno that may pass. */
+static int linux_retry(int fd_or_ok, int err)
+{
+	return fd_or_ok < 0 && (!err || linux_transient(err));
+}
+
 /*
  * Finds the file mapping around [lo, hi) and opens its file (checked to
- * be the same inode: a library replaced on disk is not the one mapped).
- * Then /proc/self/mem and the scratch. Each part that fails is left out;
- * the strategies that need it refuse or do without.
+ * be the same inode: a library replaced on disk is not the one mapped);
+ * the span the scratch mirrors becomes that mapping, or [lo, hi) without
+ * one. Drops the scratch built for the span before.
  */
-static void linux_text_setup(uintptr_t lo, uintptr_t hi)
+static void linux_text_find(uintptr_t lo, uintptr_t hi)
 {
 	struct linux_file_walk w;
 	struct stat st;
-	void *s;
 
-	if (linux_text.ready && linux_text.start <= lo && hi <= linux_text.end)
-		return;
+	int walked, err;
+
 	memset(&w, 0, sizeof w);
 	w.addr = lo;
-	if (linux_maps_each(linux_file_step, &w) == 0 && w.group.hi &&
-	    w.group.lo <= lo && lo < w.group.hi)
+	walked = linux_maps_each(linux_file_step, &w);
+	err = walked < 0 ? errno : 0; /* EMFILE: the file is looked for again */
+	if (walked == 0 && w.group.hi && w.group.lo <= lo && lo < w.group.hi)
 		w.found = 1;
 	if (w.found && w.group.hi < hi)
 		w.found = 0; /* the sites run past the file's text */
@@ -416,12 +430,18 @@ static void linux_text_setup(uintptr_t lo, uintptr_t hi)
 		close(linux_text.file_fd);
 	if (linux_text.scratch)
 		munmap(linux_text.scratch, linux_text.end - linux_text.start);
+	linux_text.scratch = NULL;
+	linux_text.scratch_err = 0;
 	linux_text.file_fd = -1;
+	linux_text.file_err = err;
 	linux_text.start = lo;
 	linux_text.end = hi;
+	linux_text.ready = 1;
 	if (w.found) {
 		int fd = open(w.path, O_RDONLY | O_CLOEXEC);
 
+		if (fd < 0)
+			linux_text.file_err = errno;
 		if (fd >= 0 && !fstat(fd, &st) && st.st_ino == w.group.inode &&
 		    major(st.st_dev) == w.group.major &&
 		    minor(st.st_dev) == w.group.minor) {
@@ -433,19 +453,48 @@ static void linux_text_setup(uintptr_t lo, uintptr_t hi)
 			close(fd);
 		}
 	}
-	if (linux_text.mem_fd < 0) {
+}
+
+/*
+ * The parts that are missing and may be had now: the library file and
+ * /proc/self/mem (no free descriptor: EMFILE), the scratch (ENOMEM under
+ * RLIMIT_AS). Each part that fails is left out; the strategies that need
+ * it refuse (saying why) or do without. Never called by a rollback.
+ */
+static void linux_text_retry(void)
+{
+	void *s;
+
+	if (!linux_text.ready)
+		return;
+	if (linux_text.file_fd < 0 && linux_transient(linux_text.file_err) &&
+	    !linux_alias.rw)
+		linux_text_find(linux_text.start, linux_text.end);
+	if (linux_retry(linux_text.mem_fd, linux_text.mem_err)) {
 		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
+		if (linux_text.mem_fd >= 0 && !linux_mem_is_ours(linux_text.start)) {
+			close(linux_text.mem_fd);
+			linux_text.mem_fd = -1;
+			linux_text.mem_err = EFAULT;
+		}
 	}
-	if (linux_text.mem_fd >= 0 && !linux_mem_is_ours(lo)) {
-		close(linux_text.mem_fd);
-		linux_text.mem_fd = -1;
-		linux_text.mem_err = EFAULT;
+	if (!linux_text.scratch &&
+	    (!linux_text.scratch_err || linux_transient(linux_text.scratch_err))) {
+		s = mmap(NULL, linux_text.end - linux_text.start,
+			 PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		linux_text.scratch = s == MAP_FAILED ? NULL : s;
+		linux_text.scratch_err = s == MAP_FAILED ? errno : 0;
 	}
-	s = mmap(NULL, linux_text.end - linux_text.start, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	linux_text.scratch = s == MAP_FAILED ? NULL : s;
-	linux_text.ready = 1;
+}
+
+/* The text around [lo, hi): found once, then what is missing retried. */
+static void linux_text_setup(uintptr_t lo, uintptr_t hi)
+{
+	if (!linux_text.ready || lo < linux_text.start || linux_text.end < hi)
+		linux_text_find(lo, hi);
+	linux_text_retry();
 }
 
 /* 1 when [start, start + len) lies inside the span the scratch mirrors. */
@@ -460,10 +509,14 @@ int linux_text_covers(uintptr_t start, size_t len)
 /*
  * procmem is refused where the kernel does not allow it: /proc/self/mem
  * cannot be opened, or a write-back of a byte already in place fails
- * (proc_mem.force_override=never, a seccomp filter, an LSM).
+ * (proc_mem.force_override=never, a seccomp filter, an LSM). A refusal
+ * that may pass (no free descriptor, no memory for the scratch) is
+ * EPATCH, not ENOTSUP: the default strategy does not give up on it.
  */
 static int linux_procmem_probe(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 {
+	if (linux_text.mem_fd < 0 && linux_transient(linux_text.mem_err))
+		return linux_fail(d, "open(\"/proc/self/mem\")", linux_text.mem_err);
 	if (linux_text.mem_fd < 0) {
 		d->failed = "/proc/self/mem cannot be opened for writing "
 			    "(no /proc, a security policy) or does not show "
@@ -472,6 +525,8 @@ static int linux_procmem_probe(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 		return STATIC_KEYS_ENOTSUP;
 	}
 	if (linux_mem_write(d, (const uint8_t *)lo, 1, lo) != 1) {
+		if (linux_transient(errno))
+			return linux_fail(d, "pwrite(\"/proc/self/mem\")", errno);
 		d->failed = "the kernel refuses writes to code through "
 			    "/proc/self/mem (proc_mem.force_override, a seccomp "
 			    "filter or a security module); use \"remap\"";
@@ -479,7 +534,7 @@ static int linux_procmem_probe(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 		return STATIC_KEYS_ENOTSUP;
 	}
 	if (!linux_text.scratch)
-		return linux_fail(d, "mmap(scratch)", ENOMEM);
+		return linux_fail(d, "mmap(scratch)", linux_text.scratch_err);
 	if (!linux_text_covers(lo, hi - lo)) { /* qemu-user's merged maps */
 		d->failed = "the sites' pages are not one file mapping that "
 			    "/proc/self/maps shows; use \"remap\"";
@@ -489,6 +544,32 @@ static int linux_procmem_probe(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 	return 0;
 }
 
+/* 1 for a strategy through which the core runs the protocol (os_init). */
+static int linux_sync_needed(int strategy)
+{
+	return linux_sync_offered && strategy != STATIC_KEYS_STRATEGY_REMAP;
+}
+
+/*
+ * The protocol's membarrier registration, before a strategy in place is
+ * used: a refusal that may pass is EPATCH (tried again next time), any
+ * other means the protocol cannot run here (ENOTSUP).
+ */
+static int linux_sync_ready(int strategy, struct os_patch *d)
+{
+	int err = linux_sync_needed(strategy) ? linux_sync_core_register() : 0;
+
+	if (!err)
+		return 0;
+	if (linux_fail(d, "membarrier(REGISTER_PRIVATE_EXPEDITED_SYNC_CORE)",
+		       err) && d->transient)
+		return STATIC_KEYS_EPATCH;
+	d->failed = "membarrier(REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) is "
+		    "refused (a seccomp filter, a security module), so the "
+		    "cross-modification protocol cannot run; use \"remap\"";
+	return STATIC_KEYS_ENOTSUP;
+}
+
 int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 {
 	int prev_alias = linux_alias.rw != NULL;
@@ -496,8 +577,11 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
 
 	if (lo < hi && !linux_alias.rw)
 		linux_text_setup(lo, hi); /* before alias moves the text */
-	if (strategy != STATIC_KEYS_STRATEGY_REMAP)
-		linux_sync_core_register(); /* the protocol's, before a flip */
+	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT)
+		return STATIC_KEYS_ENOTSUP;
+	rc = linux_sync_ready(strategy, diag); /* the protocol's, before a flip */
+	if (rc)
+		return rc;
 	switch (strategy) {
 	case STATIC_KEYS_STRATEGY_ALIAS:
 		return lo < hi ? linux_alias_setup(lo, hi, diag) : 0;
@@ -528,7 +612,7 @@ int os_prepare(int strategy, uintptr_t lo, uintptr_t hi, struct os_patch *diag)
  */
 static int linux_rollback(struct os_patch *p)
 {
-	const char *failed = p->failed;
+	const char *failed = p->failed, *transient = p->transient;
 	long raw = p->raw_error;
 
 	if (linux_text.mem_fd < 0 || !linux_text.scratch ||
@@ -537,18 +621,26 @@ static int linux_rollback(struct os_patch *p)
 	if (linux_patch_procmem(p)) {
 		p->failed = failed;
 		p->raw_error = raw;
+		p->transient = transient;
 		return STATIC_KEYS_EPATCH;
 	}
 	p->failed = NULL;
 	p->raw_error = 0;
+	p->transient = NULL;
 	return 0;
 }
 
 int os_patch(struct os_patch *p)
 {
-	int rc;
+	int rc = 0;
 
-	if (p->fault && p->strategy != STATIC_KEYS_STRATEGY_ALIAS) {
+	if (!p->rollback) { /* what failed to set up may be had now */
+		linux_text_retry();
+		rc = linux_sync_ready(p->strategy, p);
+	}
+	if (rc) {
+		/* nothing written: the protocol cannot run without it */
+	} else if (p->fault && p->strategy != STATIC_KEYS_STRATEGY_ALIAS) {
 		rc = linux_fail(p, "mmap (injected)", ENOMEM);
 	} else {
 		switch (p->strategy) {
@@ -594,5 +686,6 @@ void os_release(void)
 		close(linux_text.mem_fd);
 	linux_text.scratch = NULL;
 	linux_text.file_fd = linux_text.mem_fd = -1;
+	linux_text.file_err = linux_text.mem_err = linux_text.scratch_err = 0;
 	linux_text.ready = 0;
 }

@@ -79,8 +79,12 @@ static int linux_alias_setup_locked(uintptr_t lo, uintptr_t hi,
 
 	if (linux_alias.rw && linux_alias.lo <= lo && hi <= linux_alias.hi)
 		return 0;
-	if (!linux_span_is_text(lo, hi))
+	switch (linux_span_is_text(lo, hi)) {
+	case -1:
+		return linux_fail(d, "open(\"/proc/self/maps\")", errno);
+	case 0:
 		return linux_fail(d, "alias (the sites' pages are not one r-x span)", EINVAL);
+	}
 	d->syscalls++;
 	fd = memfd_create("static-keys-text", MFD_CLOEXEC);
 	if (fd < 0)

@@ -16,10 +16,35 @@
 
 /* ---- patching ------------------------------------------------------------ */
 
+/*
+ * Why a refusal with this errno may pass, or NULL: the process ran short
+ * of something it can get back, or a signal came in. Nothing the layer
+ * sets up is kept failed for such an error; the next request tries again.
+ */
+const char *linux_transient(int err)
+{
+	switch (err) {
+	case ENOMEM:
+		return "out of memory or address space (RLIMIT_AS, "
+		       "vm.max_map_count)";
+	case EMFILE:
+		return "no free file descriptor (RLIMIT_NOFILE)";
+	case ENFILE:
+		return "the system's file table is full";
+	case EAGAIN:
+		return "a resource was temporarily unavailable";
+	case EINTR:
+		return "interrupted by a signal";
+	default:
+		return NULL;
+	}
+}
+
 int linux_fail(struct os_patch *p, const char *call, int err)
 {
 	p->failed = call;
 	p->raw_error = err;
+	p->transient = linux_transient(err);
 	return STATIC_KEYS_EPATCH;
 }
 
@@ -49,6 +74,14 @@ int linux_patch_remap(struct os_patch *p)
 	void *copy;
 	int err;
 
+	/*
+	 * The library file could not be opened for a passing reason (no free
+	 * descriptor): an anonymous copy now would hide the library from
+	 * perf, gdb and uprobes for good. Refuse (a rollback goes on anyway).
+	 */
+	if (p->fill && !p->rollback && linux_text.file_fd < 0 &&
+	    linux_transient(linux_text.file_err))
+		return linux_fail(p, "open(the library file)", linux_text.file_err);
 	p->syscalls++;
 	copy = linux_private_copy(p->start, p->len);
 	if (copy == MAP_FAILED)
@@ -147,16 +180,21 @@ int linux_patch_mprotect(struct os_patch *p)
 	return STATIC_KEYS_EWX;
 }
 
-/* pwrite through /proc/self/mem until done; bytes written, or -1. */
+/*
+ * pwrite through /proc/self/mem; bytes written, or -1. A signal's EINTR
+ * is tried again a few times, not forever: a policy may answer EINTR to
+ * every call (then reported as a transient refusal).
+ */
 ssize_t linux_mem_write(struct os_patch *p, const uint8_t *from, size_t len,
 			uintptr_t at)
 {
 	ssize_t n;
+	int tries = 8;
 
 	do {
 		p->syscalls++;
 		n = pwrite(linux_text.mem_fd, from, len, (off_t)at);
-	} while (n < 0 && errno == EINTR);
+	} while (n < 0 && errno == EINTR && --tries);
 	return n;
 }
 
@@ -173,8 +211,13 @@ int linux_patch_procmem(struct os_patch *p)
 	ssize_t n;
 	int err;
 
-	if (linux_text.mem_fd < 0 || !linux_text.scratch ||
-	    !linux_text_covers(p->start, p->len))
+	if (linux_text.mem_fd < 0)
+		return linux_fail(p, "open(\"/proc/self/mem\")",
+				  linux_text.mem_err ? linux_text.mem_err : EBADF);
+	if (!linux_text.scratch)
+		return linux_fail(p, "mmap(scratch)",
+				  linux_text.scratch_err ? linux_text.scratch_err : ENOMEM);
+	if (!linux_text_covers(p->start, p->len))
 		return linux_fail(p, "procmem (range not prepared)", EINVAL);
 	view = linux_text.scratch + (p->start - linux_text.start);
 	memcpy(view, live, p->len);

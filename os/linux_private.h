@@ -23,6 +23,7 @@
 #define linux_span_is_text       static_keys__linux_span_is_text
 #define linux_text_covers        static_keys__linux_text_covers
 #define linux_fail               static_keys__linux_fail
+#define linux_transient          static_keys__linux_transient
 #define linux_patch_remap        static_keys__linux_patch_remap
 #define linux_patch_mprotect     static_keys__linux_patch_mprotect
 #define linux_patch_procmem      static_keys__linux_patch_procmem
@@ -49,20 +50,27 @@
 /* ---- state --------------------------------------------------------------- */
 
 /*
- * What the strategies set up for this module, found once before the first
- * page changes, so that neither a flip's rollback nor a fork needs a new
+ * What the strategies set up for this module, found before the first page
+ * changes, so that neither a flip's rollback nor a fork needs a new
  * resource: the file mapping that holds the sites, /proc/self/mem, and a
- * scratch buffer as large as the text to build a run in. In linux.c.
+ * scratch buffer as large as the text to build a run in. A part refused
+ * for a passing reason is tried again before the next forward patch. In
+ * linux.c.
  */
 struct linux_text {
-	int ready;            /* linux_text_setup ran */
+	int ready;            /* the span is known (linux_text_setup ran) */
 	uintptr_t start, end; /* span the scratch mirrors (the text mapping) */
 	off_t offset;         /* file offset of start, when file_fd >= 0 */
 	int file_fd;          /* the library file, O_RDONLY, or -1 */
+	int file_err;         /* errno of the failed open, or 0 (none tried,
+			       * or no file to open) */
 	int mem_fd;           /* /proc/self/mem, O_RDWR, or -1 */
 	int mem_err;          /* errno of the failed open, when mem_fd < 0 */
 	uint8_t *scratch;     /* end - start bytes, rw-, or NULL */
+	int scratch_err;      /* errno of the failed mmap, when scratch NULL */
 };
+/* A part whose last try failed with a transient errno is tried again
+ * (linux_transient) before the next request; other failures are kept. */
 extern STATIC_KEYS_LOCAL struct linux_text linux_text;
 
 /*
@@ -99,13 +107,16 @@ STATIC_KEYS_LOCAL int linux_maps_each(int (*fn)(void *ctx,
 						const struct linux_map *m),
 				      void *ctx);
 
-/* 1 when every page of [lo, hi) is mapped r-x (private or shared). */
+/* 1 when every page of [lo, hi) is mapped r-x (private or shared), 0 when
+ * not, -1 with errno when /proc/self/maps cannot be read. */
 STATIC_KEYS_LOCAL int linux_span_is_text(uintptr_t lo, uintptr_t hi);
 /* 1 when [start, start + len) lies inside the span the scratch mirrors. */
 STATIC_KEYS_LOCAL int linux_text_covers(uintptr_t start, size_t len);
 
 /* ---- linux_patch.c: remap, mprotect, procmem ----------------------------- */
 
+/* Why a refusal with errno `err` may pass (os_patch.transient), or NULL. */
+STATIC_KEYS_LOCAL const char *linux_transient(int err);
 /* Records the failed call and its errno in p; returns STATIC_KEYS_EPATCH. */
 STATIC_KEYS_LOCAL int linux_fail(struct os_patch *p, const char *call, int err);
 STATIC_KEYS_LOCAL int linux_patch_remap(struct os_patch *p);
@@ -132,7 +143,8 @@ STATIC_KEYS_LOCAL void linux_fork_child(void);
 /* ---- linux_sync.c: core synchronisation ----------------------------------- */
 
 STATIC_KEYS_LOCAL int linux_sync_core_offered(void);
-STATIC_KEYS_LOCAL void linux_sync_core_register(void);
+/* 0, or the errno of a refused registration (tried again at the next call) */
+STATIC_KEYS_LOCAL int linux_sync_core_register(void);
 
 /* ---- linux_trap.c: the process's SIGTRAP handler ---------------------------- */
 

@@ -51,25 +51,30 @@ int linux_sync_core_offered(void)
 }
 
 /*
- * Registers the process for it, once, when a strategy that writes in place
- * is prepared (before its first flip), not at init: with several threads
- * running the kernel waits for an RCU grace period here (about 15 ms on
- * the development machine), which open() should not pay. Per process and
- * idempotent: every module may ask; os_sync_core asks again if needed.
+ * Registers the process for it when a strategy that writes in place is
+ * prepared and before each flip in place until it worked, not at init:
+ * with several threads running the kernel waits for an RCU grace period
+ * here (about 15 ms on the development machine), which open() should not
+ * pay. Per process and idempotent: every module may ask; os_sync_core
+ * asks again if needed. 0, or the errno of the refusal (tried again at
+ * the next call: ENOMEM or EINTR may pass).
  */
-void linux_sync_core_register(void)
+int linux_sync_core_register(void)
 {
 	static int done;
 
-	if (!done && !static_keys_linux_no_sync_core &&
-	    !linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE))
-		done = 1;
+	if (done || static_keys_linux_no_sync_core)
+		return 0;
+	if (linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE))
+		return errno;
+	done = 1;
+	return 0;
 }
 
-int os_sync_core(void)
+int os_sync_core(struct os_patch *diag)
 {
 	if (static_keys_linux_sync_fail > 0 && --static_keys_linux_sync_fail == 0)
-		return STATIC_KEYS_EPATCH;
+		return linux_fail(diag, "membarrier(SYNC_CORE) (injected)", EPERM);
 	if (!linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
 		return 0;
 	/* a kernel that does not carry the registration across fork() */
@@ -77,5 +82,5 @@ int os_sync_core(void)
 	    !linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE) &&
 	    !linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
 		return 0;
-	return STATIC_KEYS_EPATCH;
+	return linux_fail(diag, "membarrier(SYNC_CORE)", errno);
 }

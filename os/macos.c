@@ -215,8 +215,9 @@ int os_init(struct os_caps *caps)
 	return 0;
 }
 
-int os_sync_core(void)
+int os_sync_core(struct os_patch *diag)
 {
+	diag->failed = "core synchronisation (none offered)";
 	return STATIC_KEYS_EPATCH;
 }
 

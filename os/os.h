@@ -95,7 +95,11 @@ int os_image(struct os_image *out);
 /*
  * Writes the bytes of every site inside [base, base + len) into `view`,
  * which mirrors that range and is writable for the duration of the call.
- * `undo` asks for the old bytes instead of the new ones.
+ * It writes only the sites of the request, nothing between them. `undo`
+ * asks for what the range should hold when the strategy gives up on the
+ * call after writing (the old bytes, or the protocol's safe half-way
+ * bytes); the OS layer then writes the view's bytes back only where it
+ * read them from the live code first.
  */
 typedef void (*os_fill_fn)(void *ctx, uint8_t *view, uintptr_t base,
 			   size_t len, int undo);
@@ -119,6 +123,9 @@ struct os_patch {
 	unsigned syscalls;    /* out: system calls made */
 	const char *failed;   /* out: the call that failed ("mremap"), or NULL */
 	long raw_error;       /* out: its errno / GetLastError / kern_return_t */
+	const char *transient; /* out: NULL, or why the refusal may pass
+				*      ("no free file descriptor"): the same
+				*      call can work later, nothing is kept */
 };
 
 /* pre: caps non-NULL. Fills caps; 0 or STATIC_KEYS_EINIT. */
@@ -173,8 +180,11 @@ void os_release(void);
  * Rewrites the range through p->strategy: on return 0 the new bytes are in
  * place with the range's protection as before (read + execute). On failure
  * (STATIC_KEYS_EPATCH, or STATIC_KEYS_ENOTSUP for an unknown strategy) the
- * range holds its old bytes and old protection, and p->failed/raw_error say
- * why. No page is left writable and executable after return, with one
+ * range holds its old bytes (or what fill gave with undo = 1, written only
+ * where the call wrote) and old protection, and p->failed/raw_error (and
+ * p->transient) say why. A call with p->rollback = 0 may first retry what
+ * an earlier set-up could not have for a passing reason; a rollback never
+ * asks for a new resource. No page is left writable and executable after return, with one
  * exception that must be reported as such: STATIC_KEYS_EWX when the OS
  * refused every way to take write access away again; the range then holds
  * its old bytes but stays writable and executable.
@@ -187,9 +197,9 @@ int os_patch(struct os_patch *p);
  * pre: caps.sync_core. Returns once every thread of the process has
  * executed a core-serialising instruction since the call began (Linux:
  * membarrier SYNC_CORE), so none runs bytes it fetched before. 0 or
- * STATIC_KEYS_EPATCH.
+ * STATIC_KEYS_EPATCH with diag->failed, raw_error (and transient) filled.
  */
-int os_sync_core(void);
+int os_sync_core(struct os_patch *diag);
 
 /*
  * Asks the core what a thread that hit a breakpoint at a site should do.

@@ -160,8 +160,9 @@ int os_init(struct os_caps *caps)
 
 /* ---- cross-modification -------------------------------------------------- */
 
-int os_sync_core(void)
+int os_sync_core(struct os_patch *diag)
 {
+	(void)diag;
 	FlushProcessWriteBuffers();
 	return 0;
 }
