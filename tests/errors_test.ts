@@ -134,6 +134,16 @@ Deno.test("unwrap() maps every native status code to its class, with what to do"
       );
     });
   }
+  await t.step("a transient EPATCH keeps its own fix: try again", () => {
+    const text = 'Cannot patch pages 0x1000-0x2000 with strategy "remap": ' +
+      "mmap failed with error 12, a transient refusal (out of memory): " +
+      "nothing is kept from it, so try again once that has passed; every " +
+      "page was restored and no key changed";
+    assert.throws(() => unwrap(StatusCode.EPATCH, nativeSaying(text), "x"), {
+      name: "PatchRefusedError",
+      message: text,
+    });
+  });
   await t.step("a code it does not know is a StaticKeysError", () => {
     assert.throws(() => unwrap(-99, nativeSaying("Odd"), "Cannot flip"), {
       name: "StaticKeysError",

@@ -922,7 +922,8 @@ const FIXES: Partial<Record<number, { said: RegExp; fix: string }>> = {
       "section, or the library's code smaller than the jump's reach)",
   },
   [StatusCode.EPATCH]: {
-    said: /setStrategy/,
+    // A transient refusal says to try again: that is the fix then.
+    said: /setStrategy|try again/,
     fix: "pick another strategy with setStrategy() (stats().strategies " +
       "lists those this system offers), or allow what refused the write " +
       "(an SELinux execmod/execmem denial, a seccomp filter, a kernel that " +
