@@ -208,9 +208,13 @@ Deno.test({
       }
     };
 
-    let passed = false;
+    // A failed step does not throw: the steps after it run all the same.
+    let failed = false;
+    const step = async (name: string, fn: () => Promise<void> | void) => {
+      if (!await t.step(name, fn)) failed = true;
+    };
     try {
-      await t.step("README's quick start, every block in order", async () => {
+      await step("README's quick start, every block in order", async () => {
         assert.ok(
           steps.some((s) => s.kind === "output"),
           "the quick start shows what its program prints",
@@ -245,7 +249,7 @@ Deno.test({
         assert.equal(cwd, home, "the quick start stays in its folder");
       });
 
-      await t.step(
+      await step(
         "the quick start built the package's library once and installed the C package",
         () => {
           assert.ok(Deno.statSync(`${dir}/${METADATA_FILE}`).isFile);
@@ -267,7 +271,7 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "README's build entry line then builds nothing and prints the path",
         async () => {
           assert.deepEqual(await user(own[0]), {
@@ -278,7 +282,7 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "README's narrow flags: --allow-env=STATIC_KEYS_CACHE, --allow-read=<cache> and --allow-sys=uid once built",
         async () => {
           const narrow = own[0].replace(
@@ -300,7 +304,7 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "a program with README's flags opens the package's library and flips",
         async () => {
           const flags =
@@ -393,18 +397,18 @@ Deno.test({
         consumers,
         ...scripted,
       );
-      for (const step of scripted.filter((s) => !s.endsWith("-hidden"))) {
+      for (const name of scripted.filter((s) => !s.endsWith("-hidden"))) {
         built.push([
-          `${step}: a version script`,
-          `vscript/${step}/libmylib.so`,
+          `${name}: a version script`,
+          `vscript/${name}/libmylib.so`,
           "mylib_compute",
         ]);
       }
-      for (const step of scripted.filter((s) => s.endsWith("-hidden"))) {
-        await t.step(
-          `${step}: a version script hides the core's exports, and open() says how to export them`,
+      for (const name of scripted.filter((s) => s.endsWith("-hidden"))) {
+        await step(
+          `${name}: a version script hides the core's exports, and open() says how to export them`,
           async () => {
-            const path = `${consumers}/vscript/${step}/libmylib.so`;
+            const path = `${consumers}/vscript/${name}/libmylib.so`;
             const out = json(
               await program(
                 [`--allow-ffi=${path}`, `--allow-read=${path}`],
@@ -427,7 +431,7 @@ Deno.test({
         );
       }
       for (const [what, lib, fn] of built) {
-        await t.step(
+        await step(
           `${what}: its own function, its own key, flipped`,
           async () => {
             const path = `${consumers}/${lib}`;
@@ -445,7 +449,7 @@ Deno.test({
         );
       }
 
-      await t.step("a library without the core: not linked", async () => {
+      await step("a library without the core: not linked", async () => {
         const path = `${consumers}/nocore/libnocore.so`;
         const out = json(
           await program(
@@ -467,11 +471,10 @@ Deno.test({
           ),
         );
       });
-      passed = true;
     } finally {
       await server.stop();
       // Kept for a look when a step failed.
-      if (passed) Deno.removeSync(scratch, { recursive: true });
+      if (!failed) Deno.removeSync(scratch, { recursive: true });
       else console.error(`left ${scratch} as the failed step left it`);
     }
   },
