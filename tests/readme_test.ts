@@ -18,7 +18,10 @@
 // Blocks of other languages (sh, cmake, ...) are shown, not compiled.
 
 import assert from "node:assert/strict";
-import { type Block, blocks } from "./_markdown.ts";
+import { type Block, blocks, section } from "./_markdown.ts";
+import * as runtime from "../mod.ts";
+import * as fleet from "../fleet.ts";
+import * as builder from "../build.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const README = "README.md";
@@ -131,4 +134,24 @@ Deno.test("README.md's C blocks compile against native/include", async (t) => {
       assert.equal(out.code, 0, `${compiler.cc} says:\n${errors}`);
     });
   }
+});
+
+Deno.test("README's error table names every error class the package exports, and only those", () => {
+  const exported = new Set<string>();
+  for (const entry of [runtime, fleet, builder]) {
+    for (const [name, value] of Object.entries(entry)) {
+      if (typeof value === "function" && value.prototype instanceof Error) {
+        exported.add(name);
+      }
+    }
+  }
+  const table = section(Deno.readTextFileSync(`${root}${README}`), "## Errors")
+    .split("\n").map((line) => line.match(/^\|\s*`(\w+)`\s*\|/)?.[1])
+    .filter((name): name is string => name !== undefined);
+  assert.deepEqual(
+    [...table].sort(),
+    [...exported].sort(),
+    "README's Errors table: one row per exported error class",
+  );
+  assert.equal(new Set(table).size, table.length, "a class listed twice");
 });
