@@ -160,8 +160,11 @@ Deno.test({
     assert.match(own[0], /^deno run .* jsr:@static-keys\/deno\/build$/);
 
     const files = await publishedFiles(new URL("..", import.meta.url));
-    // Outside the repository: `deno add` must not find its deno.json.
-    const scratch = Deno.makeTempDirSync({ prefix: "static-keys-install-" });
+    // Outside the repository, where `deno add` finds no deno.json; made
+    // and written by sh, as the tests may write nothing themselves.
+    const scratch = (await sh(
+      `mktemp -d "\${TMPDIR:-/tmp}/static-keys-install-XXXXXX"`,
+    )).trim();
     const home = `${scratch}/myapp`;
     const denoDir = `${scratch}/deno-dir`;
     const cache = `${denoDir}/static-keys`;
@@ -173,11 +176,13 @@ Deno.test({
       scratch,
       Deno.execPath(),
     );
+    /** Whether `path` is a regular file (the tests may not read there). */
+    const isFile = async (path: string) =>
+      (await spawn("sh", ["-c", 'test -f "$1"', "sh", path])).code === 0;
     const server = await registry(files);
     // The user's shell: `deno` is this deno, an empty Deno cache, no
     // static-keys variables.
     const env = {
-      PATH: `${scratch}/bin:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
       JSR_URL: server.url,
       DENO_DIR: denoDir,
       STATIC_KEYS_CACHE: "",
@@ -224,11 +229,18 @@ Deno.test({
         for (const step of steps) {
           const where = `README.md:${step.line}`;
           if (step.kind === "file") {
-            Deno.writeTextFileSync(`${cwd}/${step.name}`, step.code);
+            await sh(
+              `printf '%s' "$2" >"$1"`,
+              `${cwd}/${step.name}`,
+              step.code,
+            );
           } else if (step.kind === "sh") {
+            // The user's shell finds this deno first on PATH.
             const run = await spawn("sh", [
               "-ec",
-              `${step.code}\nprintf '\\n@@cwd %s\\n' "$(pwd)"`,
+              `PATH="$1:$PATH"\n${step.code}\nprintf '\\n@@cwd %s\\n' "$(pwd)"`,
+              "sh",
+              `${scratch}/bin`,
             ], { cwd, env });
             assert.equal(
               run.code,
@@ -251,9 +263,9 @@ Deno.test({
 
       await step(
         "the quick start built the package's library once and installed the C package",
-        () => {
-          assert.ok(Deno.statSync(`${dir}/${METADATA_FILE}`).isFile);
-          assert.ok(Deno.statSync(library).isFile);
+        async () => {
+          assert.ok(await isFile(`${dir}/${METADATA_FILE}`));
+          assert.ok(await isFile(library));
           for (
             const file of [
               "include/static_keys/static_keys.h",
@@ -264,7 +276,7 @@ Deno.test({
             ]
           ) {
             assert.ok(
-              Deno.statSync(`${home}/static-keys/${file}`).isFile,
+              await isFile(`${home}/static-keys/${file}`),
               file,
             );
           }
@@ -313,7 +325,8 @@ Deno.test({
             readme.includes(`\`${flags}\``),
             "README names these flags",
           );
-          Deno.copyFileSync(
+          await sh(
+            `cp "$1" "$2"`,
             `${ROOT}/tests/fixtures/jsr_user.ts`,
             `${home}/user.ts`,
           );
@@ -474,7 +487,7 @@ Deno.test({
     } finally {
       await server.stop();
       // Kept for a look when a step failed.
-      if (!failed) Deno.removeSync(scratch, { recursive: true });
+      if (!failed) await sh(`rm -rf "$1"`, scratch);
       else console.error(`left ${scratch} as the failed step left it`);
     }
   },
