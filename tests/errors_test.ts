@@ -25,7 +25,11 @@ import {
   WxViolationError,
 } from "../mod.ts";
 import { unwrap } from "../src/runtime/_errors.ts";
-import { type NativeSymbols, symbols } from "../src/runtime/_ffi.ts";
+import {
+  ABI_VERSION,
+  type NativeSymbols,
+  symbols,
+} from "../src/runtime/_ffi.ts";
 import { LIB, runOpen } from "./_helpers.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
@@ -310,8 +314,10 @@ Deno.test({
         name: "AbiMismatchError",
         code: -9,
         path,
-        message: `Cannot open "${path}": its C ABI is version 2, this module ` +
-          `needs version 1: the library was built with a newer static-keys ` +
+        message:
+          `Cannot open "${path}": its C ABI is version ${
+            ABI_VERSION + 1
+          }, this module needs version ${ABI_VERSION}: the library was built with a newer static-keys ` +
           `core: import the version of @static-keys/deno it was built with, ` +
           `or rebuild it against this version's C package (the build ` +
           `entry's --prefix)`,
