@@ -11,8 +11,10 @@
  * library there, checks it against the metadata (its size and SHA-256) and
  * returns at once, quietly; a library that does not match is rebuilt, and a
  * cache that another user owns or others may write is refused
- * (docs/security.md). It needs CMake 3.15+ and a C compiler; everything is
- * checked before anything is written.
+ * (docs/security.md). It needs CMake 3.15+ and a C compiler. A missing
+ * permission or CMake is found before anything is written; a missing C
+ * compiler or build program when CMake configures, in a temporary folder
+ * that is then removed, leaving the cache as it was.
  *
  * From the command line (prints the library's path):
  *
@@ -66,8 +68,9 @@ export { BuildError, type BuildErrorReason } from "./src/runtime/_errors.ts";
  *
  * @param options An install prefix, and whether to print nothing.
  * @returns Where the library is, and whether anything was compiled.
- * @throws {BuildError} When a permission, CMake, a C compiler or a writable
- *   directory is missing (before anything is written), when a folder of the
+ * @throws {BuildError} When a permission, CMake or a writable directory is
+ *   missing (before anything is written), when CMake finds no C compiler or
+ *   build program (the cache is left as it was), when a folder of the
  *   cache belongs to another user or is writable by group or others
  *   (`reason` `"cache"`), or the build fails; `reason` says which, the
  *   message what to install, grant or change.

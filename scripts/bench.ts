@@ -2,25 +2,29 @@
 // deno task bench [--quick] [--update [--no-readme]]: builds the benchmarks,
 // then runs every benchmark of bench/ (native flips, the hot path,
 // callgrind, init when bench/init_bench.c exists, Deno against C,
-// Deno.bench), prints one table, checks the goals, and writes the results,
+// Deno.bench), prints one table, checks the results, and writes them,
 // the chart and the report to build/bench/results/. Only with --update does
 // it rewrite the committed bench/results/latest.json, the chart
-// bench/results/flip_cost.svg and README's table between its bench markers.
+// bench/results/flip_cost.svg and README's block between its bench markers
+// (readmeBench(): the same block deno task figures writes, and
+// tests/figures_test.ts checks against bench/results/latest.json).
 
 import $ from "dax";
 import { build, buildDir, lines, root } from "./_common.ts";
 import {
   benchOutputs,
   chart,
-  checkGoals,
+  checkList,
+  checkResults,
   flipTable,
-  goalList,
   hotTable,
   initTable,
   machineLine,
+  readmeBench,
   type Results,
   type Row,
 } from "./_bench_report.ts";
+import { BENCH_BLOCK, replaceBetween } from "./_figures.ts";
 
 const quick = Deno.args.includes("--quick");
 const started = performance.now();
@@ -168,9 +172,9 @@ const results: Results = {
         Number(fromDeno.find((r) => r.group === "default")?.passes ?? 1),
       ]),
   ),
-  goals: [],
+  checks: [],
 };
-results.goals = checkGoals(results);
+results.checks = checkResults(results);
 
 const outputs = benchOutputs(Deno.args);
 const write = (file: string, text: string) => {
@@ -190,24 +194,19 @@ const report = [
   hotTable(results),
   ...(results.init.length ? ["", initTable(results)] : []),
   "",
-  "Goals of issue 11:",
+  "Checks:",
   "",
-  goalList(results.goals),
+  checkList(results.checks),
 ].join("\n");
 console.log(`\n${report}\n`);
 write(outputs.report, report + "\n");
 
-// With --update, README shows this run: the text between the bench markers.
-const begin = "<!-- bench:begin (deno task bench writes this) -->";
-const end = "<!-- bench:end -->";
+// With --update, README shows this run: its block between the bench markers.
 if (outputs.readme) {
   const readme = root.join(outputs.readme);
-  const text = readme.readTextSync();
-  if (text.includes(begin)) {
-    const head = text.slice(0, text.indexOf(begin) + begin.length);
-    const tail = text.slice(text.indexOf(end));
-    readme.writeTextSync(`${head}\n\n${report}\n\n${tail}`);
-  }
+  readme.writeTextSync(
+    replaceBetween(readme.readTextSync(), BENCH_BLOCK, readmeBench(results)),
+  );
 }
 // deno fmt owns the layout of the committed files we wrote, as of every
 // file (build/ is excluded from it).

@@ -72,7 +72,7 @@ async function denoTest(): Promise<void> {
     await $`${deno} test ${flags} --doc tests/ mod.ts src/ cli.ts build.ts fleet.ts`
       .cwd(root).env({
         NO_COLOR: "1",
-        // README's figures must be this run's numbers in CI; elsewhere
+        // CONTRIBUTING's figures must be this run's numbers in CI; elsewhere
         // (another kernel, no procmem) only their names are held to account.
         STATIC_KEYS_FIGURES_STRICT:
           Deno.env.get("STATIC_KEYS_TARGETS") === "all" ? "1" : "",

@@ -868,9 +868,10 @@ export type BuildErrorReason =
 
 /**
  * The build entry (`@static-keys/deno/build`) cannot build or install the
- * package's library (code `EINIT`). Raised before anything is written to
- * the cache when a tool, a permission or a writable directory is missing;
- * the message names the package or the flag to add.
+ * package's library (code `EINIT`). A missing permission, CMake or
+ * writable directory is found before anything is written to the cache; a
+ * missing C compiler or build program when CMake configures, and the cache
+ * is left as it was. The message names the package or the flag to add.
  *
  * @example Usage
  * ```ts

@@ -408,9 +408,9 @@ export class StaticKeysModule<
 
   /**
    * Picks the strategy for later flips, for every handle of the module.
-   * `"default"` goes back to the OS layer's pick: the fastest strategy
-   * that keeps W^X and is safe while other threads run the sites (see
-   * `strategy`).
+   * `"default"` goes back to the OS layer's pick: a strategy that keeps
+   * W^X and is safe while other threads run the sites (see
+   * {@linkcode Strategy}).
    *
    * @param strategy The strategy.
    * @throws {TypeError} If `strategy` is not one of {@linkcode STRATEGIES}.

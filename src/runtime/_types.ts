@@ -35,12 +35,14 @@ export const STRATEGIES = [
  * | `direct` | the text is writable (bare metal) | n/a |
  * | `procmem` | one `pwrite` per run through `/proc/self/mem`, once per pass of the protocol (3 on x86) (Linux; refused where the kernel forbids it) | never writable and executable |
  *
- * `default` picks the OS layer's default: the fastest strategy that keeps
- * W^X and is safe while other threads run the sites. On Linux x86 that is
+ * `default` picks the OS layer's default: a strategy that keeps W^X and
+ * is safe while other threads run the sites. On Linux x86 that is
  * `procmem` with the cross-modification protocol where the kernel has
  * membarrier's core synchronisation (4.16 and later), else `remap`; on
  * Linux aarch64 and riscv64 `remap`; `mprotect` on Windows; `remap` on
- * macOS. `StaticKeysModule.strategy` names the one in use.
+ * macOS; `direct` freestanding. It is not always the fastest: README's
+ * performance table compares them. `StaticKeysModule.strategy` names the
+ * one in use.
  *
  * @example Usage
  * ```ts
