@@ -5,7 +5,8 @@
  * links the core exports these, so mod.ts drives the package's dylib and a
  * user's dylib alike. Strings returned live as long as the module.
  */
-#include "core.h"
+#include "module.h"
+#include "update.h"
 
 /* Defined here and only here: every key refers to it (static_keys.h, "the
  * link guard"), so whatever links a key links this file's ABI too. */
@@ -152,7 +153,7 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_set_many(const uint32_t *indices,
 	if (count && (!indices || !states))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot update keys: indices or states is NULL");
-	return static_keys_apply_request(count, &c, ffi_change_at);
+	return update_apply(count, &c, ffi_change_at);
 }
 
 /* Pins key `index` to `state` (0 or 1), or lifts its pin (state < 0). */
@@ -209,7 +210,7 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_apply(const uint32_t *indices,
 	if (count && (!indices || !ops))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot update keys: indices or ops is NULL");
-	return static_keys_apply_request(count, &c, ffi_op_at);
+	return update_apply(count, &c, ffi_op_at);
 }
 
 /*
