@@ -288,40 +288,49 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_repair(uint32_t *out, uint32_t count)
 }
 
 /*
- * out[0..16] = strategy, strategies, keys, entries, page_size, flips,
- * requests, pages_patched, syscalls, last_pages, last_syscalls, runs,
- * last_runs, concurrent, protocol, core_syncs, traps. Writes at most
- * `count` fields; returns how many there are (17; an older core returns
- * 11 or 13).
+ * The stats as u64 fields, in this order: the table Deno reads them by
+ * (STATS_FIELD_NAMES in src/runtime/_ffi.ts; tests/native_names_test.ts
+ * holds the two to each other). Append only: an older core writes a
+ * prefix (11 or 13 fields).
  */
-#define FFI_STATS_FIELDS 17
+#define FFI_STATS(X)                                                           \
+	X(strategy)                                                            \
+	X(strategies)                                                          \
+	X(keys)                                                                \
+	X(entries)                                                             \
+	X(page_size)                                                           \
+	X(flips)                                                               \
+	X(requests)                                                            \
+	X(pages_patched)                                                       \
+	X(syscalls)                                                            \
+	X(last_pages)                                                          \
+	X(last_syscalls)                                                       \
+	X(runs)                                                                \
+	X(last_runs)                                                           \
+	X(concurrent)                                                          \
+	X(protocol)                                                            \
+	X(core_syncs)                                                          \
+	X(traps)
 
+#define FFI_STATS_COUNT(field) +1
+#define FFI_STATS_FIELDS (0 FFI_STATS(FFI_STATS_COUNT))
+
+/*
+ * Writes at most `count` of the FFI_STATS fields to out; returns how many
+ * there are (17).
+ */
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 {
 	struct static_keys_stats s;
 	uint64_t all[FFI_STATS_FIELDS];
-	uint32_t i;
+	uint32_t i = 0;
 	int rc = static_keys_get_stats(&s);
 
 	if (rc)
 		return rc;
-	all[0] = s.strategy;
-	all[1] = s.strategies;
-	all[2] = s.keys;
-	all[3] = s.entries;
-	all[4] = s.page_size;
-	all[5] = s.flips;
-	all[6] = s.requests;
-	all[7] = s.pages_patched;
-	all[8] = s.syscalls;
-	all[9] = s.last_pages;
-	all[10] = s.last_syscalls;
-	all[11] = s.runs;
-	all[12] = s.last_runs;
-	all[13] = s.concurrent;
-	all[14] = s.protocol;
-	all[15] = s.core_syncs;
-	all[16] = s.traps;
+#define FFI_STATS_PUT(field) all[i++] = s.field;
+	FFI_STATS(FFI_STATS_PUT)
+#undef FFI_STATS_PUT
 	for (i = 0; out && i < count && i < FFI_STATS_FIELDS; i++)
 		out[i] = all[i];
 	return FFI_STATS_FIELDS;
