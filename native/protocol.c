@@ -72,7 +72,8 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	int back = 0;
 
 	__atomic_add_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
-	dir = (enum protocol_phase)__atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST);
+	dir = (enum protocol_phase)__atomic_load_n(&m->protocol,
+						   __ATOMIC_SEQ_CST);
 	e = site_find(m, site, &k);
 	if (!e && after && (e = site_find(m, pc, &k)) != NULL) {
 		if (site_trapped(site)) /* read only now: pc - 1 is text */

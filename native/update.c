@@ -339,8 +339,7 @@ int static_keys_apply(const struct static_key_op *ops, size_t count)
 }
 
 int update_apply(size_t count, const void *src,
-			      int (*at)(const void *, size_t,
-					struct static_key_op *))
+		 int (*at)(const void *, size_t, struct static_key_op *))
 {
 	struct request req = {count, src, at};
 

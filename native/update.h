@@ -31,8 +31,7 @@ enum patch_pass {
  * i < count; at() returns 0, or a code with the last-error text set.
  */
 int update_apply(size_t count, const void *src,
-			      int (*at)(const void *src, size_t i,
-					struct static_key_op *op));
+		 int (*at)(const void *src, size_t i, struct static_key_op *op));
 
 /*
  * Caller holds the module (module_lock). Patches every run of the marked
