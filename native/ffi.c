@@ -77,7 +77,7 @@ static int ffi_key(uint32_t index, struct static_key **out)
 
 	if (rc)
 		return rc;
-	*out = static_keys_at(index);
+	*out = module_key(index);
 	if (!*out) {
 		struct errbuf eb;
 

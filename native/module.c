@@ -132,9 +132,7 @@ size_t static_keys_count(void)
 
 struct static_key *static_keys_at(size_t index)
 {
-	if (module_ready() || index >= this_module.nr_keys)
-		return NULL;
-	return &this_module.sec.keys_start[index];
+	return module_ready() ? NULL : module_key(index);
 }
 
 struct static_key *static_keys_find(const char *name)

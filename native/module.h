@@ -78,6 +78,13 @@ void module_unlock(void);
 /* 1 when key is one of this module's keys. */
 int module_key_valid(const struct static_key *key);
 
+/* Key `index` in table order, or NULL past the end; after module_ready. */
+static inline struct static_key *module_key(size_t index)
+{
+	return index < this_module.nr_keys ? &this_module.sec.keys_start[index]
+					   : NULL;
+}
+
 /* ---- init.c ------------------------------------------------------------- */
 
 /*

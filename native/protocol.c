@@ -164,10 +164,7 @@ static int protocol_sync(struct module *m, struct os_patch *p)
 {
 	int rc;
 
-	p->syscalls = 0;
-	p->failed = NULL;
-	p->raw_error = 0;
-	p->transient = NULL;
+	*p = (struct os_patch){0};
 	rc = os_sync_core(p);
 	m->stats.core_syncs++;
 	return rc;

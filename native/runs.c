@@ -189,16 +189,14 @@ int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 	struct patch_ctx pc = {m, invert, pass};
 	int rc;
 
-	p->strategy = m->strategy;
-	p->start = start;
-	p->len = end - start;
-	p->fill = fill_run;
-	p->ctx = &pc;
-	p->rollback = invert;
-	p->syscalls = 0;
-	p->failed = NULL;
-	p->raw_error = 0;
-	p->transient = NULL;
+	*p = (struct os_patch){
+		.strategy = m->strategy,
+		.start = start,
+		.len = end - start,
+		.fill = fill_run,
+		.ctx = &pc,
+		.rollback = invert,
+	};
 	if (TEST_HOOK_COUNTDOWN(fault_at) ||
 	    (invert && TEST_HOOK(fault_rollback) == ROLLBACK_FAULT_ALL)) {
 		p->failed = "injected fault";
