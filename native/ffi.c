@@ -116,6 +116,23 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_dec(uint32_t index)
 	return rc ? rc : static_key_slow_dec(k);
 }
 
+/* Op i of a request names key number `index`: op->key, or ENOKEY. */
+static int ffi_op_key(size_t i, uint32_t index, struct static_key_op *op)
+{
+	struct errbuf eb;
+
+	op->key = static_keys_at(index);
+	if (op->key)
+		return 0;
+	err_begin(&eb);
+	err_str(&eb, "Cannot update keys: change ");
+	err_u64(&eb, i);
+	err_str(&eb, " names key number ");
+	err_u64(&eb, index);
+	err_str(&eb, ", past the end of the key table");
+	return STATIC_KEYS_ENOKEY;
+}
+
 struct ffi_changes {
 	const uint32_t *indices;
 	const uint8_t *states;
@@ -125,22 +142,9 @@ static int ffi_change_at(const void *src, size_t i, struct static_key_op *op)
 {
 	const struct ffi_changes *c = src;
 
-	op->key = static_keys_at(c->indices[i]);
 	op->op = STATIC_KEY_OP_SET;
 	op->arg = c->states[i];
-	if (op->key)
-		return 0;
-	{
-		struct errbuf eb;
-
-		err_begin(&eb);
-		err_str(&eb, "Cannot update keys: change ");
-		err_u64(&eb, i);
-		err_str(&eb, " names key number ");
-		err_u64(&eb, c->indices[i]);
-		err_str(&eb, ", past the end of the key table");
-	}
-	return STATIC_KEYS_ENOKEY;
+	return ffi_op_key(i, c->indices[i], op);
 }
 
 /* One all-or-nothing request: key indices[i] takes states[i] (0 or 1). */
@@ -178,22 +182,9 @@ static int ffi_op_at(const void *src, size_t i, struct static_key_op *op)
 	uint8_t code = c->ops[i];
 
 	/* bits 0-6: STATIC_KEY_OP_*, bit 7: the state of a set or pin */
-	op->key = static_keys_at(c->indices[i]);
 	op->op = code & 0x7f;
 	op->arg = code >> 7;
-	if (op->key)
-		return 0;
-	{
-		struct errbuf eb;
-
-		err_begin(&eb);
-		err_str(&eb, "Cannot update keys: change ");
-		err_u64(&eb, i);
-		err_str(&eb, " names key number ");
-		err_u64(&eb, c->indices[i]);
-		err_str(&eb, ", past the end of the key table");
-	}
-	return STATIC_KEYS_ENOKEY;
+	return ffi_op_key(i, c->indices[i], op);
 }
 
 /*
