@@ -11,7 +11,7 @@
  * library there, checks it against the metadata (its size and SHA-256) and
  * returns at once, quietly; a library that does not match is rebuilt, and a
  * cache that another user owns or others may write is refused
- * (docs/security.md). It needs CMake 3.24+ and a C compiler; everything is
+ * (docs/security.md). It needs CMake 3.15+ and a C compiler; everything is
  * checked before anything is written.
  *
  * From the command line (prints the library's path):
@@ -23,13 +23,14 @@
  *
  * From code:
  *
- * ```ts ignore
+ * ```ts
  * import { build } from "@static-keys/deno/build";
  * import { open } from "@static-keys/deno";
  *
- * await build(); // compiles once per version, then returns at once
- * using mod = open(); // finds the library in the cache
- * mod.key("tracing").enable();
+ * export async function openPackage() {
+ *   await build(); // compiles once per version, then returns at once
+ *   return open(); // finds the library in the cache
+ * }
  * ```
  *
  * @module
@@ -73,20 +74,28 @@ export { BuildError, type BuildErrorReason } from "./src/runtime/_errors.ts";
  * @throws {TypeError} If an option has the wrong type.
  *
  * @example Usage
- * ```ts ignore
- * import { build } from "@static-keys/deno/build";
+ * ```ts
+ * import { build, BuildError } from "@static-keys/deno/build";
  *
- * const { library, built } = await build();
- * console.log(built ? `built ${library}` : `${library} was there`);
+ * try {
+ *   const { library, built } = await build({ quiet: true });
+ *   console.log(built ? `built ${library}` : `${library} was there`);
+ * } catch (error) {
+ *   if (!(error instanceof BuildError)) throw error;
+ *   console.error(`${error.reason}: ${error.message}`); // e.g. a missing flag
+ * }
  * ```
  *
  * @example Install the C package
- * ```ts ignore
+ * ```ts
  * import { build } from "@static-keys/deno/build";
  *
- * await build({ prefix: "/opt/static-keys" });
- * // cmake -DCMAKE_PREFIX_PATH=/opt/static-keys, or
- * // PKG_CONFIG_PATH=/opt/static-keys/lib/pkgconfig pkg-config static-keys
+ * export async function installCPackage(prefix = "/opt/static-keys") {
+ *   const result = await build({ prefix });
+ *   // cmake -DCMAKE_PREFIX_PATH=<prefix>, or
+ *   // PKG_CONFIG_PATH=<prefix>/lib/pkgconfig pkg-config static-keys
+ *   return result.prefix; // absolute
+ * }
  * ```
  */
 export function build(options: BuildOptions = {}): Promise<BuildResult> {

@@ -20,7 +20,8 @@
 # every name global, with the test hooks compiled in (os/test_hooks.h): for
 # the C tests, never installed.
 # static_keys_module_options(<target>): what a module that links the core
-# compiles and links with (an INTERFACE target's usage requirements).
+# compiles and links with (an INTERFACE target's usage requirements), for
+# static_keys and the tests' static_keys_testing alike.
 include_guard(GLOBAL)
 
 # The public API: names a user's code calls or the loader finds.
@@ -88,6 +89,17 @@ function(static_keys_core_library name)
 endfunction()
 
 function(static_keys_module_options target)
+  # Every key refers to the link guard that only native/ffi.c defines
+  # (static_keys.h), and "-u" names ffi.c's first function for a module with
+  # no key yet; ffi.c calls into the rest. So every module exports the Deno
+  # ABI, with the objects --whole-archive would link, and CMake 3.13
+  # ($<LINK_LIBRARY> is 3.24). (The shipped archive is one object anyway.)
+  if(APPLE OR (WIN32 AND CMAKE_SIZEOF_VOID_P EQUAL 4))
+    set(_abi_symbol _static_keys_ffi_abi_version) # C names get a "_"
+  else()
+    set(_abi_symbol static_keys_ffi_abi_version)
+  endif()
+  target_link_options(${target} INTERFACE "LINKER:-u,${_abi_symbol}")
   # mingw GCC: sites must stay in .text (os/os_sections.h says why), and on
   # x86_64 an extern key must be a link-time constant for asm "i", not a
   # .refptr load (i686 has no .refptr and no -mcmodel=small).

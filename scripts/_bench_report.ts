@@ -2,6 +2,40 @@
 // deno task bench's report: the results' shape, the Markdown tables, the
 // goals of issue 11 checked against them, and the SVG chart (our own code).
 
+/** The files one run of `deno task bench` writes, relative to the root. */
+export interface BenchOutputs {
+  /** The results as JSON. */
+  json: string;
+  /** The flip-cost chart. */
+  chart: string;
+  /** The report's Markdown: machine line, tables, goals. */
+  report: string;
+  /** README.md, whose bench block gets the report; absent: left alone. */
+  readme?: string;
+}
+
+/**
+ * Where a run writes: build/bench/results/ (the clone stays clean), or,
+ * with `--update`, the committed bench/results/ and README's bench block
+ * (`--no-readme` leaves README alone).
+ */
+export function benchOutputs(args: readonly string[]): BenchOutputs {
+  const report = "build/bench/results/report.md";
+  if (!args.includes("--update")) {
+    return {
+      json: "build/bench/results/latest.json",
+      chart: "build/bench/results/flip_cost.svg",
+      report,
+    };
+  }
+  return {
+    json: "bench/results/latest.json",
+    chart: "bench/results/flip_cost.svg",
+    report,
+    ...(args.includes("--no-readme") ? {} : { readme: "README.md" }),
+  };
+}
+
 /** One record a benchmark program printed (one JSON object a line). */
 export type Row = Record<string, string | number | boolean>;
 

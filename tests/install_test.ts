@@ -6,7 +6,10 @@
 // libraries built against the build entry's install with README's lines
 // (tests/consumer/readme_build.sh: CMake find_package, pkg-config, a plain
 // compiler line, C++ with each C++ compiler here), each opened from Deno
-// with its own symbols and flipped. One CMake build of the library in all.
+// with its own symbols and flipped; and a library whose own version script
+// hides the core's exports (tests/consumer/version_script.sh), by CMake and
+// by the plain line, which open() names, and the fixes it names, which
+// export them again. One CMake build of the library in all.
 //
 // Needs only what scripts/test.ts grants: the registry and the user's
 // commands are deno subprocesses, the consumer builds run under sh.
@@ -301,6 +304,61 @@ Deno.test({
         consumers,
         ...cxx,
       );
+      // A library whose own version script hides the core's exports, by
+      // CMake and by the plain line, and the two fixes.
+      const scripted = [
+        "cmake-hidden",
+        "cmake-fragment",
+        "plain-hidden",
+        "plain-fragment",
+        "plain-global",
+      ];
+      await sh(
+        `root=$1 prefix=$2 out=$3
+         shift 3
+         for step in "$@"; do
+           sh "$root/tests/consumer/version_script.sh" "$step" "$prefix" \\
+             "$out/vscript" "$root" cc >"$out.$step.log" 2>&1 ||
+             { cat "$out.$step.log"; exit 1; }
+         done`,
+        ROOT,
+        prefix,
+        consumers,
+        ...scripted,
+      );
+      for (const step of scripted.filter((s) => !s.endsWith("-hidden"))) {
+        steps.push([
+          `${step}: a version script`,
+          `vscript/${step}/libmylib.so`,
+          "mylib_compute",
+        ]);
+      }
+      for (const step of scripted.filter((s) => s.endsWith("-hidden"))) {
+        await t.step(
+          `${step}: a version script hides the core's exports, and open() says how to export them`,
+          async () => {
+            const path = `${consumers}/vscript/${step}/libmylib.so`;
+            const out = json(
+              await program(
+                [`--allow-ffi=${path}`, `--allow-read=${path}`],
+                path,
+                "mylib_compute",
+                "fast_path",
+              ),
+            );
+            assert.equal(
+              out.error.name,
+              "HiddenExportsError",
+              out.error.message,
+            );
+            assert.equal(out.error.code, -9);
+            assert.match(
+              out.error.message,
+              /^Cannot open ".*": the static-keys core is linked into it but its exports are hidden: .*; add "static_keys_ffi_\*;" under "global:" in the version script, or link with the package's fragment after yours \(-Wl,--version-script=<prefix>\/share\/static-keys\/static_keys\.map/,
+            );
+          },
+        );
+      }
       for (const [what, lib, fn] of steps) {
         await t.step(
           `${what}: its own function, its own key, flipped`,
@@ -323,9 +381,14 @@ Deno.test({
       await t.step("a library without the core: not linked", async () => {
         const path = `${consumers}/nocore/libnocore.so`;
         const out = json(
-          await program([`--allow-ffi=${path}`], path, "nocore_answer", "x"),
+          await program(
+            [`--allow-ffi=${path}`, `--allow-read=${path}`],
+            path,
+            "nocore_answer",
+            "x",
+          ),
         );
-        assert.equal(out.error.name, "StaticKeysError");
+        assert.equal(out.error.name, "NotAModuleError");
         assert.equal(out.error.code, -9);
         assert.match(
           out.error.message,
