@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "site.h"
 
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_set(uint32_t index, int32_t enabled);
 
@@ -85,11 +85,7 @@ STATIC_KEYS_EXPORT int32_t bench_baseline_set(uint32_t index, int32_t enabled)
 		uint8_t bytes[ARCH_JUMP_SIZE];
 		int rc;
 
-		/* instruction = enabled ^ branch (static_keys.h); 1 = jmp */
-		if (enabled ^ jump_entry_branch(e))
-			arch_jump_jmp(bytes, jump_entry_code(e), jump_entry_target(e));
-		else
-			arch_jump_nop(bytes, jump_entry_code(e));
+		site_bytes(e, enabled, bytes);
 		rc = baseline_site(jump_entry_code(e), bytes, ps);
 		if (rc)
 			return rc;

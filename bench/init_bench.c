@@ -24,7 +24,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core.h"
+#include "site.h"
+#include "tables.h"
 
 #include "arch/arch.h"
 

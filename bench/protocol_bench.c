@@ -16,7 +16,8 @@
 
 #include "static_keys.h"
 
-extern STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core;
+#include "os/test_hooks.h"
+
 
 DEFINE_STATIC_KEY_FALSE(one);
 DEFINE_STATIC_KEY_FALSE(wide);
@@ -81,7 +82,7 @@ static void measure(int strategy, int protocol, int fd)
 {
 	double v[2] = {-1, -1};
 
-	static_keys_linux_no_sync_core = !protocol; /* before init */
+	test_hooks.no_sync_core = !protocol; /* before init */
 	if (!static_keys_set_strategy(strategy)) {
 		v[0] = per_flip(&one.key, FLIPS);
 		v[1] = per_flip(&wide.key, WIDE_FLIPS);

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * error.c - words for codes, the last-error text, strategy names, stats.
- * Formatting is done by hand: the core calls nothing from libc, so it also
- * builds freestanding (os/none.c).
+ * error.c - the error text: words for codes, and the last-error text with
+ * the builder every file of native/ writes it through. Formatting is done
+ * by hand: the core calls no stdio, so it also builds freestanding
+ * (os/none.c).
  */
 #include "core.h"
+
+/* The last-error text of this module (one per copy of the core). */
+static char last_error[STATIC_KEYS_ERRBUF];
 
 const char *static_keys_strerror(int code)
 {
@@ -44,69 +48,22 @@ const char *static_keys_strerror(int code)
 	}
 }
 
-const char *static_keys_strategy_name(int strategy)
-{
-	static const char *const names[STATIC_KEYS_STRATEGY_COUNT] = {
-		"default", "remap", "mprotect", "alias", "direct", "procmem"};
-
-	if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT)
-		return "unknown";
-	return names[strategy];
-}
-
-/*
- * Field by field: a struct assignment this size becomes a call to memcpy
- * (clang -O0 does it), which a freestanding image may not have.
- */
-static void stats_copy(struct static_keys_stats *to,
-		       const struct static_keys_stats *from)
-{
-	to->strategy = from->strategy;
-	to->strategies = from->strategies;
-	to->keys = from->keys;
-	to->entries = from->entries;
-	to->page_size = from->page_size;
-	to->flips = from->flips;
-	to->requests = from->requests;
-	to->pages_patched = from->pages_patched;
-	to->syscalls = from->syscalls;
-	to->last_pages = from->last_pages;
-	to->last_syscalls = from->last_syscalls;
-	to->runs = from->runs;
-	to->last_runs = from->last_runs;
-	to->concurrent = from->concurrent;
-	to->protocol = from->protocol;
-	to->core_syncs = from->core_syncs;
-	to->traps = __atomic_load_n(&from->traps, __ATOMIC_RELAXED);
-}
-
-int static_keys_get_stats(struct static_keys_stats *out)
-{
-	int rc;
-
-	if (!out)
-		return STATIC_KEYS_EINVAL;
-	rc = module_ready();
-	stats_copy(out, &static_keys_mod.stats);
-	return rc;
-}
-
 /* ---- last error --------------------------------------------------------- */
 
 const char *static_keys_last_error(void)
 {
-	return static_keys_mod.last_error;
+	return last_error;
 }
 
 void err_clear(void)
 {
-	static_keys_mod.last_error[0] = '\0';
+	last_error[0] = '\0';
 }
 
 void err_begin(struct errbuf *eb)
 {
-	eb->buf = static_keys_mod.last_error;
-	eb->cap = sizeof(static_keys_mod.last_error);
+	eb->buf = last_error;
+	eb->cap = sizeof(last_error);
 	eb->len = 0;
 	eb->buf[0] = '\0';
 }
@@ -177,4 +134,17 @@ int err_set(int code, const char *s)
 	err_begin(&eb);
 	err_str(&eb, s);
 	return code;
+}
+
+void err_refusal(struct errbuf *eb, const struct os_patch *p)
+{
+	err_str(eb, p->failed ? p->failed : "the OS layer");
+	err_str(eb, " failed with error ");
+	err_i64(eb, p->raw_error);
+	if (p->transient) {
+		err_str(eb, ", a transient refusal (");
+		err_str(eb, p->transient);
+		err_str(eb, "): nothing is kept from it, so try again once "
+			    "that has passed");
+	}
 }

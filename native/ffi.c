@@ -5,7 +5,8 @@
  * links the core exports these, so mod.ts drives the package's dylib and a
  * user's dylib alike. Strings returned live as long as the module.
  */
-#include "core.h"
+#include "module.h"
+#include "update.h"
 
 /* Defined here and only here: every key refers to it (static_keys.h, "the
  * link guard"), so whatever links a key links this file's ABI too. */
@@ -76,7 +77,7 @@ static int ffi_key(uint32_t index, struct static_key **out)
 
 	if (rc)
 		return rc;
-	*out = static_keys_at(index);
+	*out = module_key(index);
 	if (!*out) {
 		struct errbuf eb;
 
@@ -115,6 +116,23 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_dec(uint32_t index)
 	return rc ? rc : static_key_slow_dec(k);
 }
 
+/* Op i of a request names key number `index`: op->key, or ENOKEY. */
+static int ffi_op_key(size_t i, uint32_t index, struct static_key_op *op)
+{
+	struct errbuf eb;
+
+	op->key = static_keys_at(index);
+	if (op->key)
+		return 0;
+	err_begin(&eb);
+	err_str(&eb, "Cannot update keys: change ");
+	err_u64(&eb, i);
+	err_str(&eb, " names key number ");
+	err_u64(&eb, index);
+	err_str(&eb, ", past the end of the key table");
+	return STATIC_KEYS_ENOKEY;
+}
+
 struct ffi_changes {
 	const uint32_t *indices;
 	const uint8_t *states;
@@ -124,22 +142,9 @@ static int ffi_change_at(const void *src, size_t i, struct static_key_op *op)
 {
 	const struct ffi_changes *c = src;
 
-	op->key = static_keys_at(c->indices[i]);
 	op->op = STATIC_KEY_OP_SET;
 	op->arg = c->states[i];
-	if (op->key)
-		return 0;
-	{
-		struct errbuf eb;
-
-		err_begin(&eb);
-		err_str(&eb, "Cannot update keys: change ");
-		err_u64(&eb, i);
-		err_str(&eb, " names key number ");
-		err_u64(&eb, c->indices[i]);
-		err_str(&eb, ", past the end of the key table");
-	}
-	return STATIC_KEYS_ENOKEY;
+	return ffi_op_key(i, c->indices[i], op);
 }
 
 /* One all-or-nothing request: key indices[i] takes states[i] (0 or 1). */
@@ -152,7 +157,7 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_set_many(const uint32_t *indices,
 	if (count && (!indices || !states))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot update keys: indices or states is NULL");
-	return static_keys_apply_request(count, &c, ffi_change_at);
+	return update_apply(count, &c, ffi_change_at);
 }
 
 /* Pins key `index` to `state` (0 or 1), or lifts its pin (state < 0). */
@@ -177,22 +182,9 @@ static int ffi_op_at(const void *src, size_t i, struct static_key_op *op)
 	uint8_t code = c->ops[i];
 
 	/* bits 0-6: STATIC_KEY_OP_*, bit 7: the state of a set or pin */
-	op->key = static_keys_at(c->indices[i]);
 	op->op = code & 0x7f;
 	op->arg = code >> 7;
-	if (op->key)
-		return 0;
-	{
-		struct errbuf eb;
-
-		err_begin(&eb);
-		err_str(&eb, "Cannot update keys: change ");
-		err_u64(&eb, i);
-		err_str(&eb, " names key number ");
-		err_u64(&eb, c->indices[i]);
-		err_str(&eb, ", past the end of the key table");
-	}
-	return STATIC_KEYS_ENOKEY;
+	return ffi_op_key(i, c->indices[i], op);
 }
 
 /*
@@ -209,7 +201,7 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_apply(const uint32_t *indices,
 	if (count && (!indices || !ops))
 		return err_set(STATIC_KEYS_EINVAL,
 			       "Cannot update keys: indices or ops is NULL");
-	return static_keys_apply_request(count, &c, ffi_op_at);
+	return update_apply(count, &c, ffi_op_at);
 }
 
 /*
@@ -287,40 +279,49 @@ STATIC_KEYS_EXPORT int32_t static_keys_ffi_repair(uint32_t *out, uint32_t count)
 }
 
 /*
- * out[0..16] = strategy, strategies, keys, entries, page_size, flips,
- * requests, pages_patched, syscalls, last_pages, last_syscalls, runs,
- * last_runs, concurrent, protocol, core_syncs, traps. Writes at most
- * `count` fields; returns how many there are (17; an older core returns
- * 11 or 13).
+ * The stats as u64 fields, in this order: the table Deno reads them by
+ * (STATS_FIELD_NAMES in src/runtime/_ffi.ts; tests/native_names_test.ts
+ * holds the two to each other). Append only: an older core writes a
+ * prefix (11 or 13 fields).
  */
-#define FFI_STATS_FIELDS 17
+#define FFI_STATS(X)                                                           \
+	X(strategy)                                                            \
+	X(strategies)                                                          \
+	X(keys)                                                                \
+	X(entries)                                                             \
+	X(page_size)                                                           \
+	X(flips)                                                               \
+	X(requests)                                                            \
+	X(pages_patched)                                                       \
+	X(syscalls)                                                            \
+	X(last_pages)                                                          \
+	X(last_syscalls)                                                       \
+	X(runs)                                                                \
+	X(last_runs)                                                           \
+	X(concurrent)                                                          \
+	X(protocol)                                                            \
+	X(core_syncs)                                                          \
+	X(traps)
 
+#define FFI_STATS_COUNT(field) +1
+#define FFI_STATS_FIELDS (0 FFI_STATS(FFI_STATS_COUNT))
+
+/*
+ * Writes at most `count` of the FFI_STATS fields to out; returns how many
+ * there are (17).
+ */
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_stats(uint64_t *out, uint32_t count)
 {
 	struct static_keys_stats s;
 	uint64_t all[FFI_STATS_FIELDS];
-	uint32_t i;
+	uint32_t i = 0;
 	int rc = static_keys_get_stats(&s);
 
 	if (rc)
 		return rc;
-	all[0] = s.strategy;
-	all[1] = s.strategies;
-	all[2] = s.keys;
-	all[3] = s.entries;
-	all[4] = s.page_size;
-	all[5] = s.flips;
-	all[6] = s.requests;
-	all[7] = s.pages_patched;
-	all[8] = s.syscalls;
-	all[9] = s.last_pages;
-	all[10] = s.last_syscalls;
-	all[11] = s.runs;
-	all[12] = s.last_runs;
-	all[13] = s.concurrent;
-	all[14] = s.protocol;
-	all[15] = s.core_syncs;
-	all[16] = s.traps;
+#define FFI_STATS_PUT(field) all[i++] = s.field;
+	FFI_STATS(FFI_STATS_PUT)
+#undef FFI_STATS_PUT
 	for (i = 0; out && i < count && i < FFI_STATS_FIELDS; i++)
 		out[i] = all[i];
 	return FFI_STATS_FIELDS;

@@ -5,8 +5,9 @@
  * on x86 three passes over every run (breakpoint over byte 0, the other
  * bytes, byte 0) with a core synchronisation after each, and the trap
  * handler that sends a thread meeting a breakpoint on; elsewhere one
- * aligned store per site and one synchronisation. update_caps decides
- * which strategies run it. The runs themselves come from runs.c.
+ * aligned store per site and one synchronisation. strategy_caps
+ * (strategy.c) decides which strategies run it. The runs themselves come
+ * from runs.c, what a site holds from site.c.
  */
 #include "update.h"
 
@@ -39,20 +40,6 @@ static const struct jump_entry *site_find(struct module *m, uintptr_t code,
 }
 #endif
 
-/* 1 when the site at `at` begins with the breakpoint. */
-static int site_trapped(uintptr_t at)
-{
-#if ARCH_NEEDS_BREAKPOINT
-	uint8_t bp[ARCH_BREAKPOINT_SIZE];
-
-	arch_breakpoint(bp);
-	return bytes_equal((const uint8_t *)at, bp, sizeof bp);
-#else
-	(void)at;
-	return 0;
-#endif
-}
-
 /*
  * The trap side (os_trap_fn): a thread met a breakpoint. The module claims
  * it (returns where the thread resumes) only when the breakpoint is, or
@@ -81,10 +68,12 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	uintptr_t site = after ? pc - ARCH_BREAKPOINT_SIZE : pc, to = 0;
 	const struct jump_entry *e;
 	struct static_key *k = NULL;
-	int dir, back = 0;
+	enum protocol_phase dir;
+	int back = 0;
 
 	__atomic_add_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
-	dir = __atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST);
+	dir = (enum protocol_phase)__atomic_load_n(&m->protocol,
+						   __ATOMIC_SEQ_CST);
 	e = site_find(m, site, &k);
 	if (!e && after && (e = site_find(m, pc, &k)) != NULL) {
 		if (site_trapped(site)) /* read only now: pc - 1 is text */
@@ -94,8 +83,8 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	}
 	if (!e) {
 		to = 0;
-	} else if (dir && key_moves(k) && site_moves(k, e)) {
-		int insn = site_state(k, dir == 2) ^ jump_entry_branch(e);
+	} else if (dir != PROTOCOL_OFF && key_moves(k) && site_moves(k, e)) {
+		int insn = site_jmp(e, site_state(k, dir == PROTOCOL_BACK));
 
 		to = back ? site
 		     : insn ? jump_entry_target(e)
@@ -107,8 +96,8 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	} else if (back || !site_trapped(site)) {
 		to = site;
 	} else { /* left by a refused restore: not this request's */
-		int insn = __atomic_load_n(&k->enabled, __ATOMIC_ACQUIRE) ^
-			   jump_entry_branch(e);
+		int insn = site_jmp(e, __atomic_load_n(&k->enabled,
+						       __ATOMIC_ACQUIRE));
 
 		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
 	}
@@ -165,7 +154,7 @@ static void protocol_mark_leftovers(struct module *m)
 /* Ends the protocol: no handler reads the request once this returns. */
 static void protocol_disarm(struct module *m)
 {
-	__atomic_store_n(&m->protocol, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&m->protocol, PROTOCOL_OFF, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&m->trap_inflight, __ATOMIC_SEQ_CST))
 		os_thread_yield();
 }
@@ -175,10 +164,7 @@ static int protocol_sync(struct module *m, struct os_patch *p)
 {
 	int rc;
 
-	p->syscalls = 0;
-	p->failed = NULL;
-	p->raw_error = 0;
-	p->transient = NULL;
+	*p = (struct os_patch){0};
 	rc = os_sync_core(p);
 	m->stats.core_syncs++;
 	return rc;
@@ -231,7 +217,7 @@ int patch_protocol(struct module *m)
 		return err_set(STATIC_KEYS_EPATCH,
 			       "Cannot flip keys: the OS refused the breakpoint "
 			       "handler the flip needs; nothing was written");
-	__atomic_store_n(&m->protocol, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&m->protocol, PROTOCOL_FORWARD, __ATOMIC_SEQ_CST);
 	for (pass = first; pass <= last && !rc; pass++) {
 		rc = protocol_pass(m, pass, 0, &p, &fs, &fe, UINTPTR_MAX);
 		if (rc && pass == first)
@@ -240,7 +226,7 @@ int patch_protocol(struct module *m)
 			rc = protocol_sync(m, &p);
 	}
 	if (rc) {
-		__atomic_store_n(&m->protocol, 2, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&m->protocol, PROTOCOL_BACK, __ATOMIC_SEQ_CST);
 		for (pass = first; pass <= last; pass++) {
 			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe, stop);
 			if (urc && undo_rc != STATIC_KEYS_EWX)
@@ -256,24 +242,4 @@ int patch_protocol(struct module *m)
 		patch_error(m, &p, rc, fs, fe, undo_rc,
 			    usync_failed ? &usync : NULL);
 	return rc ? (undo_rc == STATIC_KEYS_EWX ? STATIC_KEYS_EWX : rc) : 0;
-}
-
-void update_caps(struct module *m)
-{
-	const struct os_caps *c = &m->caps;
-	uint32_t proto = 0, safe = c->swap_strategies;
-
-	if (c->sync_core && (!ARCH_NEEDS_BREAKPOINT || c->traps))
-		proto = c->inplace_strategies & c->strategies;
-	/*
-	 * x86: behind the breakpoint any in-place write is safe. 4-byte ISAs:
-	 * only where the core's own aligned store is what executors see (a
-	 * kernel's copy, as procmem's, is not promised to be one store).
-	 */
-	safe |= ARCH_NEEDS_BREAKPOINT ? proto : proto & c->store_strategies;
-	m->stats.protocol = proto;
-	m->stats.concurrent = safe & c->strategies;
-	m->default_strategy = c->default_strategy;
-	if (c->fast_strategy && ((safe >> c->fast_strategy) & 1u))
-		m->default_strategy = c->fast_strategy;
 }

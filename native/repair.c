@@ -9,70 +9,25 @@
  * and so is a breakpoint unless the mark says a refused restore of ours
  * left it (protocol.c marks those; the mark outlives a failed repair).
  */
-#include "core.h"
+#include "update.h"
 
-#include "arch/arch.h"
-
-enum site_kind { SITE_AGREES, SITE_OTHER, SITE_UNKNOWN };
-
-static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+/*
+ * What repair does with site e: SITE_AGREES (leave it), SITE_OTHER
+ * (rewrite it) or SITE_UNKNOWN (leave it, report it). A flip whose restore
+ * the OS refused half way leaves the protocol's breakpoint over byte 0
+ * (threads meeting it are sent on by the key's state), and marks the
+ * site: ours to rewrite, whichever instruction the tail is from. An
+ * unmarked breakpoint is a debugger's or a uprobe's (gdb writes exactly
+ * this), and is left alone.
+ */
+static enum site_state repair_kind(const struct static_key *k,
+				   const struct jump_entry *e)
 {
-	while (n--)
-		if (*a++ != *b++)
-			return 0;
-	return 1;
-}
+	enum site_state state = site_read(e, k->enabled);
 
-/* 1 when the site begins with the protocol's breakpoint. */
-static int site_trapped(const struct jump_entry *e)
-{
-#if ARCH_NEEDS_BREAKPOINT
-	uint8_t bp[ARCH_BREAKPOINT_SIZE];
-
-	arch_breakpoint(bp);
-	return same_bytes((const uint8_t *)jump_entry_code(e), bp, sizeof bp);
-#else
-	(void)e;
-	return 0;
-#endif
-}
-
-static enum site_kind site_kind(const struct static_key *k,
-				const struct jump_entry *e)
-{
-	const uint8_t *site = (const uint8_t *)jump_entry_code(e);
-	uint8_t b[ARCH_JUMP_SIZE];
-
-	jump_entry_bytes(e, k->enabled, b);
-	if (same_bytes(site, b, ARCH_JUMP_SIZE))
-		return SITE_AGREES;
-	jump_entry_bytes(e, !k->enabled, b);
-	if (same_bytes(site, b, ARCH_JUMP_SIZE))
-		return SITE_OTHER;
-#if ARCH_NEEDS_BREAKPOINT
-	/*
-	 * A flip whose restore the OS refused half way leaves the protocol's
-	 * breakpoint over byte 0 (threads meeting it are sent on by the key's
-	 * state), and marks the site: ours to rewrite, whichever instruction
-	 * the tail is from. An unmarked breakpoint is a debugger's or a
-	 * uprobe's (gdb writes exactly this), and is left alone.
-	 */
-	if (jump_entry_marked(e)) {
-		uint8_t bp[ARCH_BREAKPOINT_SIZE];
-		int state;
-
-		arch_breakpoint(bp);
-		for (state = 0; state < 2; state++) {
-			jump_entry_bytes(e, state, b);
-			if (same_bytes(site, bp, ARCH_BREAKPOINT_SIZE) &&
-			    same_bytes(site + ARCH_BREAKPOINT_SIZE,
-				       b + ARCH_BREAKPOINT_SIZE,
-				       ARCH_JUMP_SIZE - ARCH_BREAKPOINT_SIZE))
-				return SITE_OTHER;
-		}
-	}
-#endif
-	return SITE_UNKNOWN;
+	if (state == SITE_TRAPPED || state == SITE_TRAPPED_OTHER)
+		return jump_entry_marked(e) ? SITE_OTHER : SITE_UNKNOWN;
+	return state;
 }
 
 static void report_set(struct static_keys_repair_report *r, uint32_t sites,
@@ -86,22 +41,17 @@ static void report_set(struct static_keys_repair_report *r, uint32_t sites,
 static int unknown_site(const struct static_key *k, const struct jump_entry *e,
 			uint32_t unknown, uint32_t rewritten)
 {
-	uint8_t b[ARCH_JUMP_SIZE];
+	uint8_t other[ARCH_JUMP_SIZE];
 	struct errbuf eb;
 
 	err_begin(&eb);
 	err_str(&eb, "Cannot repair key \"");
 	err_str(&eb, k->name);
-	err_str(&eb, "\": the site at ");
-	err_hex(&eb, jump_entry_code(e));
-	err_str(&eb, " holds ");
-	err_bytes(&eb, (const uint8_t *)jump_entry_code(e), ARCH_JUMP_SIZE);
-	err_str(&eb, ", neither ");
-	jump_entry_bytes(e, k->enabled, b);
-	err_bytes(&eb, b, ARCH_JUMP_SIZE);
-	err_str(&eb, " (its key's state) nor ");
-	jump_entry_bytes(e, !k->enabled, b);
-	err_bytes(&eb, b, ARCH_JUMP_SIZE);
+	err_str(&eb, "\": ");
+	site_mismatch(&eb, e, k->enabled);
+	err_str(&eb, " or the other instruction ");
+	site_bytes(e, !k->enabled, other);
+	err_bytes(&eb, other, ARCH_JUMP_SIZE);
 	err_str(&eb, "; something else rewrote it (a debugger?), so it was "
 		     "left as it is (");
 	err_u64(&eb, unknown);
@@ -125,7 +75,7 @@ static uint32_t repair_mark(struct module *m,
 		uint32_t j, rewritten = 0, unknown = 0;
 
 		for (j = 0; j < k->sites; j++) {
-			enum site_kind kind = site_kind(k, &k->entries[j]);
+			enum site_state kind = repair_kind(k, &k->entries[j]);
 
 			jump_entry_mark(&k->entries[j], kind == SITE_OTHER);
 			if (kind == SITE_OTHER) {
@@ -161,7 +111,7 @@ static void repair_unmark(struct module *m, int failed,
 		for (j = 0; j < k->sites; j++)
 			jump_entry_mark(&k->entries[j],
 					failed && jump_entry_marked(&k->entries[j]) &&
-						site_trapped(&k->entries[j]));
+						site_trapped(jump_entry_code(&k->entries[j])));
 		if (failed && per_key && i < count)
 			per_key[i].rewritten = 0;
 	}
@@ -173,7 +123,7 @@ static void repair_unmark(struct module *m, int failed,
 int static_keys_repair(struct static_keys_repair_report *total,
 		       struct static_keys_repair_report *per_key, size_t count)
 {
-	struct module *m = &static_keys_mod;
+	struct module *m = &this_module;
 	struct static_keys_repair_report sum;
 	const struct jump_entry *bad = NULL;
 	int rc = module_lock("Cannot repair keys");

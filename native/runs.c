@@ -9,6 +9,8 @@
  */
 #include "update.h"
 
+#include "os/test_hooks.h"
+
 struct patch_ctx {
 	struct module *m;
 	int invert; /* rolling back: write old bytes when asked for new */
@@ -95,7 +97,7 @@ static void fill_site(const struct jump_entry *e, int state, int pass,
 	uint8_t b[ARCH_JUMP_SIZE];
 	int i;
 
-	jump_entry_bytes(e, state, b);
+	site_bytes(e, state, b);
 	if (pass == PASS_ALL) {
 		arch_site_store(at, b);
 		return;
@@ -150,9 +152,8 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 			    !site_moves(k, e))
 				continue;
 			if (pc->invert) {
-				jump_entry_bytes(e, state, old);
-				if (bytes_equal(view + (c - base), old,
-						ARCH_JUMP_SIZE))
+				site_bytes(e, state, old);
+				if (site_holds(view + (c - base), old))
 					continue;
 			}
 			fill_site(e, state, pc->pass, back, view + (c - base));
@@ -188,24 +189,20 @@ int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 	struct patch_ctx pc = {m, invert, pass};
 	int rc;
 
-	p->strategy = m->strategy;
-	p->start = start;
-	p->len = end - start;
-	p->fill = fill_run;
-	p->ctx = &pc;
-	p->rollback = invert;
-	p->fault = invert && m->fault_rollback == 1;
-	p->syscalls = 0;
-	p->failed = NULL;
-	p->raw_error = 0;
-	p->transient = NULL;
-	if ((m->fault_at > 0 && --m->fault_at == 0) ||
-	    (invert && m->fault_rollback == 2)) {
+	*p = (struct os_patch){
+		.strategy = m->strategy,
+		.start = start,
+		.len = end - start,
+		.fill = fill_run,
+		.ctx = &pc,
+		.rollback = invert,
+	};
+	if (TEST_HOOK_COUNTDOWN(fault_at) ||
+	    (invert && TEST_HOOK(fault_rollback) == ROLLBACK_FAULT_ALL)) {
 		p->failed = "injected fault";
 		return STATIC_KEYS_EPATCH;
 	}
-	if (m->patch_hook)
-		m->patch_hook();
+	TEST_HOOK_CALL(before_patch);
 	rc = os_patch(p);
 	m->stats.syscalls += p->syscalls;
 	m->stats.last_syscalls += p->syscalls;
@@ -221,19 +218,6 @@ int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 	return 0;
 }
 
-void err_refusal(struct errbuf *eb, const struct os_patch *p)
-{
-	err_str(eb, p->failed ? p->failed : "the OS layer");
-	err_str(eb, " failed with error ");
-	err_i64(eb, p->raw_error);
-	if (p->transient) {
-		err_str(eb, ", a transient refusal (");
-		err_str(eb, p->transient);
-		err_str(eb, "): nothing is kept from it, so try again once "
-			    "that has passed");
-	}
-}
-
 /*
  * After a rollback: every site of the module (not only the request's)
  * against its key's state. Returns how many disagree; *key and *site name
@@ -242,7 +226,6 @@ void err_refusal(struct errbuf *eb, const struct os_patch *p)
 static uint32_t sites_disagree(struct module *m, const struct static_key **key,
 			       const struct jump_entry **site)
 {
-	uint8_t want[ARCH_JUMP_SIZE];
 	struct static_key *k;
 	uint32_t i, n = 0;
 
@@ -250,9 +233,7 @@ static uint32_t sites_disagree(struct module *m, const struct static_key **key,
 	for (i = 0; i < k->sites; i++) {
 		const struct jump_entry *e = &k->entries[i];
 
-		jump_entry_bytes(e, k->enabled, want);
-		if (bytes_equal((const uint8_t *)jump_entry_code(e), want,
-				ARCH_JUMP_SIZE))
+		if (site_read(e, k->enabled) == SITE_AGREES)
 			continue;
 		if (!n++) {
 			*key = k;
@@ -275,7 +256,6 @@ void patch_error(struct module *m, const struct os_patch *p, int rc,
 	const struct static_key *k = NULL;
 	const struct jump_entry *e = NULL;
 	uint32_t bad = sites_disagree(m, &k, &e);
-	uint8_t want[ARCH_JUMP_SIZE];
 	struct errbuf eb;
 
 	err_begin(&eb);
@@ -311,13 +291,8 @@ void patch_error(struct module *m, const struct os_patch *p, int rc,
 				      : " sites disagree with their keys");
 		err_str(&eb, " (the first, of key \"");
 		err_str(&eb, k->name);
-		err_str(&eb, "\" at ");
-		err_hex(&eb, jump_entry_code(e));
-		err_str(&eb, ", holds ");
-		err_bytes(&eb, (const uint8_t *)jump_entry_code(e), ARCH_JUMP_SIZE);
-		err_str(&eb, " instead of ");
-		jump_entry_bytes(e, k->enabled, want);
-		err_bytes(&eb, want, ARCH_JUMP_SIZE);
+		err_str(&eb, "\": ");
+		site_mismatch(&eb, e, k->enabled);
 		err_str(&eb, "): call static_keys_repair()");
 	} else if (rc == STATIC_KEYS_EWX && !undo_rc) {
 		err_str(&eb, "; every other page was restored and no key changed");

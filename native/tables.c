@@ -28,30 +28,14 @@
  * not in address order is first brought into it: a few runs are merged,
  * anything else goes through introsort.
  */
+#include "site.h"
 #include "tables.h"
-
-#include "arch/arch.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
 static int in_range(const struct os_range *r, uintptr_t a, size_t len)
 {
 	return a - r->lo < r->hi - r->lo && len <= r->hi - a;
-}
-
-/* 1 when the ARCH_JUMP_SIZE bytes at a and b are equal: words, then bytes. */
-typedef uint32_t __attribute__((may_alias, aligned(1))) u32_any;
-
-static int bytes_equal(const uint8_t *a, const uint8_t *b)
-{
-	uint32_t diff = 0;
-	size_t i = 0;
-
-	for (; i + 4 <= ARCH_JUMP_SIZE; i += 4)
-		diff |= *(const u32_any *)(a + i) ^ *(const u32_any *)(b + i);
-	for (; i < ARCH_JUMP_SIZE; i++)
-		diff |= (uint32_t)(a[i] ^ b[i]);
-	return !diff;
 }
 
 static int is_padding(const struct jump_entry *e)
@@ -85,15 +69,6 @@ static uint32_t name_hash(const char *s)
 	while (*s)
 		h = (h ^ (uint8_t)*s++) * 16777619u;
 	return h;
-}
-
-static int str_equal(const char *a, const char *b)
-{
-	while (*a && *a == *b) {
-		a++;
-		b++;
-	}
-	return *a == *b;
 }
 
 static void entry_fail_begin(struct errbuf *eb, size_t i, uintptr_t at)
@@ -288,12 +263,8 @@ static inline int entry_bytes_ok(const struct static_key *k,
 {
 	uint8_t want[ARCH_JUMP_SIZE];
 
-	/* instruction = enabled ^ branch (truth table in static_keys.h) */
-	if (k->enabled ^ jump_entry_branch(e))
-		arch_jump_jmp(want, code, target);
-	else
-		arch_jump_nop(want, code);
-	return bytes_equal((const uint8_t *)code, want);
+	site_insn_bytes(code, target, site_jmp(e, k->enabled), want);
+	return site_holds((const void *)code, want);
 }
 
 /*
@@ -307,39 +278,16 @@ static __attribute__((cold, noinline)) int
 entry_bytes_fail(const struct tables *t, size_t i, const struct jump_entry *e,
 		 size_t ki)
 {
-	uintptr_t code = jump_entry_code(e), target = jump_entry_target(e);
 	const struct static_key *k = &t->keys[ki];
-	int jmp = k->enabled ^ jump_entry_branch(e);
-	uint8_t want[ARCH_JUMP_SIZE];
 	struct errbuf eb;
 
-	if (jmp)
-		arch_jump_jmp(want, code, target);
-	else
-		arch_jump_nop(want, code);
-#if ARCH_NEEDS_BREAKPOINT
-	{
-		uint8_t bp[ARCH_BREAKPOINT_SIZE];
-		const uint8_t *site = (const uint8_t *)code;
-		size_t j;
-		int same = 1;
-
-		arch_breakpoint(bp);
-		for (j = 0; j < ARCH_JUMP_SIZE; j++)
-			same &= site[j] == (j < ARCH_BREAKPOINT_SIZE ? bp[j] : want[j]);
-		if (same)
-			return 0;
-	}
-#endif
+	if (site_read(e, k->enabled) == SITE_TRAPPED)
+		return 0;
 	entry_fail_begin(&eb, i, (uintptr_t)e);
-	err_str(&eb, ": site ");
-	err_hex(&eb, code);
 	err_str(&eb, " of key \"");
 	err_str(&eb, k->name);
-	err_str(&eb, "\" holds ");
-	err_bytes(&eb, (const uint8_t *)code, ARCH_JUMP_SIZE);
-	err_str(&eb, jmp ? ", not the jmp " : ", not the nop ");
-	err_bytes(&eb, want, ARCH_JUMP_SIZE);
+	err_str(&eb, "\": ");
+	site_mismatch(&eb, e, k->enabled);
 	err_str(&eb, ": the entry does not describe a site");
 	return STATIC_KEYS_EINIT;
 }

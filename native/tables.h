@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tables.h - internals shared by tables.c (the checks and the check pass)
- * and sort.c (moving entries into (key, code) order): an entry while it is
- * being sorted, and the tables of one module. Not installed.
+ * tables.h - init's table step (tables_init, for init.c, the tests and
+ * init_bench), and what tables.c (the checks and the check pass) shares
+ * with sort.c (moving entries into (key, code) order): an entry while it
+ * is being sorted, and the tables of one module. Not installed.
  */
 #ifndef STATIC_KEYS_TABLES_H
 #define STATIC_KEYS_TABLES_H
 
 #include "core.h"
 
-/* the library's namespace, as in os/os.h */
-#define tables_block_finish     static_keys__tables_block_finish
-#define tables_block_distribute static_keys__tables_block_distribute
-#define tables_recs_finish      static_keys__tables_recs_finish
-#define tables_sort_code        static_keys__tables_sort_code
+/*
+ * Checks one module's sections against where it is mapped (os_image) and
+ * sorts its entries by (key, code) in place; on 0 each key points at its
+ * first entry, *nr_entries counts the entries kept (padding squeezed out)
+ * and *nr_keys the keys. Otherwise STATIC_KEYS_EINIT (or ERANGE for a jump
+ * out of reach) with the last-error text naming the record and its
+ * address. Allocates nothing; callable on any tables (tests, benchmarks).
+ */
+int tables_init(struct os_sections *sec, const struct os_image *img,
+		size_t *nr_entries, size_t *nr_keys);
 
 /* An entry while sorting: independent of the slot it sits in. */
 struct sort_rec {

@@ -15,10 +15,11 @@
  *           elsewhere one aligned store per site and one synchronisation
  *   publish the new key states and counts, then the stats
  *
- * This file holds mark, check and publish, the entry points (update, apply,
- * set, enable/disable, inc/dec, pin/unpin) with the module lock that
- * refuses re-entry, and the strategy's preparation; update.h holds what
- * the three files share.
+ * This file holds mark, check and publish, and the entry points that
+ * change state (update, apply, set, enable/disable, inc/dec, pin/unpin,
+ * set_strategy), each under the module lock that refuses re-entry
+ * (module.c); the strategy's set-up is strategy.c's, each site's bytes
+ * site.c's. update.h holds what the three files of a request share.
  *
  * Marked keys carry KEY_FLAG_PENDING, their wanted state in KEY_FLAG_TARGET,
  * the pin the request leaves in the KEY_FLAG_PIN bits, the count it leaves
@@ -26,6 +27,7 @@
  * site not yet patched. Keeping that state in the keys is what lets a
  * request of any size run without allocating.
  */
+#include "strategy.h"
 #include "update.h"
 
 /* Where the ops of one request come from (an array, or Deno's tables). */
@@ -34,9 +36,6 @@ struct request {
 	const void *src;
 	int (*at)(const void *src, size_t i, struct static_key_op *op);
 };
-
-static int module_prepare(struct module *m, int strategy);
-static int module_prepare_default(struct module *m);
 
 /* ---- mark --------------------------------------------------------------- */
 
@@ -176,8 +175,7 @@ static int request_mark(struct module *m, const struct request *req)
 
 static int site_check(const struct static_key *k, const struct jump_entry *e)
 {
-	uint8_t want[ARCH_JUMP_SIZE];
-	const uint8_t *site = (const uint8_t *)jump_entry_code(e);
+	enum site_state state;
 	struct errbuf eb;
 
 	if (!arch_jump_in_reach(jump_entry_code(e), jump_entry_target(e))) {
@@ -191,36 +189,19 @@ static int site_check(const struct static_key *k, const struct jump_entry *e)
 		err_str(&eb, "; nothing was written");
 		return STATIC_KEYS_ERANGE;
 	}
-	jump_entry_bytes(e, k->enabled, want);
-	if (bytes_equal(site, want, ARCH_JUMP_SIZE))
+	state = site_read(e, k->enabled);
+	if (state == SITE_AGREES)
 		return 0;
 	/* The kernel's "unexpected op" check, minus the crash. */
 	err_begin(&eb);
 	err_str(&eb, "Cannot flip key \"");
 	err_str(&eb, k->name);
-	err_str(&eb, "\": the site at ");
-	err_hex(&eb, jump_entry_code(e));
-	err_str(&eb, " holds ");
-	err_bytes(&eb, site, ARCH_JUMP_SIZE);
-	err_str(&eb, ", expected ");
-	err_bytes(&eb, want, ARCH_JUMP_SIZE);
-	err_str(&eb, (k->enabled ^ jump_entry_branch(e)) ? " (jmp, " : " (nop, ");
-	err_u64(&eb, ARCH_JUMP_SIZE);
-	err_str(&eb, " bytes); nothing was written. Something else rewrote "
-		     "this code");
-#if ARCH_NEEDS_BREAKPOINT
-	{
-		uint8_t bp[ARCH_BREAKPOINT_SIZE];
-
-		arch_breakpoint(bp);
-		if (bytes_equal(site, bp, sizeof bp) &&
-		    bytes_equal(site + sizeof bp, want + sizeof bp,
-				ARCH_JUMP_SIZE - sizeof bp))
-			err_str(&eb, ": a breakpoint over its first bytes (a "
-				     "debugger's or a uprobe's); flip again once "
-				     "it is removed");
-	}
-#endif
+	err_str(&eb, "\": ");
+	site_mismatch(&eb, e, k->enabled);
+	err_str(&eb, "; nothing was written. Something else rewrote this code");
+	if (state == SITE_TRAPPED)
+		err_str(&eb, ": a breakpoint over its first bytes (a debugger's "
+			     "or a uprobe's); flip again once it is removed");
 	return STATIC_KEYS_EBADSITE;
 }
 
@@ -245,28 +226,19 @@ static int request_check(struct module *m)
 
 /* ---- patch -------------------------------------------------------------- */
 
-/* 1 when the module's strategy runs the protocol (update_caps). */
-static int protocol_on(const struct module *m)
-{
-	return (m->stats.protocol >> m->strategy) & 1u;
-}
-
 /* The request's runs, through the protocol where the strategy needs it. */
 int update_patch(struct module *m)
 {
 	int rc;
 
 	/* The strategy's set-up (and the rollback's) before the first patch. */
-	if (!m->prepared) {
-		rc = m->strategy == m->default_strategy ? module_prepare_default(m)
-						     : module_prepare(m, m->strategy);
-		if (rc)
-			return rc;
-	}
+	rc = strategy_ready(m);
+	if (rc)
+		return rc;
 	m->stats.last_pages = 0;
 	m->stats.last_syscalls = 0;
 	m->stats.last_runs = 0;
-	return protocol_on(m) ? patch_protocol(m) : patch_plain(m);
+	return strategy_protocol(m) ? patch_protocol(m) : patch_plain(m);
 }
 
 /* ---- publish ------------------------------------------------------------ */
@@ -317,7 +289,7 @@ out_unmark:
 
 static int update(const struct request *req)
 {
-	struct module *m = &static_keys_mod;
+	struct module *m = &this_module;
 	int rc = module_lock("Cannot update keys");
 
 	if (rc)
@@ -366,9 +338,8 @@ int static_keys_apply(const struct static_key_op *ops, size_t count)
 	return update(&req);
 }
 
-int static_keys_apply_request(size_t count, const void *src,
-			      int (*at)(const void *, size_t,
-					struct static_key_op *))
+int update_apply(size_t count, const void *src,
+		 int (*at)(const void *, size_t, struct static_key_op *))
 {
 	struct request req = {count, src, at};
 
@@ -447,7 +418,7 @@ static int count_step(struct static_key *key, int step)
 	err_clear();
 	rc = count_check(key, step > 0);
 	if (!rc && !key->pin && key->count == (step > 0 ? 0 : 1))
-		rc = update_locked(&static_keys_mod, &req);
+		rc = update_locked(&this_module, &req);
 	else if (!rc)
 		__atomic_store_n(&key->count, key->count + step,
 				 __ATOMIC_RELAXED);
@@ -465,111 +436,14 @@ int static_key_slow_dec(struct static_key *key)
 	return count_step(key, -1);
 }
 
-/* Pages holding a byte of any site of the module: [lo, hi), or lo == hi. */
-static void module_span(const struct module *m, uintptr_t *lo, uintptr_t *hi)
-{
-	const struct jump_entry *e = m->sec.entries_start;
-	size_t i;
-
-	*lo = UINTPTR_MAX;
-	*hi = 0;
-	for (i = 0; i < m->nr_entries; i++) {
-		uintptr_t c = jump_entry_code(&e[i]);
-
-		if (c < *lo)
-			*lo = c;
-		if (c + ARCH_JUMP_SIZE > *hi)
-			*hi = c + ARCH_JUMP_SIZE;
-	}
-	if (!m->nr_entries) {
-		*lo = *hi = 0;
-		return;
-	}
-	*lo = page_down(m, *lo);
-	*hi = site_end_page(m, *hi - 1);
-}
-
-static int strategy_refused(const struct module *m, int strategy, int rc,
-			    const struct os_patch *diag)
-{
-	struct errbuf eb;
-
-	err_begin(&eb);
-	err_str(&eb, "Cannot use strategy \"");
-	err_str(&eb, static_keys_strategy_name(strategy));
-	err_str(&eb, "\": ");
-	if (rc == STATIC_KEYS_ENOTSUP && diag && diag->failed) {
-		err_str(&eb, diag->failed);
-		err_str(&eb, " (error ");
-		err_i64(&eb, diag->raw_error);
-		err_str(&eb, "); the strategy in use did not change");
-	} else if (rc == STATIC_KEYS_ENOTSUP) {
-		err_str(&eb, "the ");
-		err_str(&eb, m->caps.name);
-		err_str(&eb, " layer does not offer it");
-	} else {
-		err_refusal(&eb, diag);
-		err_str(&eb, "; the strategy in use did not change");
-	}
-	return rc;
-}
-
-/*
- * The default: caps.fast_strategy where update_caps chose it, unless the
- * OS refuses it here (a policy, an emulator): then the safe one for good.
- */
-static int module_prepare_default(struct module *m)
-{
-	int rc = module_prepare(m, m->default_strategy);
-
-	if (rc == STATIC_KEYS_ENOTSUP &&
-	    m->default_strategy != m->caps.default_strategy) {
-		m->default_strategy = m->caps.default_strategy;
-		err_clear();
-		rc = module_prepare(m, m->default_strategy);
-	}
-	return rc;
-}
-
-/* Makes `strategy` ready (os_prepare) and the module's; 0 or a code. */
-static int module_prepare(struct module *m, int strategy)
-{
-	struct os_patch diag; /* no `= {0}`: clang -O0 makes it a memset call */
-	uintptr_t lo, hi;
-	int rc;
-
-	diag.syscalls = 0; /* the out fields os_prepare reports through */
-	diag.failed = NULL;
-	diag.raw_error = 0;
-	diag.transient = NULL;
-	module_span(m, &lo, &hi);
-	rc = os_prepare(strategy, lo, hi, &diag);
-	m->stats.syscalls += diag.syscalls;
-	if (rc)
-		return strategy_refused(m, strategy, rc, &diag);
-	m->strategy = strategy;
-	m->stats.strategy = (uint32_t)strategy;
-	m->prepared = 1;
-	return 0;
-}
-
 int static_keys_set_strategy(int strategy)
 {
-	struct module *m = &static_keys_mod;
+	struct module *m = &this_module;
 	int rc = module_lock("Cannot change strategy");
 
 	if (rc)
 		return rc;
-	if (strategy == STATIC_KEYS_STRATEGY_DEFAULT) {
-		err_clear();
-		rc = module_prepare_default(m);
-	} else if (strategy < 0 || strategy >= STATIC_KEYS_STRATEGY_COUNT ||
-	    !(m->caps.strategies & (1u << strategy))) {
-		rc = strategy_refused(m, strategy, STATIC_KEYS_ENOTSUP, NULL);
-	} else {
-		err_clear();
-		rc = module_prepare(m, strategy);
-	}
+	rc = strategy_select(m, strategy);
 	module_unlock();
 	return rc;
 }

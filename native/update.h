@@ -1,26 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * update.h - internals shared by the three files of a request, not by the
- * rest of native/: update.c (mark, check, publish, the entry points),
- * runs.c (runs of pages, the plain patch and its rollback) and protocol.c
- * (the cross-modification protocol). Not installed, not for the tests.
+ * update.h - a request: what update.c (mark, check, publish, the entry
+ * points) offers repair.c and ffi.c, and what the three files of the patch
+ * step share: update.c, runs.c (runs of pages, the plain patch and its
+ * rollback) and protocol.c (the cross-modification protocol). Not
+ * installed.
  */
 #ifndef STATIC_KEYS_UPDATE_H
 #define STATIC_KEYS_UPDATE_H
 
-#include "core.h"
-
-#include "arch/arch.h"
-
-/* the library's namespace, as in os/os.h */
-#define next_run       static_keys__next_run
-#define run_done       static_keys__run_done
-#define cursors_reset  static_keys__cursors_reset
-#define run_patch      static_keys__run_patch
-#define patch_error    static_keys__patch_error
-#define err_refusal    static_keys__err_refusal
-#define patch_plain    static_keys__patch_plain
-#define patch_protocol static_keys__patch_protocol
+#include "module.h"
+#include "site.h"
 
 /* Which bytes of each site a pass writes (the protocol's steps). */
 enum patch_pass {
@@ -30,21 +20,29 @@ enum patch_pass {
 	PASS_HEAD, /* the breakpoint's bytes: the site is whole again */
 };
 
-#define KEYS_FOR_EACH(m, k)                                                    \
-	for ((k) = (m)->sec.keys_start; (k) && (k) < (m)->sec.keys_stop; (k)++)
 #define KEY_PENDING(k) ((k)->flags & KEY_FLAG_PENDING)
 #define KEY_TARGET(k) (((k)->flags & KEY_FLAG_TARGET) ? 1 : 0)
 #define KEY_NEXT_PIN(k) (((k)->flags & KEY_FLAG_PIN_MASK) >> KEY_FLAG_PIN_SHIFT)
 
-/* ---- keys, sites and pages of a request --------------------------------- */
+/* ---- update.c ----------------------------------------------------------- */
 
-static inline int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	while (n--)
-		if (*a++ != *b++)
-			return 0;
-	return 1;
-}
+/*
+ * A request (static_keys_apply) whose ops come from at(src, i, &op),
+ * i < count; at() returns 0, or a code with the last-error text set.
+ */
+int update_apply(size_t count, const void *src,
+		 int (*at)(const void *src, size_t i, struct static_key_op *op));
+
+/*
+ * Caller holds the module (module_lock). Patches every run of the marked
+ * keys, all or nothing: 0, or a code with the last-error text set.
+ */
+int update_patch(struct module *m);
+
+/* Clears every key's request bookkeeping (flags, cursor). */
+void update_unmark(struct module *m);
+
+/* ---- keys and sites of a request ---------------------------------------- */
 
 /* A key whose sites this request rewrites (repair: its marked ones). */
 static inline int key_moves(const struct static_key *k)
@@ -65,16 +63,6 @@ static inline int site_state(const struct static_key *k, int old)
 	if (!old)
 		return KEY_TARGET(k);
 	return (k->flags & KEY_FLAG_REPAIR) ? !k->enabled : k->enabled;
-}
-
-static inline uintptr_t page_down(const struct module *m, uintptr_t a)
-{
-	return a & ~(uintptr_t)(m->caps.page_size - 1);
-}
-
-static inline uintptr_t site_end_page(const struct module *m, uintptr_t code)
-{
-	return page_down(m, code + ARCH_JUMP_SIZE - 1) + m->caps.page_size;
 }
 
 /* ---- runs (runs.c) ------------------------------------------------------ */
@@ -105,12 +93,6 @@ int run_patch(struct module *m, uintptr_t start, uintptr_t end, int invert,
 void patch_error(struct module *m, const struct os_patch *p, int rc,
 		 uintptr_t start, uintptr_t end, int undo_rc,
 		 const struct os_patch *usync);
-
-/*
- * "<call> failed with error <n>" from p, and for a refusal that may pass
- * (p->transient), why and that trying again may work.
- */
-void err_refusal(struct errbuf *eb, const struct os_patch *p);
 
 /* The request's runs, one whole-site write each, all or nothing. */
 int patch_plain(struct module *m);

@@ -207,10 +207,6 @@ void linux_fork_child(void)
 		linux_alias.stale = 1;
 	}
 	linux_alias.forking = 0;
-	if (linux_text.mem_fd >= 0) {
-		close(linux_text.mem_fd);
-		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
-	}
+	linux_text_forked(); /* the inherited /proc/self/mem writes the parent */
 	pthread_mutex_unlock(&linux_alias.lock);
 }

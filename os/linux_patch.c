@@ -13,40 +13,9 @@
 #include <unistd.h>
 
 #include "linux_private.h"
+#include "test_hooks.h"
 
 /* ---- patching ------------------------------------------------------------ */
-
-/*
- * Why a refusal with this errno may pass, or NULL: the process ran short
- * of something it can get back, or a signal came in. Nothing the layer
- * sets up is kept failed for such an error; the next request tries again.
- */
-const char *linux_transient(int err)
-{
-	switch (err) {
-	case ENOMEM:
-		return "out of memory or address space (RLIMIT_AS, "
-		       "vm.max_map_count)";
-	case EMFILE:
-		return "no free file descriptor (RLIMIT_NOFILE)";
-	case ENFILE:
-		return "the system's file table is full";
-	case EAGAIN:
-		return "a resource was temporarily unavailable";
-	case EINTR:
-		return "interrupted by a signal";
-	default:
-		return NULL;
-	}
-}
-
-int linux_fail(struct os_patch *p, const char *call, int err)
-{
-	p->failed = call;
-	p->raw_error = err;
-	p->transient = linux_transient(err);
-	return STATIC_KEYS_EPATCH;
-}
 
 /*
  * A private rw- copy of [start, start + len): pages of the library file at
@@ -111,21 +80,17 @@ out_unmap: /* the original was never touched */
 	return linux_fail(p, call, err);
 }
 
-/*
- * Tests only (tests/wx_test.c): after `skip` calls that make pages r-x
- * again, the next `fail` such calls fail with EACCES.
- */
-STATIC_KEYS_LOCAL int static_keys_linux_rx_skip, static_keys_linux_rx_fail;
-
 static int linux_make_rx(void *start, size_t len)
 {
-	if (static_keys_linux_rx_skip > 0) {
-		static_keys_linux_rx_skip--;
-	} else if (static_keys_linux_rx_fail > 0) {
-		static_keys_linux_rx_fail--;
+#ifdef STATIC_KEYS_TEST_HOOKS /* tests/wx_test.c */
+	if (test_hooks.rx_skip > 0) {
+		test_hooks.rx_skip--;
+	} else if (test_hooks.rx_fail > 0) {
+		test_hooks.rx_fail--;
 		errno = EACCES;
 		return -1;
 	}
+#endif
 	return mprotect(start, len, LINUX_RX);
 }
 

@@ -16,30 +16,6 @@
 
 #include "os.h"
 
-/* the library's namespace, as in os/os.h */
-#define linux_text               static_keys__linux_text
-#define linux_alias              static_keys__linux_alias
-#define linux_maps_each          static_keys__linux_maps_each
-#define linux_span_is_text       static_keys__linux_span_is_text
-#define linux_text_covers        static_keys__linux_text_covers
-#define linux_fail               static_keys__linux_fail
-#define linux_transient          static_keys__linux_transient
-#define linux_patch_remap        static_keys__linux_patch_remap
-#define linux_patch_mprotect     static_keys__linux_patch_mprotect
-#define linux_patch_procmem      static_keys__linux_patch_procmem
-#define linux_mem_write          static_keys__linux_mem_write
-#define linux_alias_forget       static_keys__linux_alias_forget
-#define linux_alias_setup        static_keys__linux_alias_setup
-#define linux_alias_drop         static_keys__linux_alias_drop
-#define linux_patch_alias        static_keys__linux_patch_alias
-#define linux_fork_prepare       static_keys__linux_fork_prepare
-#define linux_fork_parent        static_keys__linux_fork_parent
-#define linux_fork_child         static_keys__linux_fork_child
-#define linux_sync_core_offered  static_keys__linux_sync_core_offered
-#define linux_sync_core_register static_keys__linux_sync_core_register
-#define linux_traps_available    static_keys__linux_traps_available
-#define linux_trap_release       static_keys__linux_trap_release
-
 #if !defined(_FILE_OFFSET_BITS) || _FILE_OFFSET_BITS != 64
 #error "define _FILE_OFFSET_BITS 64 first: struct linux_text holds an off_t"
 #endif
@@ -55,7 +31,7 @@
  * resource: the file mapping that holds the sites, /proc/self/mem, and a
  * scratch buffer as large as the text to build a run in. A part refused
  * for a passing reason is tried again before the next forward patch. In
- * linux.c.
+ * linux_text.c.
  */
 struct linux_text {
 	int ready;            /* the span is known (linux_text_setup ran) */
@@ -87,7 +63,30 @@ struct linux_alias {
 };
 extern STATIC_KEYS_LOCAL struct linux_alias linux_alias;
 
-/* ---- linux.c: /proc/self/maps -------------------------------------------- */
+/* ---- linux_text.c: the text, /proc/self/maps, errno ---------------------- */
+
+/* Why a refusal with errno `err` may pass (os_patch.transient), or NULL. */
+STATIC_KEYS_LOCAL const char *linux_transient(int err);
+/* Records the failed call and its errno in p; returns STATIC_KEYS_EPATCH. */
+STATIC_KEYS_LOCAL int linux_fail(struct os_patch *p, const char *call, int err);
+
+/*
+ * The text around [lo, hi) (the pages holding every site): its file
+ * mapping found once, then what is missing tried again (linux_text_retry).
+ */
+STATIC_KEYS_LOCAL void linux_text_setup(uintptr_t lo, uintptr_t hi);
+/*
+ * The parts that are missing and may be had now: the library file (only
+ * when `refind`: not while the alias has moved the text) and
+ * /proc/self/mem (no free descriptor: EMFILE), the scratch (ENOMEM under
+ * RLIMIT_AS). Each part that fails is left out; the strategies that need
+ * it refuse (saying why) or do without. Never called by a rollback.
+ */
+STATIC_KEYS_LOCAL void linux_text_retry(int refind);
+/* A forked child: its own /proc/self/mem (the inherited one is the parent's). */
+STATIC_KEYS_LOCAL void linux_text_forked(void);
+/* Unload: closes and unmaps everything linux_text holds. */
+STATIC_KEYS_LOCAL void linux_text_release(void);
 
 /* One line of /proc/self/maps; path points into the walker's buffer. */
 struct linux_map {
@@ -114,11 +113,6 @@ STATIC_KEYS_LOCAL int linux_span_is_text(uintptr_t lo, uintptr_t hi);
 STATIC_KEYS_LOCAL int linux_text_covers(uintptr_t start, size_t len);
 
 /* ---- linux_patch.c: remap, mprotect, procmem ----------------------------- */
-
-/* Why a refusal with errno `err` may pass (os_patch.transient), or NULL. */
-STATIC_KEYS_LOCAL const char *linux_transient(int err);
-/* Records the failed call and its errno in p; returns STATIC_KEYS_EPATCH. */
-STATIC_KEYS_LOCAL int linux_fail(struct os_patch *p, const char *call, int err);
 STATIC_KEYS_LOCAL int linux_patch_remap(struct os_patch *p);
 STATIC_KEYS_LOCAL int linux_patch_mprotect(struct os_patch *p);
 STATIC_KEYS_LOCAL int linux_patch_procmem(struct os_patch *p);

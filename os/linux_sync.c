@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "linux_private.h"
+#include "test_hooks.h"
 
 /* ---- cross-modification -------------------------------------------------- */
 
@@ -18,12 +19,6 @@
 #define LINUX_MEMBARRIER_QUERY 0
 #define LINUX_MEMBARRIER_SYNC_CORE (1 << 5)
 #define LINUX_MEMBARRIER_REGISTER_SYNC_CORE (1 << 6)
-
-/*
- * Tests only: no_sync_core = 1 makes init see no membarrier SYNC_CORE (an
- * old kernel); sync_fail = n > 0 makes the n-th os_sync_core fail (EPERM).
- */
-STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core, static_keys_linux_sync_fail;
 
 static long linux_membarrier(int cmd)
 {
@@ -44,7 +39,7 @@ int linux_sync_core_offered(void)
 {
 	long cmds;
 
-	if (static_keys_linux_no_sync_core)
+	if (TEST_HOOK(no_sync_core))
 		return 0;
 	cmds = linux_membarrier(LINUX_MEMBARRIER_QUERY);
 	return cmds >= 0 && (cmds & LINUX_MEMBARRIER_SYNC_CORE);
@@ -63,7 +58,7 @@ int linux_sync_core_register(void)
 {
 	static int done;
 
-	if (done || static_keys_linux_no_sync_core)
+	if (done || TEST_HOOK(no_sync_core))
 		return 0;
 	if (linux_membarrier(LINUX_MEMBARRIER_REGISTER_SYNC_CORE))
 		return errno;
@@ -73,7 +68,7 @@ int linux_sync_core_register(void)
 
 int os_sync_core(struct os_patch *diag)
 {
-	if (static_keys_linux_sync_fail > 0 && --static_keys_linux_sync_fail == 0)
+	if (TEST_HOOK_COUNTDOWN(sync_fail))
 		return linux_fail(diag, "membarrier(SYNC_CORE) (injected)", EPERM);
 	if (!linux_membarrier(LINUX_MEMBARRIER_SYNC_CORE))
 		return 0;

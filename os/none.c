@@ -49,6 +49,13 @@
  *                  two): only the unit the core groups sites by, since
  *                  nothing is mapped.
  *
+ *   memcpy, memmove, memset, memcmp
+ *                  what GCC's and clang's freestanding contract asks of
+ *                  the environment, and all the core calls: defined here
+ *                  (plain byte loops), so the core plus this file need no
+ *                  libc. An embedder with faster ones links the core as an
+ *                  archive, whose copies are local to it.
+ *
  *   thread id      static_keys_none_thread_id(), weak: the default returns
  *                  1 (one thread). An embedder with threads defines its own,
  *                  returning a token for the current thread: never 0, and
@@ -65,6 +72,64 @@
 	(STATIC_KEYS_NONE_PAGE_SIZE & (STATIC_KEYS_NONE_PAGE_SIZE - 1))
 #error "STATIC_KEYS_NONE_PAGE_SIZE must be a power of two"
 #endif
+
+/* ---- memory --------------------------------------------------------------- */
+
+/*
+ * GCC turns a byte loop into a call to the very function it is in
+ * (-ftree-loop-distribute-patterns, even with -ffreestanding); clang does
+ * not with -ffreestanding.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NONE_NO_LIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NONE_NO_LIBCALL
+#endif
+
+NONE_NO_LIBCALL void *memcpy(void *restrict dst, const void *restrict src,
+			     size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	while (n--)
+		*d++ = *s++;
+	return dst;
+}
+
+NONE_NO_LIBCALL void *memmove(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	if (d < s) {
+		while (n--)
+			*d++ = *s++;
+	} else {
+		while (n--)
+			d[n] = s[n];
+	}
+	return dst;
+}
+
+NONE_NO_LIBCALL void *memset(void *dst, int c, size_t n)
+{
+	unsigned char *d = dst;
+
+	while (n--)
+		*d++ = (unsigned char)c;
+	return dst;
+}
+
+NONE_NO_LIBCALL int memcmp(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+
+	for (; n; n--, x++, y++)
+		if (*x != *y)
+			return *x < *y ? -1 : 1;
+	return 0;
+}
 
 /* ---- sections ------------------------------------------------------------ */
 

@@ -19,25 +19,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "static_keys.h"
-
 /*
- * The core's shared names live in the library's namespace (docs/design.md,
- * "Names"): a user links libstatic_keys_core.a into their own library, where
- * os_init or err_str may be names of their own.
+ * libc's four memory functions: GCC's and clang's freestanding contract
+ * lets compiled code call memcpy, memset, memmove and memcmp, so the core
+ * and the OS layer do too. A hosted build takes libc's; os/none.c supplies
+ * them where there is no libc (and may be no <string.h>). Nothing else of
+ * libc is used outside an OS file.
  */
-#define os_image        static_keys__os_image
-#define os_init         static_keys__os_init
-#define os_sections     static_keys__os_sections
-#define os_thread_id    static_keys__os_thread_id
-#define os_thread_yield static_keys__os_thread_yield
-#define os_thread_watch static_keys__os_thread_watch
-#define os_prepare      static_keys__os_prepare
-#define os_release      static_keys__os_release
-#define os_patch        static_keys__os_patch
-#define os_sync_core    static_keys__os_sync_core
-#define os_trap_arm     static_keys__os_trap_arm
-#define os_symbolize    static_keys__os_symbolize
+#if __STDC_HOSTED__
+#include <string.h>
+#else
+void *memcpy(void *restrict dst, const void *restrict src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+#endif
+
+#include "static_keys.h"
 
 /* What this OS can do, filled once at init. */
 struct os_caps {
@@ -116,10 +114,6 @@ struct os_patch {
 			       *     the OS layer must still restore through
 			       *     means that need no new resource (no new
 			       *     mapping, fd or memory), set up earlier */
-	int fault;            /* in: tests only: 1 makes the strategy's own
-			       *     calls fail as if out of mappings (ENOMEM;
-			       *     honoured where a rollback can do without
-			       *     them: linux) */
 	unsigned syscalls;    /* out: system calls made */
 	const char *failed;   /* out: the call that failed ("mremap"), or NULL */
 	long raw_error;       /* out: its errno / GetLastError / kern_return_t */

@@ -22,11 +22,13 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core.h"
+#include "module.h"
 #include "plat.h"
 #include "sites.h"
 #include "spread.h"
 #include "static_keys.h"
+
+#include "os/test_hooks.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #ifdef __x86_64__
@@ -54,9 +56,9 @@ static uint8_t watched_byte; /* what the breakpoint covers */
 /* Forgets init and owner: the next call sets the module up again. */
 static void module_forget(void)
 {
-	static_keys_mod.init = MODULE_NEW;
-	static_keys_mod.setup_thread = 0;
-	static_keys_mod.owner = 0;
+	this_module.init = MODULE_NEW;
+	this_module.setup_thread = 0;
+	this_module.owner = 0;
 }
 
 static int poke(uint8_t *at, uint8_t byte)
@@ -187,12 +189,12 @@ static void half_flip(void)
 {
 	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
 
-	static_keys_mod.fault_at = 3;
-	static_keys_mod.fault_rollback = 2;
+	test_hooks.fault_at = 3;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_ALL;
 	CHECK("a flip whose restore is refused",
 	      static_keys_update(both, 2) == STATIC_KEYS_EPATCH);
-	static_keys_mod.fault_at = 0;
-	static_keys_mod.fault_rollback = 0;
+	test_hooks.fault_at = 0;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_NONE;
 	CHECK("leaves our breakpoint on two pages",
 	      *(const uint8_t *)jump_entry_code(&spread.key.entries[0]) == 0xcc &&
 		      *(const uint8_t *)jump_entry_code(&spread.key.entries[1]) == 0xcc &&
@@ -254,11 +256,11 @@ int main(void)
 	sigaction(SIGTRAP, &ours, NULL);
 
 	/* repair: ours rewritten, the debugger's left; a failed one keeps marks */
-	static_keys_mod.fault_at = 1;
-	static_keys_mod.fault_rollback = 2;
+	test_hooks.fault_at = 1;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_ALL;
 	CHECK("a repair that fails, and its restore too", repaired(0, 1, STATIC_KEYS_EPATCH));
-	static_keys_mod.fault_at = 0;
-	static_keys_mod.fault_rollback = 0;
+	test_hooks.fault_at = 0;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_NONE;
 	CHECK("keeps our leftovers ours", left_fn(1)() == 2 && hits == 1);
 	CHECK("repair rewrites our breakpoints only (2 sites on 2 pages)",
 	      repaired(4, 1, STATIC_KEYS_EBADSITE));

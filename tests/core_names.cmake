@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-# core_names_test: every global name libstatic_keys_core.a defines is in the
-# library's namespace (static_key_*, static_keys_*; the internals as
-# static_keys__*), so that a user's library linking the archive keeps every
-# other name, os_init and err_str included (docs/design.md, "Names").
+# core_names_test: every global name libstatic_keys_core.a defines is the
+# public API (static_key_*, static_keys_*): the internals are local to the
+# archive's one object (cmake/static_keys_core_object.cmake), so that a
+# user's library linking the archive keeps every other name, os_init and
+# err_str included (docs/design.md, "Names").
 #   cmake -DNM=<nm> -DARCHIVE=<libstatic_keys_core.a> -P core_names.cmake
 execute_process(COMMAND "${NM}" -g --defined-only "${ARCHIVE}"
   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
@@ -37,9 +38,10 @@ endif()
 if(outside)
   list(JOIN outside ", " outside)
   message(FATAL_ERROR "libstatic_keys_core.a defines global names outside the "
-    "library's namespace: ${outside}. A user's library that links the archive "
-    "and has a function of the same name fails to link: add a "
-    "'#define <name> static_keys__<name>' next to its declaration, as "
-    "os/os.h and native/core.h do.")
+    "public API: ${outside}. A user's library that links the archive and has "
+    "a function of the same name fails to link: the archive's object must "
+    "keep only static_key_* and static_keys_* global (STATIC_KEYS_PUBLIC_PATTERNS "
+    "in cmake/static_keys_core_object.cmake); give a public name one of those "
+    "prefixes.")
 endif()
 message(STATUS "${count} global names, all static_key_*/static_keys_*")

@@ -18,8 +18,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "core.h"
+#include "module.h"
 #include "static_keys.h"
+
+#include "os/test_hooks.h"
 
 DEFINE_STATIC_KEY_FALSE(watched);
 DEFINE_STATIC_KEY_FALSE(other);
@@ -70,10 +72,10 @@ static int trap(void)
 		printf("skipped: no breakpoint protocol here\n");
 		return 77;
 	}
-	static_keys_mod.patch_hook = run_sites;
+	test_hooks.before_patch = run_sites;
 	CHECK_OK("enable", static_branch_enable(&watched));
 	CHECK_OK("disable", static_branch_disable(&watched));
-	static_keys_mod.patch_hook = NULL;
+	test_hooks.before_patch = NULL;
 	static_keys_get_stats(&st);
 	printf("traps %llu\n", (unsigned long long)st.traps);
 	CHECK("the thread met the breakpoint and was sent on", st.traps >= 2);

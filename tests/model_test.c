@@ -185,11 +185,11 @@ static int key_mask(void)
 	return m;
 }
 
-static int site_holds(const struct jump_entry *e, int state)
+static int site_is(const struct jump_entry *e, int state)
 {
 	uint8_t want[ARCH_JUMP_SIZE];
 
-	site_want(e, state, want);
+	site_bytes(e, state, want);
 	return bytes_equal((const uint8_t *)jump_entry_code(e), want, ARCH_JUMP_SIZE);
 }
 
@@ -221,7 +221,7 @@ static void check_all(void)
 		EXPECT("enabled while count > 0", (k->count > 0) == k->enabled);
 		for (j = 0; j < k->sites; j++)
 			if (model.held[i][j] != S_JUNK)
-				ok &= site_holds(&k->entries[j], model.held[i][j]);
+				ok &= site_is(&k->entries[j], model.held[i][j]);
 		EXPECT("site bytes", ok);
 		n = static_key_sites(k, 0, s, MAX_SITES);
 		EXPECT("static_key_sites", n == (int)k->sites);
@@ -679,10 +679,10 @@ static uint32_t learn_half_flip(const struct req *r)
 		for (j = 0; j < keys[i]->sites; j++) {
 			const struct jump_entry *e = &keys[i]->entries[j];
 
-			if (site_holds(e, model.enabled[i])) {
+			if (site_is(e, model.enabled[i])) {
 				if (jump_entry_code(e) < lowest_old)
 					lowest_old = jump_entry_code(e);
-			} else if (site_holds(e, !model.enabled[i])) {
+			} else if (site_is(e, !model.enabled[i])) {
 				model.held[i][j] = (uint8_t)!model.enabled[i];
 				if (jump_entry_code(e) > highest_new)
 					highest_new = jump_entry_code(e);
@@ -721,10 +721,10 @@ static void repair_half_flip(uint32_t fresh)
 	check_all();
 	/* a repair that fails changes nothing either */
 	if (below(2)) {
-		static_keys_mod.fault_at = 1;
+		test_hooks.fault_at = 1;
 		expect_rc(static_keys_repair(&total, NULL, 0), STATIC_KEYS_EPATCH);
-		EXPECT("the repair's fault fired", static_keys_mod.fault_at == 0);
-		static_keys_mod.fault_at = 0;
+		EXPECT("the repair's fault fired", test_hooks.fault_at == 0);
+		test_hooks.fault_at = 0;
 		for (i = 0; i < NKEYS; i++)
 			for (j = 0; j < keys[i]->sites; j++)
 				ok &= bytes_equal((const uint8_t *)jump_entry_code(&keys[i]->entries[j]),
@@ -763,7 +763,8 @@ static void op_fault(void)
 {
 	struct req r;
 	unsigned runs;
-	int kind, rc, restored, rollback = (int)below(3);
+	int kind, rc, restored;
+	enum test_rollback_fault rollback = (enum test_rollback_fault)below(3);
 	int at;
 
 	/*
@@ -773,25 +774,27 @@ static void op_fault(void)
 	 * works, or its strategy's own calls fail.
 	 */
 	if (protocol_in_use()) /* an emulator has no /proc/self/mem fallback */
-		rollback = emulated ? 0 : (int)below(2);
+		rollback = emulated ? ROLLBACK_FAULT_NONE
+				    : (enum test_rollback_fault)below(2);
 	flipping_request(&r, &kind);
 	runs = fewest_runs(&r);
 	at = 1 + (int)below(runs);
 	snprintf(op_text, sizeof op_text,
 		 "request kind %d, patch %d of at least %u fails, rollback fault %d",
-		 kind, at, runs, rollback);
+		 kind, at, runs, (int)rollback);
 	EXPECT("a flipping request has runs", runs > 0);
-	static_keys_mod.fault_at = at;
-	static_keys_mod.fault_rollback = rollback;
+	test_hooks.fault_at = at;
+	test_hooks.fault_rollback = rollback;
 	rc = run_request(&r, kind);
-	EXPECT("the fault fired", static_keys_mod.fault_at == 0);
-	static_keys_mod.fault_at = 0;
-	static_keys_mod.fault_rollback = 0;
+	EXPECT("the fault fired", test_hooks.fault_at == 0);
+	test_hooks.fault_at = 0;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_NONE;
 	expect_rc(rc, STATIC_KEYS_EPATCH);
 	restored = strstr(static_keys_last_error(), "every page was restored") != NULL;
-	if (at == 1 || rollback == 0 || (rollback == 1 && !emulated))
+	if (at == 1 || rollback == ROLLBACK_FAULT_NONE ||
+	    (rollback == ROLLBACK_FAULT_STRATEGY && !emulated))
 		EXPECT("rolled back", restored);
-	if (at > 1 && rollback == 2)
+	if (at > 1 && rollback == ROLLBACK_FAULT_ALL)
 		EXPECT("the failed rollback says so, and names repair",
 		       !restored && strstr(static_keys_last_error(), "static_keys_repair()"));
 	if (!restored) {

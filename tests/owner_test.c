@@ -62,9 +62,9 @@ static void *first_read(void *arg)
 /* Forgets init and owner: the next call sets the module up again. */
 static void module_forget(void)
 {
-	static_keys_mod.init = MODULE_NEW;
-	static_keys_mod.setup_thread = 0;
-	static_keys_mod.owner = 0;
+	this_module.init = MODULE_NEW;
+	this_module.setup_thread = 0;
+	this_module.owner = 0;
 }
 
 /* 1 when every reader of a round saw the whole table. */
@@ -77,7 +77,7 @@ static int race_round(void)
 
 	module_forget();
 	go = ready = calling = 0;
-	static_keys_mod.setup_hook = slow_setup;
+	test_hooks.after_setup = slow_setup;
 	for (i = 0; i < THREADS; i++)
 		if (plat_thread_start(&t[i], &box[i], first_read, &seen[i]))
 			return 0;
@@ -86,7 +86,7 @@ static int race_round(void)
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < THREADS; i++) {
 		plat_thread_join(t[i], &box[i]);
-		static_keys_mod.setup_hook = NULL;
+		test_hooks.after_setup = NULL;
 		if (seen[i].count != NKEYS || !seen[i].found) {
 			fprintf(stderr, "  thread %d saw %zu keys\n", i, seen[i].count);
 			all = 0;

@@ -46,6 +46,6 @@ STATIC_KEYS_EXPORT int plugin_break_feature(void)
 	if (static_keys_init() || !feature.key.sites)
 		return -1;
 	e = &feature.key.entries[0];
-	site_want(e, !feature.key.enabled, other);
+	site_bytes(e, !feature.key.enabled, other);
 	return plat_poke_code((void *)jump_entry_code(e), other, sizeof other);
 }

@@ -72,11 +72,11 @@ static void rollback_without_resources(int strategy, int n)
 	CHECK_OK(what, static_keys_set_strategy(strategy));
 	snapshot_sites(before);
 	lines = maps_lines();
-	static_keys_mod.fault_at = n;
-	static_keys_mod.fault_rollback = 1;
+	test_hooks.fault_at = n;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_STRATEGY;
 	CHECK(what, static_keys_update(both, 2) == STATIC_KEYS_EPATCH);
-	static_keys_mod.fault_at = 0;
-	static_keys_mod.fault_rollback = 0;
+	test_hooks.fault_at = 0;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_NONE;
 	CHECK(what, strstr(static_keys_last_error(), "every page was restored") != NULL);
 	if (!strstr(static_keys_last_error(), "every page was restored"))
 		fprintf(stderr, "  -> %s\n", static_keys_last_error());

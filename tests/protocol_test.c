@@ -18,7 +18,6 @@
 #include "sites.h"
 #include "static_keys.h"
 
-extern STATIC_KEYS_LOCAL int static_keys_linux_sync_fail;
 
 DEFINE_STATIC_KEY_FALSE(p_one);
 DEFINE_STATIC_KEY_TRUE(p_two);
@@ -42,9 +41,9 @@ static void sync_fails(int strategy, int at)
 		 static_keys_strategy_name(strategy), at);
 	if (plat_strategy_set(strategy))
 		return;
-	static_keys_linux_sync_fail = at;
+	test_hooks.sync_fail = at;
 	CHECK(what, static_keys_update(both, 2) == STATIC_KEYS_EPATCH);
-	static_keys_linux_sync_fail = 0;
+	test_hooks.sync_fail = 0;
 	CHECK(what, strstr(static_keys_last_error(), "core synchronisation") != NULL &&
 			    strstr(static_keys_last_error(), "no key changed") != NULL);
 	CHECK(what, !static_key_enabled(&p_one) && static_key_enabled(&p_two));
@@ -97,9 +96,9 @@ static void midway(int strategy)
 		both[1].enabled = round;
 		hook_calls = saw_breakpoint = wrong_path = 0;
 		static_keys_get_stats(&before);
-		static_keys_mod.patch_hook = midway_hook;
+		test_hooks.before_patch = midway_hook;
 		CHECK_OK(what, static_keys_update(both, 2));
-		static_keys_mod.patch_hook = NULL;
+		test_hooks.before_patch = NULL;
 		static_keys_get_stats(&after);
 		/* trap, tail, head: three patches per run */
 		CHECK(what, hook_calls > 0 && hook_calls % 3 == 0);

@@ -78,9 +78,9 @@ static void expect_refused(const char *when)
 static void flip_with_signal(int (*flip)(void), const char *when)
 {
 	raised = handled = 0;
-	static_keys_mod.patch_hook = raise_once;
+	test_hooks.before_patch = raise_once;
 	CHECK_OK(when, flip());
-	static_keys_mod.patch_hook = NULL;
+	test_hooks.before_patch = NULL;
 	expect_refused(when);
 }
 

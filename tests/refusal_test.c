@@ -46,7 +46,6 @@
 	 (defined(__riscv) && __riscv_xlen == 64))
 #include "seccomp.h"
 
-extern STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core;
 
 DEFINE_STATIC_KEY_FALSE(rf);
 DEFINE_STATIC_KEY_TRUE(rt);
@@ -298,7 +297,7 @@ static int site_effect(const struct static_key *k, const struct jump_entry *e)
 
 	(void)k; /* the breakpoint's answer, where there is one */
 	for (state = 0; state < 2; state++) {
-		site_want(e, state, b);
+		site_bytes(e, state, b);
 		if (bytes_equal(at, b, ARCH_JUMP_SIZE))
 			return state;
 	}
@@ -309,7 +308,7 @@ static int site_effect(const struct static_key *k, const struct jump_entry *e)
 		for (state = 0; state < 2; state++) {
 			uint8_t w[ARCH_JUMP_SIZE];
 
-			site_want(e, state, w);
+			site_bytes(e, state, w);
 			if (bytes_equal(at + ARCH_BREAKPOINT_SIZE, w + ARCH_BREAKPOINT_SIZE,
 					ARCH_JUMP_SIZE - ARCH_BREAKPOINT_SIZE))
 				return k->enabled;
@@ -322,7 +321,7 @@ static int site_agrees(const struct static_key *k, const struct jump_entry *e)
 {
 	uint8_t b[ARCH_JUMP_SIZE];
 
-	site_want(e, k->enabled, b);
+	site_bytes(e, k->enabled, b);
 	return bytes_equal((const uint8_t *)jump_entry_code(e), b, ARCH_JUMP_SIZE);
 }
 
@@ -453,13 +452,13 @@ static void child(const struct tcase *t)
 	check_passed = check_failed = 0; /* the parent's count is not ours */
 	then_count = to_sc(t->then, then_rules);
 	memcpy(before, (const void *)run_a, sizeof before);
-	static_keys_mod.patch_hook = hook;
+	test_hooks.before_patch = hook;
 	if (n_now && sc_install(now, n_now)) {
 		perror("seccomp");
 		_exit(99);
 	}
 	rc = request(t->req, 1);
-	static_keys_mod.patch_hook = NULL;
+	test_hooks.before_patch = NULL;
 	err = static_keys_last_error();
 	CHECK("the refusal is met", rc == t->rc);
 	if (rc != t->rc)
@@ -599,7 +598,7 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	CHECK("a pipe for the children's counts", pipe2(tally, O_NONBLOCK) == 0);
-	static_keys_linux_no_sync_core = plain;
+	test_hooks.no_sync_core = plain;
 	CHECK_OK("init", static_keys_init());
 	static_keys_get_stats(&st);
 	protocol = st.protocol != 0;

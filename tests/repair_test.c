@@ -61,11 +61,11 @@ static void half_flip(const char *what, int strategy)
 {
 	struct static_key_change both[2] = {{&spread.key, 1}, {&spread_too.key, 0}};
 
-	static_keys_mod.fault_at = 3;
-	static_keys_mod.fault_rollback = 2;
+	test_hooks.fault_at = 3;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_ALL;
 	CHECK(what, static_keys_update(both, 2) == STATIC_KEYS_EPATCH);
-	static_keys_mod.fault_at = 0;
-	static_keys_mod.fault_rollback = 0;
+	test_hooks.fault_at = 0;
+	test_hooks.fault_rollback = ROLLBACK_FAULT_NONE;
 	CHECK(what, strstr(static_keys_last_error(), "static_keys_repair()") != NULL);
 	CHECK(what, strstr(static_keys_last_error(), "every page was restored") == NULL);
 	CHECK(what, !static_key_enabled(&spread) && static_key_enabled(&spread_too));
@@ -107,9 +107,9 @@ static void repair_under(int strategy)
 
 	/* all or nothing: the repair's second page fails, the first is put back */
 	snapshot_sites(before);
-	static_keys_mod.fault_at = 2;
+	test_hooks.fault_at = 2;
 	CHECK(what, static_keys_repair(&total, NULL, 0) == STATIC_KEYS_EPATCH);
-	static_keys_mod.fault_at = 0;
+	test_hooks.fault_at = 0;
 	snapshot_sites(after);
 	/* the protocol's restore leaves whole instructions, not breakpoints */
 	if (plat_passes(strategy) == 1)
@@ -169,7 +169,7 @@ int main(void)
 	static_keys_get_stats(&st);
 	CHECK("one page", (uintptr_t)site0 / st.page_size == (uintptr_t)site1 / st.page_size);
 	memset(junk, 0xcc, sizeof junk); /* an int3 on x86, no branch elsewhere */
-	site_want(&twice.key.entries[1], 1, other);
+	site_bytes(&twice.key.entries[1], 1, other);
 	CHECK("poke", plat_poke_code(site0, junk, sizeof junk) == 0 &&
 			      plat_poke_code(site1, other, sizeof other) == 0);
 	CHECK("unknown site", static_keys_repair(&total, per, 3) == STATIC_KEYS_EBADSITE);
@@ -177,9 +177,9 @@ int main(void)
 					      report_is(&per[index_of(&twice.key)], 2, 1, 1));
 	CHECK("unknown site named", strstr(static_keys_last_error(), "left as it is") != NULL);
 	CHECK("unknown site left alone", memcmp(site0, junk, sizeof junk) == 0);
-	site_want(&twice.key.entries[1], 0, want);
+	site_bytes(&twice.key.entries[1], 0, want);
 	CHECK("the other site rewritten", memcmp(site1, want, sizeof want) == 0);
-	site_want(&twice.key.entries[0], 0, want);
+	site_bytes(&twice.key.entries[0], 0, want);
 	CHECK("unpoke", plat_poke_code(site0, want, sizeof want) == 0);
 	CHECK_OK("then all agree", static_keys_repair(&total, NULL, 0));
 	CHECK("then all agree", sites_match(&twice.key) && pair() == 0);

@@ -42,9 +42,9 @@ static void fail_at(int strategy, int n)
 	memset(before, 0, sizeof before);
 	memset(after, 0, sizeof after);
 	snapshot(before);
-	static_keys_mod.fault_at = n;
+	test_hooks.fault_at = n;
 	CHECK(what, static_keys_update(both, 2) == STATIC_KEYS_EPATCH);
-	static_keys_mod.fault_at = 0;
+	test_hooks.fault_at = 0;
 	CHECK(what, strstr(static_keys_last_error(), "every page was restored") != NULL);
 	snapshot(after);
 	CHECK(what, memcmp(before, after, sizeof before) == 0);

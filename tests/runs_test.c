@@ -210,9 +210,9 @@ static void per_strategy(int strategy)
 	/* The second run fails: the first, of several pages, is restored. */
 	memcpy(before, (const void *)jump_entry_code(&split.key.entries[0]),
 	       ARCH_JUMP_SIZE);
-	static_keys_mod.fault_at = 2;
+	test_hooks.fault_at = 2;
 	CHECK("second run fails", static_keys_update(&split_on, 1) == STATIC_KEYS_EPATCH);
-	static_keys_mod.fault_at = 0;
+	test_hooks.fault_at = 0;
 	memcpy(first, (const void *)jump_entry_code(&split.key.entries[0]),
 	       ARCH_JUMP_SIZE);
 	CHECK("first run restored", memcmp(before, first, ARCH_JUMP_SIZE) == 0);

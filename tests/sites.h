@@ -1,31 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sites.h - read a key's sites back, for the C tests (hosted and
- * freestanding alike: no libc).
+ * freestanding alike: no libc but the core's memcmp), with the internals
+ * they reach into (module.h, site.h) and the test hooks.
  */
 #ifndef STATIC_KEYS_TEST_SITES_H
 #define STATIC_KEYS_TEST_SITES_H
 
-#include "core.h"
+#include "module.h"
+#include "site.h"
 
-/* The bytes a site must hold while its key is `enabled`. */
-static inline void site_want(const struct jump_entry *e, int enabled,
-			     uint8_t *out)
-{
-	uintptr_t code = jump_entry_code(e);
-
-	if (enabled ^ jump_entry_branch(e))
-		arch_jump_jmp(out, code, jump_entry_target(e));
-	else
-		arch_jump_nop(out, code);
-}
+#include "os/test_hooks.h"
 
 static inline int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
-	while (n--)
-		if (*a++ != *b++)
-			return 0;
-	return 1;
+	return memcmp(a, b, n) == 0;
 }
 
 /* 1 when every site of `key` holds the instruction `enabled` asks for. */
@@ -35,9 +24,8 @@ static inline int sites_hold(const struct static_key *key, int enabled)
 	uint32_t i;
 
 	for (i = 0; i < key->sites; i++) {
-		site_want(&key->entries[i], enabled, want);
-		if (!bytes_equal((const uint8_t *)jump_entry_code(&key->entries[i]),
-				 want, ARCH_JUMP_SIZE))
+		site_bytes(&key->entries[i], enabled, want);
+		if (!site_holds((const void *)jump_entry_code(&key->entries[i]), want))
 			return 0;
 	}
 	return 1;

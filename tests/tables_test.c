@@ -20,7 +20,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "core.h"
+#include "site.h"
+#include "tables.h"
 #include "plat.h"
 
 /*

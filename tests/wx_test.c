@@ -13,9 +13,7 @@
 #include "static_keys.h"
 
 #ifdef __linux__
-extern STATIC_KEYS_LOCAL int static_keys_linux_rx_skip, static_keys_linux_rx_fail;
 /* the window's own mechanics: one os_patch per run, no protocol passes */
-extern STATIC_KEYS_LOCAL int static_keys_linux_no_sync_core;
 
 DEFINE_STATIC_KEY_FALSE(lone);
 DEFINE_STATIC_KEY_FALSE(wide);
@@ -40,10 +38,10 @@ static int flip_refused(int skip, int fail, struct static_key *key)
 {
 	int rc;
 
-	static_keys_linux_rx_skip = skip;
-	static_keys_linux_rx_fail = fail;
+	test_hooks.rx_skip = skip;
+	test_hooks.rx_fail = fail;
 	rc = static_key_enable(key);
-	static_keys_linux_rx_skip = static_keys_linux_rx_fail = 0;
+	test_hooks.rx_skip = test_hooks.rx_fail = 0;
 	return rc;
 }
 
@@ -57,7 +55,7 @@ int main(void)
 		printf("skipped: page protections cannot be read back here\n");
 		return 77;
 	}
-	static_keys_linux_no_sync_core = 1;
+	test_hooks.no_sync_core = 1;
 	CHECK_OK("init", static_keys_init());
 	static_keys_get_stats(&st);
 	CHECK("without core sync only remap is safe for concurrent executors",
@@ -114,9 +112,9 @@ int main(void)
 	 * left writable and executable and, read back, that every site holds
 	 * its key's state; repair finds nothing to do.
 	 */
-	static_keys_mod.fault_at = 2;
+	test_hooks.fault_at = 2;
 	CHECK("rollback stuck", flip_refused(1, 3, &wide.key) == STATIC_KEYS_EWX);
-	static_keys_mod.fault_at = 0;
+	test_hooks.fault_at = 0;
 	CHECK("rollback stuck: says so",
 	      strstr(static_keys_last_error(), "restoring the pages patched before failed too "
 					       "and left a page writable and executable") &&

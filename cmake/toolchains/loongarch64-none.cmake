@@ -1,5 +1,5 @@
 # apt: clang-16 llvm-16 lld-19 qemu-user
-# requires: clang-16 ld.lld-19 llvm-ar-16 llvm-ranlib-16 llvm-nm-16 qemu-loongarch64
+# requires: clang-16 ld.lld-19 llvm-ar-16 llvm-ranlib-16 llvm-nm-16 llvm-objcopy-16 qemu-loongarch64
 # SPDX-License-Identifier: MIT
 #
 # loongarch64, freestanding (os/none.c), run under qemu-user:
@@ -26,6 +26,9 @@ set(CMAKE_EXE_LINKER_FLAGS_INIT "--ld-path=${_sk_lld} -nostdlib -static")
 find_program(CMAKE_AR NAMES llvm-ar-16 REQUIRED)
 find_program(CMAKE_RANLIB NAMES llvm-ranlib-16 REQUIRED)
 find_program(CMAKE_NM NAMES llvm-nm-16 REQUIRED)
+# the core's one relocatable object (cmake/static_keys_core_object.cmake)
+set(CMAKE_LINKER ${_sk_lld})
+find_program(CMAKE_OBJCOPY NAMES llvm-objcopy-16 REQUIRED)
 
 # Compiler checks build a static library: there is no libc to link against.
 set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)

@@ -4,8 +4,43 @@
 /** The C ABI version this module speaks (STATIC_KEYS_ABI_VERSION). */
 export const ABI_VERSION = 2;
 
+/**
+ * The u64 fields static_keys_ffi_stats writes, in order, by their C names
+ * (FFI_STATS in native/ffi.c; tests/native_names_test.ts holds the two to
+ * each other).
+ */
+export const STATS_FIELD_NAMES = [
+  "strategy",
+  "strategies",
+  "keys",
+  "entries",
+  "page_size",
+  "flips",
+  "requests",
+  "pages_patched",
+  "syscalls",
+  "last_pages",
+  "last_syscalls",
+  "runs",
+  "last_runs",
+  "concurrent",
+  "protocol",
+  "core_syncs",
+  "traps",
+] as const;
+
 /** Number of u64 fields static_keys_ffi_stats writes. */
-export const STATS_FIELDS = 17;
+export const STATS_FIELDS = STATS_FIELD_NAMES.length;
+
+/** One field of static_keys_ffi_stats, by its C name. */
+export type StatsField = typeof STATS_FIELD_NAMES[number];
+
+/** The fields static_keys_ffi_stats wrote into `raw`, by name. */
+export function statsByName(raw: BigUint64Array): Record<StatsField, number> {
+  return Object.fromEntries(
+    STATS_FIELD_NAMES.map((name, i) => [name, Number(raw[i])]),
+  ) as Record<StatsField, number>;
+}
 
 /** i32 fields static_keys_ffi_key_info writes. */
 export const KEY_INFO_FIELDS = 5;

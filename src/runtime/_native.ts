@@ -17,6 +17,7 @@ import {
   type NativeSymbols,
   readCString,
   STATS_FIELDS,
+  statsByName,
 } from "./_ffi.ts";
 import { assertMainThread, isMainThread } from "./_guards.ts";
 import type { Library } from "./_library.ts";
@@ -401,27 +402,29 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     const sym = this.native(action);
     this.#stats.fill(0n); // an older core writes 11 or 13
     unwrap(sym.static_keys_ffi_stats(this.#stats, STATS_FIELDS), sym, action);
-    const f = Array.from(this.#stats, Number);
-    const concurrent = STRATEGIES.filter((_, id) => f[13] & (1 << id));
+    const f = statsByName(this.#stats);
+    const ids = (mask: number) =>
+      STRATEGIES.filter((_, id) => mask & (1 << id));
+    const concurrent = ids(f.concurrent);
     return {
-      strategy: STRATEGIES[f[0]] ?? "default",
-      strategies: STRATEGIES.filter((_, id) => f[1] & (1 << id)),
-      keys: f[2],
-      entries: f[3],
-      pageSize: f[4],
-      flips: f[5],
-      requests: f[6],
-      pagesPatched: f[7],
-      syscalls: f[8],
-      lastPages: f[9],
-      lastSyscalls: f[10],
-      runs: f[11],
-      lastRuns: f[12],
-      concurrentSafe: concurrent.includes(STRATEGIES[f[0]]),
+      strategy: STRATEGIES[f.strategy] ?? "default",
+      strategies: ids(f.strategies),
+      keys: f.keys,
+      entries: f.entries,
+      pageSize: f.page_size,
+      flips: f.flips,
+      requests: f.requests,
+      pagesPatched: f.pages_patched,
+      syscalls: f.syscalls,
+      lastPages: f.last_pages,
+      lastSyscalls: f.last_syscalls,
+      runs: f.runs,
+      lastRuns: f.last_runs,
+      concurrentSafe: concurrent.includes(STRATEGIES[f.strategy]),
       concurrent,
-      protocol: STRATEGIES.filter((_, id) => f[14] & (1 << id)),
-      coreSyncs: f[15],
-      traps: f[16],
+      protocol: ids(f.protocol),
+      coreSyncs: f.core_syncs,
+      traps: f.traps,
     };
   }
 

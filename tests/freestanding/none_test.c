@@ -9,7 +9,6 @@
 #include "static_keys.h"
 
 #include "check_fs.h"
-#include "core.h"
 #include "../sites.h"
 
 DEFINE_STATIC_KEY_TRUE(true_likely);
@@ -316,9 +315,9 @@ static void test_bad_site(void)
 	c0 = jump_entry_code(&k->entries[0]);
 	c1 = jump_entry_code(&k->entries[1]);
 	/* The later site holds the other instruction: "someone" patched it. */
-	site_want(&k->entries[1], 0, good);
-	site_want(&k->entries[1], 1, bad);
-	site_want(&k->entries[0], 0, first);
+	site_bytes(&k->entries[1], 0, good);
+	site_bytes(&k->entries[1], 1, bad);
+	site_bytes(&k->entries[0], 0, first);
 	site_poke(c1, bad);
 
 	CHECK("a corrupted site is refused",
@@ -401,14 +400,14 @@ static void test_rollback(void)
 	CHECK("far has sites on several pages", far.key.sites >= 3 &&
 		      (jump_entry_code(&far.key.entries[0]) >> 12) !=
 			      (jump_entry_code(&far.key.entries[2]) >> 12));
-	static_keys_mod.fault_at = 2; /* the second run's patch fails */
+	test_hooks.fault_at = 2; /* the second run's patch fails */
 	CHECK("a failing page fails the request",
 	      static_branch_enable(&far) == STATIC_KEYS_EPATCH);
 	CHECK("pages before it are restored",
 	      sites_hold(&far.key, 0) && f_far_a() == 0 && f_far_b() == 0 &&
 		      f_far_first() == 0);
 	CHECK("the key did not move", static_key_enabled(&far) == 0);
-	static_keys_mod.fault_at = 0;
+	test_hooks.fault_at = 0;
 	CHECK_OK("then it flips", static_branch_enable(&far));
 	CHECK("on every page",
 	      f_far_a() == 1 && f_far_b() == 1 && f_far_first() == 1);
