@@ -169,9 +169,9 @@ export const BENCH_BLOCK: Block = {
   end: "<!-- bench:end -->",
 };
 
-/** docs/fleet.md's figures, from bench/results/fleet.json. */
+/** README's fleet figures, from bench/results/fleet.json. */
 export const FLEET_BLOCK: Block = {
-  file: "docs/fleet.md",
+  file: "README.md",
   begin:
     "<!-- fleet:begin (deno task figures writes this from bench/results/fleet.json) -->",
   end: "<!-- fleet:end -->",

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// docs/fleet.md's figures, from bench/results/fleet.json (deno task
-// bench:fleet): every number comes from the results file, so the page shows
+// README's fleet block, from bench/results/fleet.json (deno task
+// bench:fleet): every number comes from the results file, so README shows
 // what the last run measured (tests/figures_test.ts checks it).
 
 /** One row of bench/results/fleet.json. */
@@ -32,7 +32,7 @@ const STORES: Record<string, string> = {
 
 const ms = (v: number) => v.toFixed(1);
 
-/** docs/fleet.md's figures: the run, one row per store and follower count. */
+/** README's fleet block: the run, one row per store and follower count. */
 export function readmeFleet(r: FleetResults): string {
   const sets = [...new Set(r.rows.map((row) => row.sets))].join(" or ");
   const writes = r.rows.map((row) => row.write);

@@ -2,8 +2,8 @@
 // deno task figures: rewrites the generated blocks from their sources, so
 // nothing is typed by hand: CONTRIBUTING's "What the suite proves" from
 // build/figures.json (the last deno task test; skipped without it),
-// README's performance block from bench/results/latest.json and
-// docs/fleet.md's figures from bench/results/fleet.json.
+// README's performance block from bench/results/latest.json and its fleet
+// block from bench/results/fleet.json.
 
 import $ from "dax";
 import { buildDir, root } from "./_common.ts";
@@ -42,16 +42,14 @@ text = replaceBetween(
   BENCH_BLOCK,
   readmeBench(bench.readJsonSync<Results>()),
 );
-readme.writeTextSync(text);
-written.push(`the bench figures into ${BENCH_BLOCK.file}`);
-const fleetDoc = root.join(FLEET_BLOCK.file);
 const fleet = root.join("bench", "results", "fleet.json");
-fleetDoc.writeTextSync(replaceBetween(
-  fleetDoc.readTextSync(),
+text = replaceBetween(
+  text,
   FLEET_BLOCK,
   readmeFleet(fleet.readJsonSync<FleetResults>()),
-));
-written.push(`the fleet figures into ${FLEET_BLOCK.file}`);
-await $`${Deno.execPath()} fmt ${FIGURES_BLOCK.file} ${BENCH_BLOCK.file} ${FLEET_BLOCK.file}`
+);
+readme.writeTextSync(text);
+written.push(`the bench and fleet figures into ${BENCH_BLOCK.file}`);
+await $`${Deno.execPath()} fmt ${FIGURES_BLOCK.file} ${BENCH_BLOCK.file}`
   .cwd(root).quiet();
 $.logStep("Wrote", written.join(", "));

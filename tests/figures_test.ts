@@ -167,12 +167,12 @@ Deno.test("README's performance figures are bench/results/latest.json's", () => 
   );
 });
 
-Deno.test("docs/fleet.md's figures are bench/results/fleet.json's", () => {
+Deno.test("README's fleet figures are bench/results/fleet.json's", () => {
   const results: FleetResults = JSON.parse(read("bench/results/fleet.json"));
   assert.equal(
     markdownText(shown(FLEET_BLOCK)),
     markdownText(readmeFleet(results)),
-    "docs/fleet.md's fleet block is not what bench/results/fleet.json gives: run deno task figures",
+    "README's fleet block is not what bench/results/fleet.json gives: run deno task figures",
   );
 });
 

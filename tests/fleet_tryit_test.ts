@@ -2,9 +2,9 @@
 // docs/fleet.md's "Try it on one machine" run as a reader runs it, in the
 // clone: its first command starts the example follower, its second sets
 // keys with the command line and waits until the follower applied them,
-// and its third lists that follower. `deno` is
-// this deno; nothing else of the commands is changed. The store file is
-// made in the clone, as the page says, and removed at the end.
+// its third lists that follower. README's Fleet section gives the same
+// first two. `deno` is this deno; nothing else of the commands is changed.
+// The store file is made in the clone, as the page says, and removed.
 
 import assert from "node:assert/strict";
 import { commands } from "./_markdown.ts";
@@ -63,6 +63,12 @@ Deno.test("docs/fleet.md's try-it: the example follower applies what the command
   const page = Deno.readTextFileSync(`${ROOT}/docs/fleet.md`);
   const steps = commands(page, HEADING);
   assert.equal(steps.length, 3, "a follower, a set and a status line");
+  const readme = Deno.readTextFileSync(`${ROOT}/README.md`);
+  assert.deepEqual(
+    commands(readme, "## Fleet").slice(0, 2),
+    steps.slice(0, 2),
+    "README's Fleet section gives the same two commands to try it",
+  );
 
   const before = new Set([...Deno.readDirSync(ROOT)].map((e) => e.name));
   const [deno, followArgs] = argv(steps[0]);
