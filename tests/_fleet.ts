@@ -10,6 +10,15 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** Where the fleet tests write: one folder per test under it. */
 export const SCRATCH = `${ROOT}/build/fleet-scratch`;
 const FIXTURE = `${ROOT}/tests/fixtures/fleet_follower.ts`;
+/**
+ * A test CA and a certificate of 127.0.0.1 it signed (valid until 2126),
+ * for servers that require TLS; clients trust the CA with --cert.
+ */
+export const TLS = {
+  ca: `${ROOT}/tests/fixtures/fleet_tls/ca.pem`,
+  cert: `${ROOT}/tests/fixtures/fleet_tls/server.pem`,
+  key: `${ROOT}/tests/fixtures/fleet_tls/server.key`,
+};
 
 /**
  * Whether a missing nats-server fails the NATS tests instead of skipping
@@ -84,6 +93,7 @@ function config(
   name: string,
   port: number,
   cluster?: { port: number; routes: number[] },
+  tls?: boolean,
 ): string {
   const lines = [
     `server_name: ${name}`,
@@ -97,6 +107,9 @@ function config(
   ]
 }`,
   ];
+  if (tls) {
+    lines.push(`tls { cert_file: "${TLS.cert}", key_file: "${TLS.key}" }`);
+  }
   if (cluster) {
     lines.push(`cluster {
   name: static_keys_test
@@ -136,8 +149,14 @@ async function listening(port: number, deadline: number): Promise<void> {
   }
 }
 
-/** Starts `nodes` servers (a cluster when more than one) on loopback. */
-export async function startNats(nodes = 1): Promise<Nats> {
+/**
+ * Starts `nodes` servers (a cluster when more than one) on loopback;
+ * with `tls`, clients must speak TLS (certificate {@linkcode TLS}).
+ */
+export async function startNats(
+  nodes = 1,
+  { tls = false }: { tls?: boolean } = {},
+): Promise<Nats> {
   const dir = await scratch("nats");
   const ports = Array.from({ length: nodes }, () => freePort());
   const routes = Array.from({ length: nodes }, () => freePort());
@@ -154,6 +173,7 @@ export async function startNats(nodes = 1): Promise<Nats> {
         nodes > 1
           ? { port: routes[i], routes: routes.filter((_, j) => j !== i) }
           : undefined,
+        tls,
       ),
     );
     files.push(file);

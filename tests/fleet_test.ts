@@ -18,15 +18,17 @@ import {
   type StoreOptions,
   unset,
 } from "../fleet.ts";
-import { type demoSymbols, openDemo, taken } from "./_helpers.ts";
+import { type demoSymbols, LIB, openDemo, taken } from "./_helpers.ts";
 import {
   FOLLOWER,
   hasNatsServer,
   type Nats,
   OPERATOR,
   scratch,
+  startFollower,
   startNats,
   strict,
+  TLS,
 } from "./_fleet.ts";
 
 const nats = hasNatsServer();
@@ -475,5 +477,134 @@ Deno.test({
       await server.stop();
     }
     assert.equal(refused, 200);
+  },
+});
+
+Deno.test({
+  name: "a socket error of other code is not swallowed while a follower runs",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // A program with a follower whose own node:net socket, without an
+    // "error" listener, is reset by its peer: that must end it, as it
+    // would without the fleet.
+    const server = await startNats(1);
+    try {
+      await set(server.store, "stray", { tracing: "on" }, OPERATOR);
+      const root = new URL("..", import.meta.url).pathname;
+      const { code, stdout, stderr } = await new Deno.Command(
+        Deno.execPath(),
+        {
+          args: [
+            "run",
+            "--no-prompt",
+            `--config=${root}deno.json`,
+            `--allow-ffi=${LIB}`,
+            `--allow-read=${root}`,
+            "--allow-net=127.0.0.1",
+            `${root}tests/fixtures/fleet_stray_reset.ts`,
+            JSON.stringify({ lib: LIB, store: server.store, ...FOLLOWER }),
+          ],
+          stdin: "null",
+          env: { NO_COLOR: "1" },
+        },
+      ).output();
+      const out = new TextDecoder().decode(stdout);
+      const err = new TextDecoder().decode(stderr);
+      assert.match(out, /following/, err);
+      assert.doesNotMatch(out, /survived/, "the reset was swallowed");
+      assert.notEqual(code, 0);
+      assert.match(err, /ECONNRESET/);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a follower reaches a NATS server that requires TLS",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const server = await startNats(1, { tls: true });
+    const root = new URL("..", import.meta.url).pathname;
+    const trusted = [
+      `--cert=${TLS.ca}`,
+      `--allow-read=${root}`,
+      "--allow-net=127.0.0.1",
+    ];
+    try {
+      await t.step(
+        "a client that does not trust the CA is told how to",
+        async () => {
+          await assert.rejects(
+            () => get(server.store, "tls", OPERATOR),
+            (error: unknown) => {
+              assert.ok(error instanceof FleetError, String(error));
+              assert.equal(error.code, "EUNREACHABLE");
+              assert.match(error.message, /TLS handshake with 127\.0\.0\.1/);
+              assert.match(error.message, /--cert=FILE or DENO_CERT=FILE/);
+              return true;
+            },
+          );
+        },
+      );
+
+      await t.step(
+        "a follower that trusts it applies the desired state",
+        async () => {
+          const set = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "--no-prompt",
+              `--config=${root}deno.json`,
+              ...trusted,
+              `${root}cli.ts`,
+              "fleet",
+              "set",
+              server.store,
+              "tls",
+              "tracing=on",
+              "--user",
+              OPERATOR.user,
+              "--password",
+              OPERATOR.password,
+            ],
+            stdin: "null",
+            env: { NO_COLOR: "1" },
+          }).output();
+          assert.equal(
+            set.code,
+            0,
+            new TextDecoder().decode(set.stderr) +
+              new TextDecoder().decode(set.stdout),
+          );
+          const f = await startFollower({
+            lib: LIB,
+            store: server.store,
+            scope: "tls",
+            instance: "tls1",
+            host: null,
+            ...FOLLOWER,
+          }, trusted);
+          try {
+            assert.equal(f.started.error, null, JSON.stringify(f.started));
+            const report = await f.report();
+            assert.ok(report.revision >= 1, `at ${report.revision}`);
+            assert.equal(
+              report.keys.find((k) => k.name === "tracing")?.enabled,
+              true,
+            );
+            assert.equal(report.consistent, true);
+          } finally {
+            await f.exit();
+          }
+        },
+      );
+    } finally {
+      await server.stop();
+    }
   },
 });

@@ -6,7 +6,6 @@
 // Revisions are the bucket's: what set() returns is what followers report.
 
 import {
-  connect,
   credsAuthenticator,
   type NatsConnection,
 } from "@nats-io/transport-node";
@@ -18,6 +17,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
+import { connectDeno } from "./_transport.ts";
 import { FleetError, messageOf } from "./_errors.ts";
 import type { LayerId, RawLayer, Snapshot } from "./_policy.ts";
 import type { NatsAddress, Store, Watch, WatchEvent } from "./_store.ts";
@@ -66,43 +66,6 @@ export function natsError(action: string, error: unknown): FleetError {
     ? "EUNREACHABLE"
     : "EUNREACHABLE";
   return new FleetError(`${action}: ${text}`, code, { cause: error });
-}
-
-/*
- * The node transport of the NATS client removes a socket's listeners
- * before destroying it (NodeTransport.discard), so a reset that arrives
- * after that, as when a server refuses the credentials and closes the
- * socket, is an "error" event without a listener: an uncaught exception
- * that ends the process. While a store is open (and 10 s after the last
- * one closed or failed to open) such a socket error (ECONNRESET or EPIPE
- * on read or write) is dropped; every other error goes on as it would.
- */
-let openStores = 0;
-let graceUntil = 0;
-let guardInstalled = false;
-
-function strayReset(event: Event): void {
-  const e = (event as ErrorEvent).error ??
-    (event as PromiseRejectionEvent).reason;
-  const { code, syscall } = (e ?? {}) as { code?: string; syscall?: string };
-  if (
-    (openStores > 0 || Date.now() < graceUntil) &&
-    (code === "ECONNRESET" || code === "EPIPE") &&
-    (syscall === "read" || syscall === "write")
-  ) event.preventDefault();
-}
-
-function guardSockets(open: boolean): void {
-  if (!guardInstalled) {
-    guardInstalled = true;
-    globalThis.addEventListener("error", strayReset);
-    globalThis.addEventListener("unhandledrejection", strayReset);
-  }
-  if (open) openStores++;
-  else {
-    openStores = Math.max(0, openStores - 1);
-    graceUntil = Date.now() + 10_000;
-  }
 }
 
 /** The NATS store. */
@@ -160,9 +123,8 @@ export class NatsStore implements Store {
     if (options.creds !== undefined) {
       authenticator = credsAuthenticator(await Deno.readFile(options.creds));
     }
-    guardSockets(true);
     try {
-      const nc = await connect({
+      const nc = await connectDeno({
         servers,
         user: options.user,
         pass: options.password,
@@ -179,7 +141,6 @@ export class NatsStore implements Store {
       });
       return new NatsStore(name, nc, options);
     } catch (error) {
-      guardSockets(false);
       throw natsError(`Cannot connect to "${name}"`, error);
     }
   }
@@ -525,7 +486,6 @@ export class NatsStore implements Store {
     this.#restarts.clear();
     this.#losses.clear();
     await this.#nc.close().catch(() => {});
-    guardSockets(false);
   }
 }
 
