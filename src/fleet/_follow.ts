@@ -328,11 +328,19 @@ export class Follower implements AsyncDisposable {
     settle?.(error);
   }
 
-  /** One apply per minimum interval, with the latest state. */
+  /**
+   * One apply per minimum interval, with the latest state: a change after
+   * a quiet interval is applied at once, the ones that follow it within
+   * the interval together at its end.
+   */
   #schedule(): void {
     if (this.#timer !== undefined || this.#closed) return;
     const min = this.#options.minInterval ?? 100;
-    const delay = Math.max(0, this.#lastApply + min - performance.now());
+    const delay = this.#lastApply + min - performance.now();
+    if (delay <= 0) {
+      this.#apply();
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#apply();
