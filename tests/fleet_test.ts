@@ -27,6 +27,7 @@ import {
   scratch,
   startFollower,
   startNats,
+  strangerCreds,
   strict,
   TLS,
 } from "./_fleet.ts";
@@ -604,6 +605,121 @@ Deno.test({
         },
       );
     } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "creds files: a follower's and an operator's JWTs and nkeys are used",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const server = await startNats(1, { jwt: true });
+    const creds = server.creds!;
+    const dir = await scratch("creds");
+    try {
+      await t.step("a follower applies what an operator set", async () => {
+        using mod = openDemo();
+        const r = await set(server.store, "creds", { tracing: "on" }, {
+          creds: creds.operator,
+        });
+        await using f = await follow(mod, {
+          store: server.store,
+          scope: "creds",
+          host: null,
+          creds: creds.follower,
+        });
+        await f.applied(r);
+        assert.equal(f.state.error, null);
+        assert.equal(taken(mod).tracing, true);
+        assert.equal(key(mod, "tracing").count, 1);
+      });
+
+      await t.step("the follower's creds cannot set", async () => {
+        await assert.rejects(
+          () =>
+            set(server.store, "creds", { tracing: "off" }, {
+              creds: creds.follower,
+            }),
+          (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
+        );
+        const { scope } = await get(server.store, "creds", {
+          creds: creds.operator,
+        });
+        assert.deepEqual(scope, { tracing: "on" });
+      });
+
+      await t.step(
+        "a user of an account the server does not know is refused",
+        async () => {
+          const stranger = `${dir.path}/stranger.creds`;
+          await strangerCreds(stranger);
+          await assert.rejects(
+            () => get(server.store, "creds", { creds: stranger }),
+            (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
+          );
+        },
+      );
+
+      await t.step("a missing or malformed creds file is named", async () => {
+        const missing = `${dir.path}/missing.creds`;
+        const garbled = `${dir.path}/garbled.creds`;
+        await Deno.writeTextFile(garbled, "-----BEGIN NATS USER JWT-----\nx\n");
+        for (
+          const [path, why] of [[missing, /No such file/], [
+            garbled,
+            /not a creds file/,
+          ]] as const
+        ) {
+          await assert.rejects(
+            () => get(server.store, "creds", { creds: path }),
+            (e: unknown) => {
+              assert.ok(e instanceof FleetError, String(e));
+              assert.equal(e.code, "EAUTH");
+              assert.ok(e.message.includes(`"${path}"`), e.message);
+              assert.match(e.message, /--creds/);
+              assert.match(e.message, why);
+              return true;
+            },
+          );
+        }
+        using mod = openDemo();
+        await assert.rejects(
+          () =>
+            follow(mod, {
+              store: server.store,
+              scope: "creds",
+              host: null,
+              creds: missing,
+            }),
+          (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
+        );
+      });
+
+      const unreadable = "/nonexistent/x.creds";
+      await t.step({
+        name: "a creds file outside --allow-read names the flag",
+        // Under -A every path is granted: the suite's flags grant the
+        // project's folder only.
+        ignore: Deno.permissions.querySync({ name: "read", path: unreadable })
+          .state ===
+          "granted",
+        fn: async () => {
+          await assert.rejects(
+            () => get(server.store, "creds", { creds: unreadable }),
+            (e: unknown) => {
+              assert.ok(e instanceof FleetError, String(e));
+              assert.equal(e.code, "EPERM");
+              assert.match(e.message, /--allow-read=\/nonexistent\/x\.creds/);
+              return true;
+            },
+          );
+        },
+      });
+    } finally {
+      await dir.remove();
       await server.stop();
     }
   },
