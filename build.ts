@@ -11,8 +11,10 @@
  * library there, checks it against the metadata (its size and SHA-256) and
  * returns at once, quietly; a library that does not match is rebuilt, and a
  * cache that another user owns or others may write is refused
- * (docs/security.md). It needs CMake 3.24+ and a C compiler; everything is
- * checked before anything is written.
+ * (docs/security.md). It needs CMake 3.15+ and a C compiler. A missing
+ * permission or CMake is found before anything is written; a missing C
+ * compiler or build program when CMake configures, in a temporary folder
+ * that is then removed, leaving the cache as it was.
  *
  * From the command line (prints the library's path):
  *
@@ -23,13 +25,14 @@
  *
  * From code:
  *
- * ```ts ignore
+ * ```ts
  * import { build } from "@static-keys/deno/build";
  * import { open } from "@static-keys/deno";
  *
- * await build(); // compiles once per version, then returns at once
- * using mod = open(); // finds the library in the cache
- * mod.key("tracing").enable();
+ * export async function openPackage() {
+ *   await build(); // compiles once per version, then returns at once
+ *   return open(); // finds the library in the cache
+ * }
  * ```
  *
  * @module
@@ -65,28 +68,37 @@ export { BuildError, type BuildErrorReason } from "./src/runtime/_errors.ts";
  *
  * @param options An install prefix, and whether to print nothing.
  * @returns Where the library is, and whether anything was compiled.
- * @throws {BuildError} When a permission, CMake, a C compiler or a writable
- *   directory is missing (before anything is written), when a folder of the
+ * @throws {BuildError} When a permission, CMake or a writable directory is
+ *   missing (before anything is written), when CMake finds no C compiler or
+ *   build program (the cache is left as it was), when a folder of the
  *   cache belongs to another user or is writable by group or others
  *   (`reason` `"cache"`), or the build fails; `reason` says which, the
  *   message what to install, grant or change.
  * @throws {TypeError} If an option has the wrong type.
  *
  * @example Usage
- * ```ts ignore
- * import { build } from "@static-keys/deno/build";
+ * ```ts
+ * import { build, BuildError } from "@static-keys/deno/build";
  *
- * const { library, built } = await build();
- * console.log(built ? `built ${library}` : `${library} was there`);
+ * try {
+ *   const { library, built } = await build({ quiet: true });
+ *   console.log(built ? `built ${library}` : `${library} was there`);
+ * } catch (error) {
+ *   if (!(error instanceof BuildError)) throw error;
+ *   console.error(`${error.reason}: ${error.message}`); // e.g. a missing flag
+ * }
  * ```
  *
  * @example Install the C package
- * ```ts ignore
+ * ```ts
  * import { build } from "@static-keys/deno/build";
  *
- * await build({ prefix: "/opt/static-keys" });
- * // cmake -DCMAKE_PREFIX_PATH=/opt/static-keys, or
- * // PKG_CONFIG_PATH=/opt/static-keys/lib/pkgconfig pkg-config static-keys
+ * export async function installCPackage(prefix = "/opt/static-keys") {
+ *   const result = await build({ prefix });
+ *   // cmake -DCMAKE_PREFIX_PATH=<prefix>, or
+ *   // PKG_CONFIG_PATH=<prefix>/lib/pkgconfig pkg-config static-keys
+ *   return result.prefix; // absolute
+ * }
  * ```
  */
 export function build(options: BuildOptions = {}): Promise<BuildResult> {

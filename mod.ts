@@ -9,9 +9,11 @@
  * flips them, from the main thread only. It needs `--allow-ffi` for the
  * library's path.
  *
- * A short tour, on the package's own library (`deno task build` makes it):
+ * A short tour, on the package's own library (the build entry
+ * `jsr:@static-keys/deno/build` compiles it once per version and machine,
+ * see its docs; in a clone of the repository, `deno task build`):
  *
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
  * using mod = open(undefined, {
@@ -25,21 +27,30 @@
  * mod.symbols.static_keys_demo_tracing(); // 1: the branch is taken now
  *
  * mod.set({ tracing: false, checks: false }); // one all-or-nothing request
- * mod.batch().enable("experimental").disable("checks").apply();
+ * mod.batch().enable("experimental").enable("checks").apply();
  *
  * mod.key("checks").pin("off"); // forced off: local enable/inc only count
  * mod.batch().unpin("checks").inc("tracing").apply(); // counts, sets, pins
  *
  * const { strategy, lastPages, lastSyscalls } = mod.stats();
  * console.log(`${strategy}: ${lastSyscalls} syscalls for ${lastPages} pages`);
+ * mod.key("experimental").disable();
  * ```
  *
- * Errors are classes: {@linkcode UnknownKeyError} (with suggestions),
- * {@linkcode WrongThreadError}, {@linkcode ModuleClosedError},
- * {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
- * {@linkcode UntrustedLibraryError} (a cached library that failed its
- * checks, refused before loading), {@linkcode UnappliedBatchError}, ... all
- * extending {@linkcode StaticKeysError}, whose `code` is the native status.
+ * Errors are classes, all extending {@linkcode StaticKeysError}, whose
+ * `code` is the native status and whose message says what to do:
+ * {@linkcode UnknownKeyError} (with suggestions), {@linkcode WrongThreadError},
+ * {@linkcode ModuleClosedError}, {@linkcode UnappliedBatchError},
+ * {@linkcode InvalidArgumentError}, {@linkcode BadSiteError},
+ * {@linkcode PatchRefusedError}, {@linkcode OutOfReachError},
+ * {@linkcode BusyError}, {@linkcode WxViolationError},
+ * {@linkcode KeyCountError}, {@linkcode UnsupportedStrategyError}, and from
+ * `open()`: {@linkcode FfiPermissionError}, {@linkcode LibraryNotFoundError},
+ * {@linkcode NotAModuleError} ({@linkcode HiddenExportsError} when a linker
+ * version script hides the core's exports), {@linkcode AbiMismatchError},
+ * {@linkcode ModuleInitError}, {@linkcode MalformedLibraryError} (a file cut
+ * short, refused before loading), {@linkcode UntrustedLibraryError} (a
+ * cached library that failed its checks, refused before loading).
  *
  * @module
  */
@@ -60,14 +71,23 @@ export {
   type Strategy,
 } from "./src/runtime/_types.ts";
 export {
+  AbiMismatchError,
   BadSiteError,
   BuildError,
   type BuildErrorReason,
+  BusyError,
   FfiPermissionError,
+  HiddenExportsError,
+  InvalidArgumentError,
   KeyCountError,
   LibraryNotFoundError,
   MalformedLibraryError,
   ModuleClosedError,
+  ModuleInitError,
+  NotAModuleError,
+  type NotAModuleReason,
+  OutOfReachError,
+  PatchRefusedError,
   StaticKeysError,
   type StaticKeysErrorOptions,
   StatusCode,
@@ -77,4 +97,5 @@ export {
   UntrustedLibraryError,
   type UntrustedLibraryReason,
   WrongThreadError,
+  WxViolationError,
 } from "./src/runtime/_errors.ts";

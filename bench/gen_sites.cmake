@@ -10,7 +10,7 @@
 #               hot_pass_flag, and hot_pass_empty (no test: the floor)
 #
 # Generated at build time so no 10,000-line file is committed.
-cmake_minimum_required(VERSION 3.24)
+cmake_minimum_required(VERSION 3.13...3.28)
 
 if(NOT OUT)
   message(FATAL_ERROR "gen_sites.cmake: pass -DOUT=<file.c>")

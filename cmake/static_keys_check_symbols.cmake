@@ -9,7 +9,7 @@ if(NOT NM OR NOT ARCHIVE)
   message(FATAL_ERROR "usage: cmake -DNM=<nm> -DARCHIVE=<lib.a> [-DWEAK_OK=a,b] -P ${CMAKE_CURRENT_LIST_FILE}")
 endif()
 
-cmake_policy(VERSION 3.24)
+cmake_policy(VERSION 3.13...3.28)
 string(REPLACE "," ";" WEAK_OK "${WEAK_OK}")
 
 # nm lines: "<value> <type> <name>" (defined) or "<pad> <type> <name>"

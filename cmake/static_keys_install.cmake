@@ -19,6 +19,10 @@ set(_sk_inc "${CMAKE_INSTALL_INCLUDEDIR}/static_keys")
 install(FILES native/include/static_keys.h DESTINATION "${_sk_inc}")
 install(FILES os/os_sections.h DESTINATION "${_sk_inc}/os")
 install(DIRECTORY arch/ DESTINATION "${_sk_inc}/arch" FILES_MATCHING PATTERN "*.h")
+# The version script fragment: StaticKeys_VERSION_SCRIPT in the CMake
+# package, the variable versionscript in the pkg-config file.
+set(_sk_share "${CMAKE_INSTALL_DATADIR}/static-keys")
+install(FILES cmake/static_keys.map DESTINATION "${_sk_share}")
 
 set(_sk_targets static_keys_core static_keys)
 if(TARGET static_keys_module)
@@ -36,7 +40,7 @@ export(EXPORT StaticKeysTargets NAMESPACE StaticKeys::
 
 configure_package_config_file(cmake/StaticKeysConfig.cmake.in
   "${PROJECT_BINARY_DIR}/StaticKeysConfig.cmake"
-  INSTALL_DESTINATION "${_sk_cmake_dir}")
+  INSTALL_DESTINATION "${_sk_cmake_dir}" PATH_VARS _sk_share)
 write_basic_package_version_file(
   "${PROJECT_BINARY_DIR}/StaticKeysConfigVersion.cmake"
   COMPATIBILITY SameMinorVersion)
@@ -48,15 +52,18 @@ install(FILES "${PROJECT_BINARY_DIR}/StaticKeysConfig.cmake"
 # works as well as CMAKE_INSTALL_PREFIX at configure time. Plain archive
 # linking is enough: every key refers to the link guard in native/ffi.c.
 set(_sk_pc_dir "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
-if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}"
+   OR IS_ABSOLUTE "${CMAKE_INSTALL_DATADIR}")
   set(_sk_pc_up "")
   set(_sk_pc_libdir "${CMAKE_INSTALL_FULL_LIBDIR}")
   set(_sk_pc_includedir "${CMAKE_INSTALL_FULL_INCLUDEDIR}")
+  set(_sk_pc_datadir "${CMAKE_INSTALL_FULL_DATADIR}")
 else()
   file(RELATIVE_PATH _sk_pc_up "/root/${_sk_pc_dir}" "/root")
   string(REGEX REPLACE "/$" "" _sk_pc_up "${_sk_pc_up}")
   set(_sk_pc_libdir "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
   set(_sk_pc_includedir "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+  set(_sk_pc_datadir "\${prefix}/${CMAKE_INSTALL_DATADIR}")
 endif()
 # The same flags as the StaticKeys::static_keys target (CMakeLists.txt).
 set(_sk_pc_cflags "")

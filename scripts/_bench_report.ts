@@ -1,6 +1,42 @@
 // SPDX-License-Identifier: MIT
 // deno task bench's report: the results' shape, the Markdown tables, the
-// goals of issue 11 checked against them, and the SVG chart (our own code).
+// checks of what the design promises (one patch per run of pages, the
+// default against the per-site baseline, init, the hot path, Deno against
+// C), README's block, and the SVG chart.
+
+/** The files one run of `deno task bench` writes, relative to the root. */
+export interface BenchOutputs {
+  /** The results as JSON. */
+  json: string;
+  /** The flip-cost chart. */
+  chart: string;
+  /** The report's Markdown: machine line, tables, checks. */
+  report: string;
+  /** README.md, whose bench block gets the report; absent: left alone. */
+  readme?: string;
+}
+
+/**
+ * Where a run writes: build/bench/results/ (the clone stays clean), or,
+ * with `--update`, the committed bench/results/ and README's bench block
+ * (`--no-readme` leaves README alone).
+ */
+export function benchOutputs(args: readonly string[]): BenchOutputs {
+  const report = "build/bench/results/report.md";
+  if (!args.includes("--update")) {
+    return {
+      json: "build/bench/results/latest.json",
+      chart: "build/bench/results/flip_cost.svg",
+      report,
+    };
+  }
+  return {
+    json: "bench/results/latest.json",
+    chart: "bench/results/flip_cost.svg",
+    report,
+    ...(args.includes("--no-readme") ? {} : { readme: "README.md" }),
+  };
+}
 
 /** One record a benchmark program printed (one JSON object a line). */
 export type Row = Record<string, string | number | boolean>;
@@ -22,20 +58,20 @@ export interface Results {
    * passes per request (3 on x86): each pass is one patch per run.
    */
   protocolPasses?: Record<string, number>;
-  goals: Goal[];
+  checks: Check[];
 }
 
-/** A goal of issue 11: met, or by how much it falls short. */
-export interface Goal {
-  goal: string;
+/** A check of the results: met, or by how much it falls short. */
+export interface Check {
+  check: string;
   met: boolean | null;
   detail: string;
 }
 
 /**
- * The Rust crate static-keys 0.8.1 as issue 11 measured it on a quiet
- * 2 vCPU KVM guest (enable+disable pairs, µs). A reference from another
- * run, never measured here: crates.io is out of reach of this machine.
+ * The Rust crate static-keys 0.8.1, measured separately on a quiet 2 vCPU
+ * KVM guest (enable+disable pairs, µs). A reference from another run: the
+ * bench cannot build the crate (it runs without crates.io).
  */
 export const CRATE_REFERENCE = {
   oneSite: 21.6,
@@ -46,7 +82,7 @@ export const CRATE_REFERENCE = {
   initSorted: 1_702,
 };
 
-/** Syscalls one run may cost, per strategy (issue 11, goals 1 and 2). */
+/** Syscalls one run may cost per protocol pass, per strategy. */
 const RUN_SYSCALLS: Record<string, number> = {
   remap: 3,
   mprotect: 2,
@@ -72,14 +108,14 @@ export function strategies(r: Results): string[] {
   return [PER_SITE, ...seen.filter((s) => s !== PER_SITE)];
 }
 
-/** The flip table: figures down, strategies across (issue 11's layout). */
+/** The flip table: figures down, strategies across. */
 export function flipTable(r: Results): string {
   const cols = strategies(r);
   const names = cols.map((c) =>
     c === PER_SITE ? "per-site baseline" : `\`${c}\``
   );
   const head = `| figure | ${names.join(" | ")} | ` +
-    "crate 0.8.1 (quoted from issue 11, not run here) |";
+    "crate 0.8.1 (measured separately) |";
   const line = `| --- | ${cols.map(() => "---:").join(" | ")} | ---: |`;
   const row = (label: string, cell: (s: string) => string, crate = "") =>
     `| ${label} | ${cols.map(cell).join(" | ")} | ${crate} |`;
@@ -124,7 +160,7 @@ export function flipTable(r: Results): string {
   ].join("\n");
 }
 
-/** The hot-path table (goal 4). */
+/** The hot-path table. */
 export function hotTable(r: Results): string {
   const lines = [
     "| test, 1,000 features all off | ns a test, cached | ns a test, evicted | instructions a test (callgrind) |",
@@ -163,12 +199,12 @@ export function initTable(r: Results): string {
   return lines.join("\n");
 }
 
-/** Issue 11's goals, each met or by how much it falls short. */
-export function checkGoals(r: Results): Goal[] {
-  const goals: Goal[] = [];
+/** The checks, each met or by how much it falls short. */
+export function checkResults(r: Results): Check[] {
+  const checks: Check[] = [];
   const flip = (s: string, sites: number, spin = false) =>
     find(r.flip, { strategy: s, sites, spin });
-  // Goal 1: one patch per run, and the ratios.
+  // One patch per run, and the ratios.
   const passes = (s: string) => r.protocolPasses?.[s] ?? 1;
   const perRun = Object.entries(RUN_SYSCALLS).flatMap(([s, most]) => {
     const f = flip(s, 10000);
@@ -179,8 +215,8 @@ export function checkGoals(r: Results): Goal[] {
       (passes(s) > 1 ? ` (${passes(s)} protocol passes)` : "");
     return [{ s, ok, text }];
   });
-  goals.push({
-    goal: "1. one patch per contiguous run (10,000 sites on contiguous pages)",
+  checks.push({
+    check: "1. one patch per contiguous run (10,000 sites on contiguous pages)",
     met: perRun.every((p) => p.ok),
     detail: perRun.map((p) => p.text).join(", "),
   });
@@ -188,22 +224,22 @@ export function checkGoals(r: Results): Goal[] {
   const base = flip(PER_SITE, 10000);
   if (def && base) {
     const ratio = Number(base.us) / Number(def.us);
-    goals.push({
-      goal:
+    checks.push({
+      check:
         `1. 10,000-site pair (${r.defaultStrategy}) ≥ 100× faster than the per-site baseline`,
       met: ratio >= 100,
       detail: `${ratio.toFixed(0)}× (${us(def.us)} against ${us(base.us)})` +
         (ratio >= 100 ? "" : `, ${(100 / ratio).toFixed(1)}× short`),
     });
     const crate = CRATE_REFERENCE.tenk / Number(def.us);
-    goals.push({
-      goal:
+    checks.push({
+      check:
         `1. 10,000-site pair (${r.defaultStrategy}) ≥ 500× faster than the crate`,
       met: crate >= 500,
       detail:
         `${crate.toFixed(0)}× against the crate's ${
           us(CRATE_REFERENCE.tenk)
-        } quoted in issue 11 (a quiet machine, not this run); ` +
+        } measured separately (a quiet machine, not this run); ` +
         `${
           ratio.toFixed(0)
         }× against the per-site baseline, which patches as the crate does, in this run` +
@@ -214,13 +250,13 @@ export function checkGoals(r: Results): Goal[] {
           }× short of 500× on the quoted figure`),
     });
   }
-  // Goal 4: the hot path.
+  // The hot path.
   const hf = find(r.hot, { kind: "flag", evicted: true });
   const hs = find(r.hot, { kind: "static", evicted: true });
   if (hf && hs) {
     const win = Number(hf.ns) - Number(hs.ns);
-    goals.push({
-      goal: "4. static keys beat flag checks when the flags are evicted",
+    checks.push({
+      check: "4. static keys beat flag checks when the flags are evicted",
       met: win > 0,
       detail:
         `${Number(hs.ns).toFixed(2)} ns against ${
@@ -233,12 +269,12 @@ export function checkGoals(r: Results): Goal[] {
         } ns`,
     });
   }
-  // Goal 5: Deno against C for the strategies that make syscalls.
+  // Deno against C for the strategies that make syscalls.
   const ratios = r.deno.filter((d) => d.strategy !== "alias" && d.sites === 1);
   if (ratios.length) {
     const worst = Math.max(...ratios.map((d) => Number(d.ratio)));
-    goals.push({
-      goal: "5. a flip from Deno ≤ 1.1× the same flip from C (1 site)",
+    checks.push({
+      check: "5. a flip from Deno ≤ 1.1× the same flip from C (1 site)",
       met: worst <= 1.1,
       detail: "in one process, rounds alternating: " +
         ratios.map((d) => `${d.strategy} ${Number(d.ratio).toFixed(2)}×`)
@@ -247,15 +283,15 @@ export function checkGoals(r: Results): Goal[] {
     });
   }
   if (!r.flip.some((f) => f.strategy === "procmem")) {
-    goals.push({
-      goal: "2. procmem: one syscall per run",
+    checks.push({
+      check: "2. procmem: one syscall per run",
       met: null,
       detail: "this build's library does not offer procmem",
     });
   } else {
     const p = flip("procmem", 10000);
-    goals.push({
-      goal: "2. procmem: one syscall per run, no mapping added",
+    checks.push({
+      check: "2. procmem: one syscall per run, no mapping added",
       met: !!p && Number(p.syscalls) <= passes("procmem") * Number(p.runs) &&
         Number(find(r.maps, { strategy: "procmem" })?.after_enable ?? 1) === 0,
       detail: p
@@ -269,15 +305,16 @@ export function checkGoals(r: Results): Goal[] {
         : "not measured",
     });
   }
-  // Goal 3, from init_bench's lines "init.<layout> <entries> <us> us".
+  // Init, from init_bench's lines "init.<layout> <entries> <us> us".
   const initUs = (layout: string) =>
     find(r.init, { name: `init.${layout}`, entries: 100000 })?.value;
   const inter = initUs("interleaved"), sorted = initUs("sorted");
-  const goal3 = "3. init: 100,000 interleaved entries ≥ 3× faster than the " +
+  const initCheck =
+    "3. init: 100,000 interleaved entries ≥ 3× faster than the " +
     "crate, presorted 100,000 ≤ 500 µs";
   if (inter === undefined || sorted === undefined) {
-    goals.push({
-      goal: goal3,
+    checks.push({
+      check: initCheck,
       met: null,
       detail: r.init.length === 0
         ? "no bench/init_bench in this build"
@@ -285,8 +322,8 @@ export function checkGoals(r: Results): Goal[] {
     });
   } else {
     const speedup = CRATE_REFERENCE.initInterleaved / Number(inter);
-    goals.push({
-      goal: goal3,
+    checks.push({
+      check: initCheck,
       met: speedup >= 3 && Number(sorted) <= 500,
       detail: `interleaved ${us(Number(inter))}, ${speedup.toFixed(1)}× ` +
         `faster than the crate's ${us(CRATE_REFERENCE.initInterleaved)} ` +
@@ -298,14 +335,14 @@ export function checkGoals(r: Results): Goal[] {
           : `, ${(Number(sorted) - 500).toFixed(0)} µs over`),
     });
   }
-  return goals.sort((a, b) => parseInt(a.goal) - parseInt(b.goal));
+  return checks.sort((a, b) => parseInt(a.check) - parseInt(b.check));
 }
 
-/** The goals as a Markdown list. */
-export function goalList(goals: Goal[]): string {
+/** The checks as a Markdown list. */
+export function checkList(checks: Check[]): string {
   const mark = (m: boolean | null) =>
     m === null ? "not measured" : m ? "met" : "short";
-  return goals.map((g) => `- **${g.goal}**: ${mark(g.met)}: ${g.detail}`)
+  return checks.map((g) => `- **${g.check}**: ${mark(g.met)}: ${g.detail}`)
     .join("\n");
 }
 
@@ -411,4 +448,72 @@ export function chart(r: Results): string {
 export function machineLine(r: Results): string {
   const m = r.machine;
   return `${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, ${m.deno}, load ${m.load} at start, ${m.date}`;
+}
+
+/**
+ * README's performance block: the machine, flips per strategy (the default
+ * first, the per-site baseline last), and the hot path and Deno against C
+ * in one sentence each. Every number comes from `r`, so README shows the
+ * results file (tests/figures_test.ts checks that it does).
+ */
+export function readmeBench(r: Results): string {
+  const cols = [
+    r.defaultStrategy,
+    ...strategies(r).filter((s) => s !== PER_SITE && s !== r.defaultStrategy),
+    PER_SITE,
+  ].filter((s) => r.flip.some((f) => f.strategy === s));
+  const names = cols.map((c) =>
+    c === PER_SITE ? "per-site baseline" : `\`${c}\``
+  );
+  const row = (label: string, cell: (s: string) => string) =>
+    `| ${label} | ${cols.map(cell).join(" | ")} |`;
+  const flip = (sites: number, spin: boolean) => (s: string) =>
+    us(find(r.flip, { strategy: s, sites, spin })?.us);
+  const syscalls = (s: string) => {
+    const v = find(r.flip, { strategy: s, sites: 10000, spin: false })
+      ?.syscalls;
+    if (v === undefined) return "–";
+    const syncs = r.protocolPasses?.[s];
+    return Number(v).toLocaleString("en-US") +
+      (syncs ? ` + ${syncs} membarrier` : "");
+  };
+  const maps = (s: string) => {
+    const m = find(r.maps, { strategy: s });
+    return m
+      ? `${Number(m.after_enable) >= 0 ? "+" : ""}${m.after_enable}`
+      : "–";
+  };
+  const batch = (s: string) => us(find(r.batch, { strategy: s })?.us);
+  const table = [
+    `| enable + disable | ${names.join(" | ")} |`,
+    `| --- | ${cols.map(() => "---:").join(" | ")} |`,
+    row("1 site", flip(1, false)),
+    row("100 sites", flip(100, false)),
+    row("10,000 sites", flip(10000, false)),
+    row("10,000 sites, another thread spinning", flip(10000, true)),
+    row("100 keys × 10 sites, one request", batch),
+    row("system calls, 10,000 sites", syscalls),
+    row("`/proc/self/maps` lines added", maps),
+  ].join("\n");
+  const ns = (kind: string, evicted: boolean) =>
+    Number(find(r.hot, { kind, evicted })?.ns ?? NaN).toFixed(2);
+  const hot = r.hot.length === 0 ? "" : " A static branch costs " +
+    `${ns("static", true)} ns a test against ${ns("flag", true)} ns for a ` +
+    "relaxed-atomic flag when the working set evicts the flags " +
+    `(${ns("static", false)} against ${ns("flag", false)} ns while they ` +
+    `stay cached; no test at all: ${ns("empty", false)} ns).`;
+  const ratios = r.deno.filter((d) => d.sites === 1)
+    .map((d) => Number(d.ratio));
+  const deno = ratios.length === 0 ? "" : " A flip from Deno takes " +
+    `${Math.min(...ratios).toFixed(2)}× to ${
+      Math.max(...ratios).toFixed(2)
+    }× the time of the same flip from C (1 site, one process).`;
+  return [
+    `Measured by \`deno task bench\` on ${machineLine(r)}: medians of ` +
+    `enable+disable pairs from C. Default strategy: \`${r.defaultStrategy}\`.`,
+    "",
+    table,
+    "",
+    `System calls are the strategy's own, per request.${hot}${deno}`,
+  ].join("\n");
 }

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// The figures the suite reports (README, "What the suite proves"). A test
+// The generated blocks of README.md and CONTRIBUTING.md, and the figures
+// the suite reports (CONTRIBUTING.md, "What the suite proves"). A test
 // program prints `figure: <name>: <n>` on stdout, n counted as it ran;
 // deno task test reads every test's output from ctest's log, sums the
 // figures by name over the tests that passed, prints them and writes
-// build/figures.json; deno task figures rewrites README's block from that
-// file; tests/figures_test.ts fails when the two disagree.
+// build/figures.json. deno task figures rewrites every block from its
+// source (build/figures.json, bench/results/latest.json,
+// bench/results/fleet.json); tests/figures_test.ts fails when a block and
+// its source disagree.
 
 /** One figure: its sum, and what each test that printed it counted. */
 export interface Figure {
@@ -20,12 +23,22 @@ export interface FiguresFile {
   figures: Figure[];
 }
 
-/** README's block: the table between these two lines. */
+/** A generated block: the text of `file` between two marker lines. */
+export interface Block {
+  /** The file, relative to the repository's root. */
+  readonly file: string;
+  /** The line before the block. */
+  readonly begin: string;
+  /** The line after it. */
+  readonly end: string;
+}
+
+/** CONTRIBUTING's suite figures: the table between these two lines. */
 export const BEGIN =
   "<!-- figures:begin (deno task figures writes this block from the last deno task test) -->";
 export const END = "<!-- figures:end -->";
 
-/** The order of the figures issue 10 asks for; others follow by name. */
+/** The order the figures are shown in; others follow by name. */
 const ORDER = [
   "flips survived under threads",
   "faults injected and recovered",
@@ -85,7 +98,7 @@ export function consoleTable(figures: Figure[]): string[] {
   const width = Math.max(...figures.map((f) => f.name.length));
   const digits = Math.max(...figures.map((f) => number(f.value).length));
   return [
-    "Figures (printed by the host C suite; README: deno task figures)",
+    "Figures (printed by the host C suite; CONTRIBUTING.md: deno task figures)",
     ...figures.map((f) =>
       `  ${f.name.padEnd(width)}  ${number(f.value).padStart(digits)}  ${
         Object.keys(f.tests).join(", ")
@@ -94,8 +107,8 @@ export function consoleTable(figures: Figure[]): string[] {
   ];
 }
 
-/** README's block, markers included (deno fmt may pad the cells). */
-export function readmeBlock(figures: Figure[]): string {
+/** CONTRIBUTING's figures block, markers included (deno fmt may pad the cells). */
+export function figuresBlock(figures: Figure[]): string {
   const rows = figures.map((f) => {
     const by = Object.entries(f.tests).map(([t, n]) =>
       Object.keys(f.tests).length > 1 ? `\`${t}\` ${number(n)}` : `\`${t}\``
@@ -113,30 +126,88 @@ export function readmeBlock(figures: Figure[]): string {
   ].join("\n");
 }
 
-/** README with its block replaced; throws when the markers are missing. */
-export function replaceBlock(readme: string, block: string): string {
-  const from = readme.indexOf(BEGIN);
-  const to = readme.indexOf(END);
+/** Text with its figures block replaced; throws when the markers are missing. */
+export function replaceBlock(text: string, block: string): string {
+  const from = text.indexOf(BEGIN);
+  const to = text.indexOf(END);
   if (from < 0 || to < from) {
     throw new Error(
-      `Cannot find the figures block in README.md: add the lines "${BEGIN}" and "${END}"`,
+      `Cannot find the figures block in ${FIGURES_BLOCK.file}: add the lines "${BEGIN}" and "${END}"`,
     );
   }
-  return readme.slice(0, from) + block + readme.slice(to + END.length);
+  return text.slice(0, from) + block + text.slice(to + END.length);
 }
 
-/** The figures README's block shows (name and number), or null without one. */
+/** The figures the block shows (name and number), or null without one. */
 export function parseBlock(
-  readme: string,
+  text: string,
 ): { name: string; value: number }[] | null {
-  const from = readme.indexOf(BEGIN);
-  const to = readme.indexOf(END);
+  const from = text.indexOf(BEGIN);
+  const to = text.indexOf(END);
   if (from < 0 || to < from) return null;
-  const rows = readme.slice(from + BEGIN.length, to).split("\n")
+  const rows = text.slice(from + BEGIN.length, to).split("\n")
     .map((l) => l.trim()).filter((l) => l.startsWith("|"))
     .map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
   return rows.slice(2).map(([name, value]) => ({
     name,
     value: Number(value.replaceAll(",", "")),
   }));
+}
+
+/** The suite's figures, in CONTRIBUTING.md. */
+export const FIGURES_BLOCK: Block = {
+  file: "CONTRIBUTING.md",
+  begin: BEGIN,
+  end: END,
+};
+
+/** README's flip figures, from bench/results/latest.json. */
+export const BENCH_BLOCK: Block = {
+  file: "README.md",
+  begin:
+    "<!-- bench:begin (deno task bench --update writes this from bench/results/latest.json) -->",
+  end: "<!-- bench:end -->",
+};
+
+/** README's fleet figures, from bench/results/fleet.json. */
+export const FLEET_BLOCK: Block = {
+  file: "README.md",
+  begin:
+    "<!-- fleet:begin (deno task figures writes this from bench/results/fleet.json) -->",
+  end: "<!-- fleet:end -->",
+};
+
+/** The text between the block's markers, or null without them. */
+export function between(text: string, block: Block): string | null {
+  const from = text.indexOf(block.begin);
+  const to = text.indexOf(block.end);
+  if (from < 0 || to < from) return null;
+  return text.slice(from + block.begin.length, to);
+}
+
+/** `text` with `body` between the block's markers; throws without them. */
+export function replaceBetween(
+  text: string,
+  block: Block,
+  body: string,
+): string {
+  if (between(text, block) === null) {
+    throw new Error(
+      `Cannot find a block in ${block.file}: add the lines "${block.begin}" and "${block.end}"`,
+    );
+  }
+  const from = text.indexOf(block.begin) + block.begin.length;
+  return `${text.slice(0, from)}\n\n${body}\n\n${
+    text.slice(text.indexOf(block.end))
+  }`;
+}
+
+/**
+ * Markdown as deno fmt may lay it out, reduced to what it says: runs of
+ * white space as one space, table cells without their padding, alignment
+ * rows without their width.
+ */
+export function markdownText(text: string): string {
+  return text.replace(/-{3,}/g, "---").replace(/[ \t]*\|[ \t]*/g, "|")
+    .replace(/\s+/g, " ").trim();
 }

@@ -1,23 +1,30 @@
 // SPDX-License-Identifier: MIT
-// deno task bench [--quick] [--no-readme]: builds, then runs every
-// benchmark of bench/ (native flips, the hot path, callgrind, init when
-// bench/init_bench.c exists, Deno against C, Deno.bench), prints one table,
-// checks issue 11's goals, and writes bench/results/latest.json, the chart
-// bench/results/flip_cost.svg and README's table between its bench markers.
+// deno task bench [--quick] [--update [--no-readme]]: builds the benchmarks,
+// then runs every benchmark of bench/ (native flips, the hot path,
+// callgrind, init when bench/init_bench.c exists, Deno against C,
+// Deno.bench), prints one table, checks the results, and writes them,
+// the chart and the report to build/bench/results/. Only with --update does
+// it rewrite the committed bench/results/latest.json, the chart
+// bench/results/flip_cost.svg and README's block between its bench markers
+// (readmeBench(): the same block deno task figures writes, and
+// tests/figures_test.ts checks against bench/results/latest.json).
 
 import $ from "dax";
 import { build, buildDir, lines, root } from "./_common.ts";
 import {
+  benchOutputs,
   chart,
-  checkGoals,
+  checkList,
+  checkResults,
   flipTable,
-  goalList,
   hotTable,
   initTable,
   machineLine,
+  readmeBench,
   type Results,
   type Row,
 } from "./_bench_report.ts";
+import { BENCH_BLOCK, replaceBetween } from "./_figures.ts";
 
 const quick = Deno.args.includes("--quick");
 const started = performance.now();
@@ -25,7 +32,7 @@ const loadAtStart = Deno.loadavg()[0];
 // Only what the benchmarks run: a fresh clone need not build the tests.
 const targets = ["static_keys_bench", "flip_bench", "hot_bench"];
 if (root.join("bench", "init_bench.c").existsSync()) targets.push("init_bench");
-await build(undefined, [], targets);
+await build({ bench: true, targets, what: "the benchmarks" });
 
 const benchDir = buildDir.join("bench");
 const benchLib = benchDir.join(
@@ -165,16 +172,18 @@ const results: Results = {
         Number(fromDeno.find((r) => r.group === "default")?.passes ?? 1),
       ]),
   ),
-  goals: [],
+  checks: [],
 };
-results.goals = checkGoals(results);
+results.checks = checkResults(results);
 
-const outDir = root.join("bench", "results");
-outDir.mkdirSync({ recursive: true });
-outDir.join("latest.json").writeTextSync(
-  JSON.stringify(results, null, 2) + "\n",
-);
-outDir.join("flip_cost.svg").writeTextSync(chart(results));
+const outputs = benchOutputs(Deno.args);
+const write = (file: string, text: string) => {
+  const path = root.join(file);
+  path.parentOrThrow().mkdirSync({ recursive: true });
+  path.writeTextSync(text);
+};
+write(outputs.json, JSON.stringify(results, null, 2) + "\n");
+write(outputs.chart, chart(results));
 
 const report = [
   `Measured by \`deno task bench\` on ${machineLine(results)}; ` +
@@ -185,27 +194,35 @@ const report = [
   hotTable(results),
   ...(results.init.length ? ["", initTable(results)] : []),
   "",
-  "Goals of issue 11:",
+  "Checks:",
   "",
-  goalList(results.goals),
+  checkList(results.checks),
 ].join("\n");
 console.log(`\n${report}\n`);
+write(outputs.report, report + "\n");
 
-// README shows the last run: the text between the bench markers.
-const readme = root.join("README.md");
-const begin = "<!-- bench:begin (deno task bench writes this) -->";
-const end = "<!-- bench:end -->";
-const text = readme.readTextSync();
-if (!Deno.args.includes("--no-readme") && text.includes(begin)) {
-  const head = text.slice(0, text.indexOf(begin) + begin.length);
-  const tail = text.slice(text.indexOf(end));
-  readme.writeTextSync(`${head}\n\n${report}\n\n${tail}`);
+// With --update, README shows this run: its block between the bench markers.
+if (outputs.readme) {
+  const readme = root.join(outputs.readme);
+  readme.writeTextSync(
+    replaceBetween(readme.readTextSync(), BENCH_BLOCK, readmeBench(results)),
+  );
 }
-// deno fmt owns the layout of what we wrote, as of every file.
-await $`${deno} fmt ${readme} ${outDir}`.cwd(root).quiet();
+// deno fmt owns the layout of the committed files we wrote, as of every
+// file (build/ is excluded from it).
+const committed = [outputs.readme, outputs.json, outputs.chart]
+  .filter((f): f is string => f !== undefined && !f.startsWith("build/"));
+if (committed.length > 0) {
+  await $`${deno} fmt ${committed}`.cwd(root).quiet();
+}
 $.logStep(
   "Wrote",
-  `bench/results/latest.json, bench/results/flip_cost.svg in ${
-    ((performance.now() - started) / 1000).toFixed(0)
-  } s`,
+  `${
+    [outputs.json, outputs.chart, outputs.report, outputs.readme]
+      .filter(Boolean).join(", ")
+  } in ${((performance.now() - started) / 1000).toFixed(0)} s${
+    outputs.readme === undefined && !Deno.args.includes("--update")
+      ? " (--update writes bench/results/ and README's table instead)"
+      : ""
+  }`,
 );

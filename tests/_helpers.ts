@@ -95,7 +95,14 @@ export function taken(
 /** What a fixture printed: the error open() threw, or "opened". */
 export interface FixtureResult {
   code: number;
-  result: { name: string; message: string; code?: number; path?: string };
+  result: {
+    name: string;
+    message: string;
+    code?: number;
+    path?: string;
+    reason?: string;
+    hidden?: string[];
+  };
   stderr: string;
 }
 

@@ -566,7 +566,7 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
       cache,
       undefined,
       "cmake",
-      `${head}cmake is not on PATH: install CMake 3.24 or newer (Debian/Ubuntu: apt install cmake; macOS: brew install cmake; Windows: winget install Kitware.CMake)`,
+      `${head}cmake is not on PATH: install CMake 3.15 or newer (Debian/Ubuntu: apt install cmake; macOS: brew install cmake; Windows: winget install Kitware.CMake)`,
     ],
     [
       "no build program (make) on PATH",

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { EXIT, main, parseArgs } from "../src/cli/_cli.ts";
 import { FLEET_EXIT } from "../src/cli/_fleet.ts";
+import { ABI_VERSION } from "../src/runtime/_ffi.ts";
 import { INITIAL, LIB, openDemo, runDeno } from "./_helpers.ts";
 import { assertNamedAsNm, nmText } from "./_nm.ts";
 
@@ -124,7 +125,7 @@ Deno.test("parseArgs() reads the library, --json and the changes", () => {
   assert.equal(parseArgs(["x.so", "-h"]), "help");
 });
 
-Deno.test("cli exits 3 for a missing file and 4 for a library without the ABI", async () => {
+Deno.test("cli exits 3 for a missing file and 4 for a library without the ABI, naming the fix", async () => {
   const missing = `${TESTS}no-such-library.so`;
   const r3 = await runCli([`--allow-ffi=${missing}`], [missing]);
   assert.equal(r3.code, EXIT.missing, r3.err);
@@ -134,9 +135,37 @@ Deno.test("cli exits 3 for a missing file and 4 for a library without the ABI", 
   );
 
   const noAbi = `${TESTS}libsk_noabi.so`;
-  const r4 = await runCli([`--allow-ffi=${noAbi}`], [noAbi]);
+  const r4 = await runCli([`--allow-ffi=${noAbi}`, `--allow-read=${noAbi}`], [
+    noAbi,
+  ]);
   assert.equal(r4.code, EXIT.noAbi, r4.err);
-  assert.match(r4.err, /is not a library with the static-keys ABI/);
+  assert.match(r4.err, /it is not linked with the static-keys core/);
+
+  // The core linked, its exports hidden: the fix is the version script's.
+  const hidden = `${TESTS}libsk_hidden.so`;
+  const r4h = await runCli(
+    [`--allow-ffi=${hidden}`, `--allow-read=${hidden}`],
+    [
+      hidden,
+    ],
+  );
+  assert.equal(r4h.code, EXIT.noAbi, r4h.err);
+  assert.match(
+    r4h.err,
+    /its exports are hidden: .*"static_keys_ffi_\*;" under "global:"/,
+  );
+  const r4a = await runCli([`--allow-ffi=${TESTS}libsk_abi_next.so`], [
+    `${TESTS}libsk_abi_next.so`,
+  ]);
+  assert.equal(r4a.code, EXIT.noAbi, r4a.err);
+  assert.match(
+    r4a.err,
+    new RegExp(
+      `its C ABI is version ${
+        ABI_VERSION + 1
+      }, this module needs version ${ABI_VERSION}`,
+    ),
+  );
 
   const r1 = await runCli([], [LIB]);
   assert.equal(r1.code, EXIT.failed);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conc_test.c - flips while other threads run the sites (issue 13). Four
+ * conc_test.c - flips while other threads run the sites. Four
  * threads call, in tight loops, a plain site, a site that straddles a page,
  * one that straddles a cache line and a likely site of a TRUE key, while
  * the owner flips them (single keys and four-key batches) under every

@@ -1,22 +1,35 @@
 // SPDX-License-Identifier: MIT
-// README's "What the suite proves" block shows the figures the suite
-// printed in its last run (build/figures.json, written by deno task test
-// from ctest's log), never numbers typed by hand; and the parsing behind it
-// sums figure lines by name over the tests that passed.
+// Every figure the published and contributor docs show comes from a
+// results file, never typed by hand: README's performance block from
+// bench/results/latest.json (deno task bench --update), its fleet block
+// from bench/results/fleet.json (deno task bench:fleet), and
+// CONTRIBUTING's "What the suite proves" from the figures the suite printed
+// in its last run (build/figures.json, written by deno task test from
+// ctest's log); the parsing behind the last sums figure lines by name over
+// the tests that passed. deno task figures rewrites all three.
 
 import assert from "node:assert/strict";
 import {
+  BENCH_BLOCK,
+  between,
+  type Block,
   type Figure,
+  figuresBlock,
   type FiguresFile,
+  FLEET_BLOCK,
+  markdownText,
   parseBlock,
   parseCTestLog,
-  readmeBlock,
+  replaceBetween,
   replaceBlock,
 } from "../scripts/_figures.ts";
+import { readmeBench, type Results } from "../scripts/_bench_report.ts";
+import { type FleetResults, readmeFleet } from "../scripts/_fleet_report.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const README = new URL("README.md", ROOT);
+const CONTRIBUTING = new URL("CONTRIBUTING.md", ROOT);
 const FIGURES = new URL("build/figures.json", ROOT);
+const read = (file: string) => Deno.readTextFileSync(new URL(file, ROOT));
 
 /** One test's entry in ctest's LastTest.log. */
 function entry(n: number, name: string, output: string, passed: boolean) {
@@ -59,14 +72,14 @@ Deno.test("parseCTestLog() sums figures by name over the tests that passed", () 
   assert.deepEqual(parseCTestLog(""), []);
 });
 
-Deno.test("readmeBlock() reads back through parseBlock()", () => {
+Deno.test("figuresBlock() reads back through parseBlock()", () => {
   const figures: Figure[] = [
     { name: "flips survived under threads", value: 100000, tests: { t: 1 } },
     { name: "random operations checked", value: 7, tests: { m: 7 } },
   ];
   const readme = replaceBlock(
     "# x\n\n<!-- figures:begin (deno task figures writes this block from the last deno task test) -->\nold\n<!-- figures:end -->\ntail\n",
-    readmeBlock(figures),
+    figuresBlock(figures),
   );
   assert.match(readme, /\| flips survived under threads \| 100,000 \| `t` \|/);
   assert.ok(readme.endsWith("<!-- figures:end -->\ntail\n"));
@@ -98,25 +111,28 @@ const strict = (() => {
 Deno.test({
   name: run
     ? (strict
-      ? "README's figures are the numbers the last deno task test printed"
-      : "README's figures are the ones the last deno task test printed (names; numbers with STATIC_KEYS_TARGETS=all)")
-    : "README's figures are the numbers the last deno task test printed " +
+      ? "CONTRIBUTING's figures are the numbers the last deno task test printed"
+      : "CONTRIBUTING's figures are the ones the last deno task test printed (names; numbers with STATIC_KEYS_TARGETS=all)")
+    : "CONTRIBUTING's figures are the numbers the last deno task test printed " +
       "(skipped: no build/figures.json; deno task test writes it)",
   ignore: run === null,
   fn() {
-    const shown = parseBlock(Deno.readTextFileSync(README));
-    assert.ok(shown, "README.md has no figures block: run deno task figures");
+    const shown = parseBlock(Deno.readTextFileSync(CONTRIBUTING));
+    assert.ok(
+      shown,
+      "CONTRIBUTING.md has no figures block: run deno task figures",
+    );
     const printed = new Map(run!.figures.map((f) => [f.name, f.value]));
     for (const { name, value } of shown) {
       assert.ok(
         printed.has(name),
-        `README shows the figure "${name}", which the last run did not print: run deno task figures`,
+        `CONTRIBUTING.md shows the figure "${name}", which the last run did not print: run deno task figures`,
       );
       if (!strict) continue; // numbers are this machine's: checked in CI
       assert.equal(
         value,
         printed.get(name),
-        `README shows ${value} for "${name}", the last run printed ${
+        `CONTRIBUTING.md shows ${value} for "${name}", the last run printed ${
           printed.get(name)
         }: run deno task figures`,
       );
@@ -127,7 +143,54 @@ Deno.test({
     assert.deepEqual(
       missing,
       [],
-      `the last run printed figures README does not show: run deno task figures`,
+      `the last run printed figures CONTRIBUTING.md does not show: run deno task figures`,
     );
   },
+});
+
+/** The block of `block.file`, or a failure naming what to run. */
+function shown(block: Block): string {
+  const text = between(read(block.file), block);
+  assert.ok(
+    text !== null,
+    `${block.file} has no block "${block.begin}": add it, then run deno task figures`,
+  );
+  return text;
+}
+
+Deno.test("README's performance figures are bench/results/latest.json's", () => {
+  const results: Results = JSON.parse(read("bench/results/latest.json"));
+  assert.equal(
+    markdownText(shown(BENCH_BLOCK)),
+    markdownText(readmeBench(results)),
+    "README's bench block is not what bench/results/latest.json gives: run deno task figures",
+  );
+});
+
+Deno.test("README's fleet figures are bench/results/fleet.json's", () => {
+  const results: FleetResults = JSON.parse(read("bench/results/fleet.json"));
+  assert.equal(
+    markdownText(shown(FLEET_BLOCK)),
+    markdownText(readmeFleet(results)),
+    "README's fleet block is not what bench/results/fleet.json gives: run deno task figures",
+  );
+});
+
+Deno.test("replaceBetween() and markdownText(): a block rewritten reads the same, padded or not", () => {
+  const block = { file: "notes.txt", begin: "<!-- b -->", end: "<!-- e -->" };
+  const text = replaceBetween(
+    "# t\n<!-- b -->\nold\n<!-- e -->\n",
+    block,
+    "| a | b |\n| --- | ---: |",
+  );
+  assert.equal(
+    text,
+    "# t\n<!-- b -->\n\n| a | b |\n| --- | ---: |\n\n<!-- e -->\n",
+  );
+  assert.equal(
+    markdownText(between(text, block)!),
+    markdownText("|  a  | b |\n| --- | -----: |\n"),
+  );
+  assert.notEqual(markdownText("| 1.0 |"), markdownText("| 1.5 |"));
+  assert.throws(() => replaceBetween("# none", block, "x"), /<!-- b -->/);
 });

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: MIT
-// README's Installation and "The C package", walked as a new user would:
-// the publish set served by a JSR registry on 127.0.0.1 (JSR_URL), then
-// README's own commands as written (`deno add`, the build entry with and
-// without --prefix), a program that imports the package by name, and
-// libraries built against the build entry's install with README's lines
-// (tests/consumer/readme_build.sh: CMake find_package, pkg-config, a plain
+// README walked as a new user would: the publish set served by a JSR
+// registry on 127.0.0.1 (JSR_URL), an empty Deno cache (DENO_DIR) and an
+// empty folder outside the repository. First README's quick start, word
+// by word: its sh blocks run as written (`deno` is this deno), its files
+// written as shown (the first line of a block names the file), the
+// output it shows compared with what the program printed; so a key of the
+// reader's own library, built with CMake against the build entry's
+// install, flips. Then README's other commands on the same cache and
+// install: the build entry without --prefix (builds nothing, prints the
+// path, also with the narrow flags), a program that opens the package's
+// library with the flags README names, libraries built with README's
+// other build lines (tests/consumer/readme_build.sh: pkg-config, a plain
 // compiler line, C++ with each C++ compiler here), each opened from Deno
-// with its own symbols and flipped. One CMake build of the library in all.
+// with its own symbols and flipped; and a library whose own version script
+// hides the core's exports (tests/consumer/version_script.sh), by CMake and
+// by the plain line, which open() names, and the fixes it names, which
+// export them again. One build of the package's library in all.
 //
 // Needs only what scripts/test.ts grants: the registry and the user's
 // commands are deno subprocesses, the consumer builds run under sh.
@@ -16,10 +25,10 @@ import { publishedFiles } from "../scripts/_publish.ts";
 import { METADATA_FILE, TARGET, VERSION } from "../src/runtime/_cache.ts";
 import { LIBRARY_NAMES } from "../src/runtime/_library.ts";
 import { type Run, serveFiles, spawn } from "./_helpers.ts";
+import { blocks, section } from "./_markdown.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
-const SCRATCH = `${ROOT}/build/install-test`;
 const README = `${ROOT}/README.md`;
 const LIBRARY = LIBRARY_NAMES[Deno.build.os][0];
 
@@ -36,32 +45,61 @@ async function sh(script: string, ...args: string[]): Promise<string> {
  */
 function readmeCommands(text: string, heading: string): string[] {
   const commands: string[] = [];
-  let inSection = false;
-  let fence: string | undefined;
   let pending = "";
-  for (const line of text.split("\n")) {
-    if (line.startsWith("```")) {
-      fence = fence === undefined ? line.slice(3) : undefined;
-      continue;
-    }
-    if (fence === undefined) {
-      if (/^#+ /.test(line)) {
-        if (inSection) break;
-        inSection = line === heading;
+  for (const block of blocks(section(text, heading))) {
+    if (block.lang !== "sh") continue;
+    for (const line of block.code.split("\n")) {
+      const code = line.replace(/(^|\s)#.*$/, "").trim();
+      if (code === "") continue;
+      if (code.endsWith("\\")) {
+        pending += code.slice(0, -1).trim() + " ";
+        continue;
       }
-      continue;
+      commands.push(pending + code);
+      pending = "";
     }
-    if (!inSection || fence !== "sh") continue;
-    const code = line.replace(/(^|\s)#.*$/, "").trim();
-    if (code === "") continue;
-    if (code.endsWith("\\")) {
-      pending += code.slice(0, -1).trim() + " ";
-      continue;
-    }
-    commands.push(pending + code);
-    pending = "";
   }
   return commands;
+}
+
+/** One step of README's quick start. */
+type Step =
+  | { kind: "sh"; line: number; code: string }
+  | { kind: "file"; line: number; name: string; code: string }
+  | { kind: "output"; line: number; code: string };
+
+/**
+ * README's quick start as steps, in order: an sh block is run, a block
+ * whose first line is a comment naming a file (`// main.ts`,
+ * `# CMakeLists.txt`) is that file, a text block is the output of the sh
+ * block before it.
+ */
+export function quickStart(readme: string): Step[] {
+  const heading = "## Quick start";
+  const at = readme.split("\n").indexOf(heading) + 1;
+  return blocks(section(readme, heading)).map((b): Step => {
+    const line = at + b.line;
+    if (b.lang === "sh") return { kind: "sh", line, code: b.code };
+    if (b.lang === "text") return { kind: "output", line, code: b.code };
+    const name = b.code.split("\n")[0].match(/^(?:\/\/|#)\s*([\w.-]+)$/)
+      ?.[1];
+    assert.ok(
+      name,
+      `README.md:${line}: a ${b.lang} block of the quick start names its ` +
+        `file on its first line ("// main.ts", "# CMakeLists.txt")`,
+    );
+    return { kind: "file", line, name, code: `${b.code}\n` };
+  });
+}
+
+/**
+ * Whether `printed` is the output README shows: the same lines, where a
+ * hex offset (`+0x4`) may be any (it depends on the compiler).
+ */
+export function sameOutput(printed: string, shown: string): boolean {
+  const pattern = shown.trim().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    .replace(/\\\+0x[0-9a-f]+/g, "\\+0x[0-9a-f]+");
+  return new RegExp(`^${pattern}$`).test(printed.trim());
 }
 
 /** A registry serving the publish set, until stop(). */
@@ -86,65 +124,86 @@ async function cxxCompilers(): Promise<string[]> {
   return out.split("\n").filter(Boolean);
 }
 
+Deno.test("quickStart() and sameOutput() read README's quick start as steps", () => {
+  const steps = quickStart(
+    "# x\n\n## Quick start\n\n```sh\nmkdir a\n```\n\n```c\n// a.c\nint x;\n```\n\n" +
+      "```text\nf+0x4 jmp\n```\n\n## Next\n\n```sh\nnot this\n```\n",
+  );
+  assert.deepEqual(steps, [
+    { kind: "sh", line: 5, code: "mkdir a" },
+    { kind: "file", line: 9, name: "a.c", code: "// a.c\nint x;\n" },
+    { kind: "output", line: 14, code: "f+0x4 jmp" },
+  ]);
+  assert.throws(
+    () => quickStart("## Quick start\n```c\nint x;\n```\n"),
+    /names its file/,
+  );
+  assert.ok(sameOutput("false 0\nf+0x1f jmp\n", "false 0\nf+0x4 jmp"));
+  assert.ok(!sameOutput("false 1\nf+0x1f jmp\n", "false 0\nf+0x4 jmp"));
+  assert.ok(!sameOutput("f+0x4 nop", "f+0x4 jmp"));
+});
+
 Deno.test({
   name:
-    "README's installation as a new user: deno add, the build entry with --prefix, " +
-    "then libraries built against that install flip their own keys from Deno",
+    "README's quick start as a new user, word by word: a key of the reader's own " +
+    "CMake-built library flips; then README's other commands, flags and build lines",
   ignore: Deno.build.os !== "linux",
   async fn(t) {
     const readme = Deno.readTextFileSync(README);
-    const install = readmeCommands(readme, "### Deno");
-    const cPackage = readmeCommands(readme, "### The C package")
-      .filter((c) => c.startsWith("deno "));
-    assert.deepEqual(
-      install.filter((c) => !/^deno (add|run) /.test(c)),
-      [],
-      "every command of README's Installation is one this test runs",
+    const steps = quickStart(readme);
+    const own = readmeCommands(readme, "## The package's own library");
+    assert.equal(
+      own.length,
+      1,
+      "README builds the package's library with one command",
     );
-    assert.equal(cPackage.length, 1, "README installs the C package with deno");
+    assert.match(own[0], /^deno run .* jsr:@static-keys\/deno\/build$/);
 
     const files = await publishedFiles(new URL("..", import.meta.url));
-    const project = `${SCRATCH}/project`;
-    const cache = `${SCRATCH}/cache`;
-    const prefix = `${SCRATCH}/prefix`;
-    const consumers = `${SCRATCH}/consumer`;
+    // Outside the repository, where `deno add` finds no deno.json; made
+    // and written by sh, as the tests may write nothing themselves.
+    const scratch = (await sh(
+      `mktemp -d "\${TMPDIR:-/tmp}/static-keys-install-XXXXXX"`,
+    )).trim();
+    const home = `${scratch}/myapp`;
+    const denoDir = `${scratch}/deno-dir`;
+    const cache = `${denoDir}/static-keys`;
+    const consumers = `${scratch}/consumer`;
     const dir = `${cache}/${VERSION}/${TARGET}`;
     const library = `${dir}/${LIBRARY}`;
     await sh(
-      // The project's own deno.json: `deno add` must not reach the
-      // repository's.
-      `rm -rf "$1" && mkdir -p "$1/project" "$1/deno-dir"
-       echo "{}" >"$1/project/deno.json"
-       cp "$2" "$1/project/main.ts"`,
-      SCRATCH,
-      `${ROOT}/tests/fixtures/jsr_user.ts`,
+      `mkdir -p "$1/bin" "$1/myapp" && ln -s "$2" "$1/bin/deno"`,
+      scratch,
+      Deno.execPath(),
     );
+    /** Whether `path` is a regular file (the tests may not read there). */
+    const isFile = async (path: string) =>
+      (await spawn("sh", ["-c", 'test -f "$1"', "sh", path])).code === 0;
     const server = await registry(files);
-    // README's command, as typed: deno for `deno`, this install for
-    // /opt/static-keys. An empty Deno cache, an empty static-keys cache.
+    // The user's shell: `deno` is this deno, an empty Deno cache, no
+    // static-keys variables.
     const env = {
       JSR_URL: server.url,
-      DENO_DIR: `${SCRATCH}/deno-dir`,
-      STATIC_KEYS_CACHE: cache,
+      DENO_DIR: denoDir,
+      STATIC_KEYS_CACHE: "",
       STATIC_KEYS_LIB: "",
     };
-    const user = (command: string) => {
-      const [program, ...args] = command.replaceAll("/opt/static-keys", prefix)
-        .split(/\s+/);
+    const user = (command: string, extra: Record<string, string> = {}) => {
+      const [program, ...args] = command.split(/\s+/);
       assert.equal(program, "deno", command);
-      return spawn(Deno.execPath(), args, { cwd: project, env });
+      return spawn(Deno.execPath(), args, {
+        cwd: home,
+        env: { ...env, ...extra },
+      });
     };
     const program = (flags: string[], ...args: string[]) =>
       spawn(Deno.execPath(), [
         "run",
         "--no-prompt",
         ...flags,
-        "main.ts",
+        "user.ts",
         ...args,
-      ], {
-        cwd: project,
-        env,
-      });
+      ], { cwd: home, env });
     const json = (run: Run) => {
       assert.equal(run.code, 0, run.stderr);
       try {
@@ -154,51 +213,80 @@ Deno.test({
       }
     };
 
+    // A failed step does not throw: the steps after it run all the same.
+    let failed = false;
+    const step = async (name: string, fn: () => Promise<void> | void) => {
+      if (!await t.step(name, fn)) failed = true;
+    };
     try {
-      await t.step("deno add, as README says", async () => {
-        const before = Deno.readTextFileSync(`${ROOT}/deno.json`);
-        for (
-          const command of install.filter((c) => c.startsWith("deno add "))
-        ) {
-          const run = await user(command);
-          assert.equal(run.code, 0, run.stderr);
+      await step("README's quick start, every block in order", async () => {
+        assert.ok(
+          steps.some((s) => s.kind === "output"),
+          "the quick start shows what its program prints",
+        );
+        let cwd = home;
+        let last: Run | undefined;
+        for (const step of steps) {
+          const where = `README.md:${step.line}`;
+          if (step.kind === "file") {
+            await sh(
+              `printf '%s' "$2" >"$1"`,
+              `${cwd}/${step.name}`,
+              step.code,
+            );
+          } else if (step.kind === "sh") {
+            // The user's shell finds this deno first on PATH.
+            const run = await spawn("sh", [
+              "-ec",
+              `PATH="$1:$PATH"\n${step.code}\nprintf '\\n@@cwd %s\\n' "$(pwd)"`,
+              "sh",
+              `${scratch}/bin`,
+            ], { cwd, env });
+            assert.equal(
+              run.code,
+              0,
+              `${where}: ${step.code}\n${run.stdout}${run.stderr}`,
+            );
+            const at = run.stdout.lastIndexOf("\n@@cwd ");
+            cwd = run.stdout.slice(at + "\n@@cwd ".length).trim();
+            last = { ...run, stdout: run.stdout.slice(0, at) };
+          } else {
+            assert.ok(last, `${where}: output shown before any command`);
+            assert.ok(
+              sameOutput(last.stdout, step.code),
+              `${where}: README shows\n${step.code}\nthe program printed\n${last.stdout}${last.stderr}`,
+            );
+          }
         }
-        const config = JSON.parse(
-          Deno.readTextFileSync(`${project}/deno.json`),
-        );
-        assert.equal(
-          config.imports["@static-keys/deno"],
-          `jsr:@static-keys/deno@^${VERSION}`,
-        );
-        assert.equal(Deno.readTextFileSync(`${ROOT}/deno.json`), before);
+        assert.equal(cwd, home, "the quick start stays in its folder");
       });
 
-      await t.step(
-        "the build entry with --prefix builds once and installs the C package",
+      await step(
+        "the quick start built the package's library once and installed the C package",
         async () => {
-          const run = await user(cPackage[0]);
-          assert.equal(run.code, 0, run.stderr);
-          assert.equal(run.stdout, `${library}\n`);
-          assert.match(run.stderr, /^Building static-keys .* in /m);
-          assert.match(run.stderr, /^Installed the C package into /m);
-          assert.ok(Deno.statSync(`${dir}/${METADATA_FILE}`).isFile);
+          assert.ok(await isFile(`${dir}/${METADATA_FILE}`));
+          assert.ok(await isFile(library));
           for (
             const file of [
               "include/static_keys/static_keys.h",
               "lib/libstatic_keys_core.a",
               "lib/cmake/StaticKeys/StaticKeysConfig.cmake",
               "lib/pkgconfig/static-keys.pc",
+              "share/static-keys/static_keys.map",
             ]
-          ) assert.ok(Deno.statSync(`${prefix}/${file}`).isFile, file);
+          ) {
+            assert.ok(
+              await isFile(`${home}/static-keys/${file}`),
+              file,
+            );
+          }
         },
       );
 
-      await t.step(
+      await step(
         "README's build entry line then builds nothing and prints the path",
         async () => {
-          const runs = install.filter((c) => c.startsWith("deno run "));
-          assert.equal(runs.length, 1);
-          assert.deepEqual(await user(runs[0]), {
+          assert.deepEqual(await user(own[0]), {
             code: 0,
             stdout: `${library}\n`,
             stderr: "",
@@ -206,17 +294,21 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "README's narrow flags: --allow-env=STATIC_KEYS_CACHE, --allow-read=<cache> and --allow-sys=uid once built",
         async () => {
-          const line = install.filter((c) => c.startsWith("deno run "))[0];
-          const narrow = line.replace(
+          const narrow = own[0].replace(
             "--allow-env --allow-read --allow-write --allow-run=cmake --allow-sys=uid",
             `--allow-env=STATIC_KEYS_CACHE --allow-read=${cache} --allow-sys=uid`,
           );
-          assert.notEqual(narrow, line, "README's flags are the ones above");
-          const run = await user(narrow);
-          assert.deepEqual(run, {
+          assert.notEqual(narrow, own[0], "README's flags are the ones above");
+          assert.ok(
+            readme.includes(
+              "`--allow-env --allow-read=<cache> --allow-sys=uid`",
+            ),
+            "README names the narrow flags",
+          );
+          assert.deepEqual(await user(narrow, { STATIC_KEYS_CACHE: cache }), {
             code: 0,
             stdout: `${library}\n`,
             stderr: "",
@@ -224,38 +316,33 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "a program with README's flags opens the package's library and flips",
         async () => {
-          // "the same --allow-env, --allow-read=<cache> --allow-sys=uid to
-          // check it, and --allow-ffi= the path printed"
+          const flags =
+            "--allow-env --allow-read=<cache> --allow-sys=uid --allow-ffi=<library>";
+          assert.ok(
+            readme.includes(`\`${flags}\``),
+            "README names these flags",
+          );
+          await sh(
+            `cp "$1" "$2"`,
+            `${ROOT}/tests/fixtures/jsr_user.ts`,
+            `${home}/user.ts`,
+          );
+          const granted = flags.replace("<cache>", cache)
+            .replace("<library>", library).split(" ");
           const out = json(
-            await program(
-              [
-                "--allow-env",
-                `--allow-read=${cache}`,
-                "--allow-sys=uid",
-                `--allow-ffi=${library}`,
-              ],
-              "",
-              "static_keys_demo_tracing",
-              "tracing",
-            ),
+            await program(granted, "", "static_keys_demo_tracing", "tracing"),
           );
           assert.deepEqual(
             [out.path, out.off, out.on, out.offAgain],
             [library, 0, 1, 0],
           );
-          // From code: build() returns at once with --allow-read=<cache>
-          // and --allow-sys=uid.
+          // From code: build() returns at once with the same flags.
           const fromCode = json(
             await program(
-              [
-                "--allow-env",
-                `--allow-read=${cache}`,
-                "--allow-sys=uid",
-                `--allow-ffi=${library}`,
-              ],
+              granted,
               "",
               "static_keys_demo_tracing",
               "tracing",
@@ -269,9 +356,9 @@ Deno.test({
         },
       );
 
+      const prefix = `${home}/static-keys`;
       const cxx = await cxxCompilers();
-      const steps: [string, string, string][] = [
-        ["cmake", "cmake/libmylib.so", "mylib_compute"],
+      const built: [string, string, string][] = [
         ["pkgconfig", "pkgconfig/libmylib.so", "mylib_compute"],
         ["plain", "plain/libmylib.so", "mylib_compute"],
         ...cxx.map((c): [string, string, string] => {
@@ -290,7 +377,7 @@ Deno.test({
       await sh(
         `root=$1 readme=$2 prefix=$3 out=$4
          shift 4
-         for step in cmake pkgconfig plain cxx nocore; do
+         for step in pkgconfig plain cxx without-core nocore; do
            sh "$root/tests/consumer/readme_build.sh" "$step" "$readme" \\
              "$prefix" "$out" "$root" cc "$@" >"$out.$step.log" 2>&1 ||
              { cat "$out.$step.log"; exit 1; }
@@ -301,8 +388,63 @@ Deno.test({
         consumers,
         ...cxx,
       );
-      for (const [what, lib, fn] of steps) {
-        await t.step(
+      // A library whose own version script hides the core's exports, by
+      // CMake and by the plain line, and the two fixes.
+      const scripted = [
+        "cmake-hidden",
+        "cmake-fragment",
+        "plain-hidden",
+        "plain-fragment",
+        "plain-global",
+      ];
+      await sh(
+        `root=$1 prefix=$2 out=$3
+         shift 3
+         for step in "$@"; do
+           sh "$root/tests/consumer/version_script.sh" "$step" "$prefix" \\
+             "$out/vscript" "$root" cc >"$out.$step.log" 2>&1 ||
+             { cat "$out.$step.log"; exit 1; }
+         done`,
+        ROOT,
+        prefix,
+        consumers,
+        ...scripted,
+      );
+      for (const name of scripted.filter((s) => !s.endsWith("-hidden"))) {
+        built.push([
+          `${name}: a version script`,
+          `vscript/${name}/libmylib.so`,
+          "mylib_compute",
+        ]);
+      }
+      for (const name of scripted.filter((s) => s.endsWith("-hidden"))) {
+        await step(
+          `${name}: a version script hides the core's exports, and open() says how to export them`,
+          async () => {
+            const path = `${consumers}/vscript/${name}/libmylib.so`;
+            const out = json(
+              await program(
+                [`--allow-ffi=${path}`, `--allow-read=${path}`],
+                path,
+                "mylib_compute",
+                "fast_path",
+              ),
+            );
+            assert.equal(
+              out.error.name,
+              "HiddenExportsError",
+              out.error.message,
+            );
+            assert.equal(out.error.code, -9);
+            assert.match(
+              out.error.message,
+              /^Cannot open ".*": the static-keys core is linked into it but its exports are hidden: .*; add "static_keys_ffi_\*;" under "global:" in the version script, or link with the package's fragment after yours \(-Wl,--version-script=<prefix>\/share\/static-keys\/static_keys\.map/,
+            );
+          },
+        );
+      }
+      for (const [what, lib, fn] of built) {
+        await step(
           `${what}: its own function, its own key, flipped`,
           async () => {
             const path = `${consumers}/${lib}`;
@@ -320,12 +462,17 @@ Deno.test({
         );
       }
 
-      await t.step("a library without the core: not linked", async () => {
+      await step("a library without the core: not linked", async () => {
         const path = `${consumers}/nocore/libnocore.so`;
         const out = json(
-          await program([`--allow-ffi=${path}`], path, "nocore_answer", "x"),
+          await program(
+            [`--allow-ffi=${path}`, `--allow-read=${path}`],
+            path,
+            "nocore_answer",
+            "x",
+          ),
         );
-        assert.equal(out.error.name, "StaticKeysError");
+        assert.equal(out.error.name, "NotAModuleError");
         assert.equal(out.error.code, -9);
         assert.match(
           out.error.message,
@@ -339,6 +486,9 @@ Deno.test({
       });
     } finally {
       await server.stop();
+      // Kept for a look when a step failed.
+      if (!failed) await sh(`rm -rf "$1"`, scratch);
+      else console.error(`left ${scratch} as the failed step left it`);
     }
   },
 });

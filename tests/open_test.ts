@@ -144,7 +144,7 @@ Deno.test("open() in a local copy of the published package (vendor/) names the b
   assert.deepEqual(result, {
     name: "LibraryNotFoundError",
     code: -9,
-    path: `file://${scratch}/pkg/build/lib/`,
+    path: `${cache}/${VERSION}/${TARGET}/libstatic_keys.so`,
     message:
       `Cannot find the package's library: mod.ts was loaded from "file://${scratch}/pkg" ` +
       `and "${cache}/${VERSION}/${TARGET}/libstatic_keys.so" does not exist: ` +
@@ -159,6 +159,11 @@ Deno.test("open() in a local copy of the published package (vendor/) names the b
     `--allow-read=${scratch}`,
     main,
   ], { clearEnv: true });
+  // No cache to try: the path tried is the local build/lib/ one.
+  assert.equal(
+    JSON.parse(bare.stdout).path,
+    `${scratch}/pkg/build/lib/libstatic_keys.so`,
+  );
   assert.deepEqual(
     JSON.parse(bare.stdout).message,
     `Cannot find the package's library: mod.ts was loaded from "file://${scratch}/pkg" ` +

@@ -18,52 +18,10 @@
 // Blocks of other languages (sh, cmake, ...) are shown, not compiled.
 
 import assert from "node:assert/strict";
-
-/** One fenced block of a Markdown file. */
-export interface Block {
-  /** The language: the first word of the info string, lower case. */
-  lang: string;
-  /** The other words of the info string. */
-  attrs: string[];
-  /** The line of the opening fence, from 1. */
-  line: number;
-  /** The block's text, without the fence's indentation. */
-  code: string;
-}
-
-/** The fenced code blocks of `markdown`, in order (``` and ~~~ fences). */
-export function blocks(markdown: string): Block[] {
-  const lines = markdown.split(/\r?\n/);
-  const out: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const open = lines[i].match(/^( {0,3}|\s*)(`{3,}|~{3,})\s*([^\s`]*)(.*)$/);
-    if (!open) continue;
-    const [, indent, fence, lang, rest] = open;
-    const body: string[] = [];
-    let j = i + 1;
-    for (; j < lines.length; j++) {
-      const close = lines[j].match(/^\s*(`{3,}|~{3,})\s*$/);
-      if (
-        close && close[1][0] === fence[0] && close[1].length >= fence.length
-      ) {
-        break;
-      }
-      body.push(
-        lines[j].startsWith(indent)
-          ? lines[j].slice(indent.length)
-          : lines[j].trimStart(),
-      );
-    }
-    out.push({
-      lang: lang.toLowerCase(),
-      attrs: rest.split(/[\s,]+/).filter(Boolean),
-      line: i + 1,
-      code: body.join("\n"),
-    });
-    i = j;
-  }
-  return out;
-}
+import { type Block, blocks, section } from "./_markdown.ts";
+import * as runtime from "../mod.ts";
+import * as fleet from "../fleet.ts";
+import * as builder from "../build.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const README = "README.md";
@@ -176,4 +134,24 @@ Deno.test("README.md's C blocks compile against native/include", async (t) => {
       assert.equal(out.code, 0, `${compiler.cc} says:\n${errors}`);
     });
   }
+});
+
+Deno.test("README's error table names every error class the package exports, and only those", () => {
+  const exported = new Set<string>();
+  for (const entry of [runtime, fleet, builder]) {
+    for (const [name, value] of Object.entries(entry)) {
+      if (typeof value === "function" && value.prototype instanceof Error) {
+        exported.add(name);
+      }
+    }
+  }
+  const table = section(Deno.readTextFileSync(`${root}${README}`), "## Errors")
+    .split("\n").map((line) => line.match(/^\|\s*`(\w+)`\s*\|/)?.[1])
+    .filter((name): name is string => name !== undefined);
+  assert.deepEqual(
+    [...table].sort(),
+    [...exported].sort(),
+    "README's Errors table: one row per exported error class",
+  );
+  assert.equal(new Set(table).size, table.length, "a class listed twice");
 });

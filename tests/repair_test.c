@@ -53,7 +53,7 @@ static int report_is(const struct static_keys_repair_report *r, uint32_t sites,
 }
 
 /*
- * The flip of issue 10: fails at page 3 and its rollback fails too. Under
+ * A flip that fails at page 3 and whose rollback fails too. Under
  * the breakpoint protocol (x86, in place) the sites of the first two pages
  * keep the breakpoint, and threads meeting it run the keys' old states.
  */

@@ -19,7 +19,7 @@ Deno.test("open() refuses a module with junk in its key section instead of crash
     JUNK,
   ]);
   assert.equal(code, 0, `the subprocess died: ${stderr}`);
-  assert.equal(result.name, "StaticKeysError");
+  assert.equal(result.name, "ModuleInitError");
   assert.equal(result.code, -9);
   assert.match(
     result.message,

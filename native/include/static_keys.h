@@ -101,7 +101,13 @@ extern "C" {
 
 /* ---- patch strategies (docs/design.md, "Strategies") ------------------ */
 
-#define STATIC_KEYS_STRATEGY_DEFAULT 0  /* the OS layer's safest */
+/*
+ * DEFAULT is the OS layer's pick: the fastest strategy that keeps W^X and
+ * is safe while other threads run the sites. Linux x86: PROCMEM with the
+ * cross-modification protocol where membarrier can synchronise cores, else
+ * REMAP; Linux aarch64/riscv64 and macOS: REMAP; Windows: MPROTECT.
+ */
+#define STATIC_KEYS_STRATEGY_DEFAULT 0  /* the OS layer's pick (above) */
 #define STATIC_KEYS_STRATEGY_REMAP 1    /* patch a copy, swap it in */
 #define STATIC_KEYS_STRATEGY_MPROTECT 2 /* brief rwx window */
 #define STATIC_KEYS_STRATEGY_ALIAS 3    /* store through an rw alias */

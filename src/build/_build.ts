@@ -43,10 +43,16 @@ import { compile, install, probeCmake } from "./_cmake.ts";
 export interface BuildOptions {
   /**
    * Also install the C package (header, core library, CMake package,
-   * pkg-config file) into this directory with `cmake --install`.
+   * pkg-config file, version script fragment) into this directory with
+   * `cmake --install`; relative to the working directory. Installs again
+   * on every call that gives it, even when the library was in place.
    */
   prefix?: string;
-  /** Print nothing, even while building. Default: `false`. */
+  /**
+   * Print nothing. Default: `false`: while it builds or installs, progress
+   * goes to stderr ("Building static-keys ..."); when everything is in
+   * place it prints nothing either way. Errors are thrown, not printed.
+   */
   quiet?: boolean;
 }
 
@@ -54,25 +60,33 @@ export interface BuildOptions {
  * What {@linkcode build} did, and where the library is.
  *
  * @example Usage
- * ```ts ignore
- * import { build, type BuildResult } from "@static-keys/deno/build";
+ * ```ts
+ * import type { BuildResult } from "@static-keys/deno/build";
  *
- * const result: BuildResult = await build();
- * console.log(result.built ? "built" : "cached", result.library);
+ * function describe(result: BuildResult): string {
+ *   const what = result.built ? "built" : "found";
+ *   return `${what} ${result.version} for ${result.target}: ${result.library}`;
+ * }
  * ```
  */
 export interface BuildResult {
-  /** The package version built, e.g. "0.1.0". */
+  /** The package version built, e.g. "0.1.0"; the cache is per version. */
   version: string;
-  /** The OS and architecture, e.g. "linux-x86_64". */
+  /** The OS and architecture, e.g. "linux-x86_64": the cache's subfolder. */
   target: string;
-  /** The cache directory holding the library and its metadata. */
+  /**
+   * The cache directory holding the library and its metadata file,
+   * `<cache>/<version>/<target>/`.
+   */
   directory: string;
-  /** The library's path; `open()` without a path loads it. */
+  /**
+   * The library's absolute path; `open()` without a path loads it, and a
+   * program needs `--allow-ffi=` this path.
+   */
   library: string;
   /** True when this call compiled anything; false when all was in place. */
   built: boolean;
-  /** The install prefix, when one was asked for. */
+  /** The absolute install prefix, when one was asked for. */
   prefix?: string;
 }
 

@@ -8,7 +8,7 @@ import { LIBRARY_NAMES } from "../runtime/_library.ts";
 import { SOURCES } from "./_sources.ts";
 
 const INSTALL_CMAKE =
-  "install CMake 3.24 or newer (Debian/Ubuntu: apt install cmake; " +
+  "install CMake 3.15 or newer (Debian/Ubuntu: apt install cmake; " +
   "macOS: brew install cmake; Windows: winget install Kitware.CMake)";
 const INSTALL_CC = "install a C compiler (Debian/Ubuntu: apt install gcc; " +
   "macOS: xcode-select --install; Windows: the Visual Studio Build Tools, " +
@@ -53,7 +53,8 @@ export async function probeCmake(): Promise<string | undefined> {
   }
   const [major, minor] = [Number(match[1]), Number(match[2])];
   const version = match[0].slice("version ".length);
-  if (major < 3 || major === 3 && minor < 24) {
+  // 3.15: cmake --install; the CMake files need 3.13.
+  if (major < 3 || major === 3 && minor < 15) {
     throw new BuildError(
       `Cannot build the static-keys library: cmake ${version} is too old: ${INSTALL_CMAKE}`,
       "cmake",

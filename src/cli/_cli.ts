@@ -3,10 +3,11 @@
 // one all-or-nothing request. Exit codes are part of its interface.
 
 import {
+  AbiMismatchError,
   FfiPermissionError,
   LibraryNotFoundError,
   MalformedLibraryError,
-  StaticKeysError,
+  NotAModuleError,
   UnknownKeyError,
 } from "../runtime/_errors.ts";
 import { resolveLibraryPath } from "../runtime/_library.ts";
@@ -236,29 +237,12 @@ function openFailure(path: string, error: unknown): [number, string] {
   // Cut short: loading it again to look for the ABI would crash (SIGBUS).
   if (error instanceof MalformedLibraryError) return [EXIT.noAbi, message];
   if (error instanceof TypeError) return [EXIT.usage, message];
-  if (error instanceof StaticKeysError && !hasAbi(path)) {
-    return [
-      EXIT.noAbi,
-      `Cannot use "${path}": it is not a library with the static-keys ABI ` +
-      `(no static_keys_ffi_abi_version); link it with StaticKeys::static_keys`,
-    ];
-  }
-  if (error instanceof StaticKeysError && /ABI is version/.test(message)) {
+  // Not a module, or another C ABI: open()'s message says why and what
+  // to do (link the core, or export what a version script hides).
+  if (error instanceof NotAModuleError || error instanceof AbiMismatchError) {
     return [EXIT.noAbi, message];
   }
   return [EXIT.failed, message];
-}
-
-/** Whether `path` loads and exports the ABI's version symbol. */
-function hasAbi(path: string): boolean {
-  try {
-    Deno.dlopen(path, {
-      static_keys_ffi_abi_version: { parameters: [], result: "u32" },
-    }).close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Where the command line writes. */

@@ -26,7 +26,7 @@ import type { BatchStep, Pin } from "./_types.ts";
  * without closing the handle prints them as a warning on stderr.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
  * using mod = open();
@@ -56,13 +56,17 @@ export class Batch {
   }
 
   /**
-   * The steps so far, in order, as `[name, step]` pairs: `true` and
-   * `false` for sets, else the step's name (see `BatchStep`).
+   * The steps so far, in the order they were added, as `[name, step]`
+   * pairs: `true` and `false` for sets, else the step's name (see
+   * `BatchStep`). This is what `apply()` will request, and what
+   * `UnappliedBatchError.changes` lists for a lost batch. Names are not
+   * checked until `apply()`. The array is this builder's own and never
+   * changes.
    *
    * @returns The changes.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
@@ -70,6 +74,7 @@ export class Batch {
    * const batch = mod.batch().enable("tracing");
    * assert.deepEqual(batch.changes, [["tracing", true]]);
    * batch.apply();
+   * mod.batch().disable("tracing").apply();
    * ```
    */
   get changes(): readonly (readonly [string, BatchStep])[] {
@@ -83,20 +88,28 @@ export class Batch {
   }
 
   /**
-   * A new builder that also sets key `name` to `enabled`. A key may appear
-   * twice only with the same state; the request is checked when applied.
-   * This builder is then no longer reported as lost: the new one is.
+   * A new builder that also sets key `name` to `enabled`; `enable()` and
+   * `disable()` are this with `true` and `false`. This builder is left as
+   * it was, and is no longer reported as lost: the new one is. A key may
+   * appear twice only with the same state; names and states are checked
+   * when the batch is applied, not here.
    *
    * @param name The key's name.
    * @param enabled The state it takes; `true` when omitted.
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * mod.batch().set("tracing").set("checks", false).apply();
+   * const flags = { tracing: true, checks: false };
+   * let batch = mod.batch();
+   * for (const [name, on] of Object.entries(flags)) batch = batch.set(name, on);
+   * assert.deepEqual(batch.changes, [["tracing", true], ["checks", false]]);
+   * batch.apply();
+   * mod.batch().set("tracing", false).set("checks").apply(); // back
    * ```
    */
   set(name: string, enabled = true): Batch {
@@ -110,11 +123,12 @@ export class Batch {
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
    * mod.batch().enable("tracing").apply();
+   * mod.batch().disable("tracing").apply();
    * ```
    */
   enable(name: string): Batch {
@@ -128,7 +142,7 @@ export class Batch {
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -231,15 +245,20 @@ export class Batch {
    * @throws {ModuleClosedError} If the module is closed.
    * @throws {KeyCountError} If a `dec` would take a count below 0 (or an
    *   `inc` past 2^31 - 1); nothing changed.
-   * @throws {StaticKeysError} If the native layer refuses the request (a
-   *   key set both on and off is `EINVAL`); nothing changed.
+   * @throws {InvalidArgumentError} If a key is given both states;
+   *   nothing changed.
+   * @throws {StaticKeysError} If the native layer refuses the request
+   *   (`PatchRefusedError`, `BadSiteError`, ...); nothing changed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
-   * mod.batch().enable("tracing").enable("experimental").apply();
+   * const on = mod.batch().enable("tracing").enable("experimental");
+   * on.apply();
+   * on.apply(); // again: one more request, which changes nothing
+   * mod.batch().disable("tracing").disable("experimental").apply();
    * ```
    */
   apply(): void {

@@ -93,21 +93,34 @@ export class StaticKeysError extends Error {
 
 /**
  * A key name or index the module does not have (`ENOKEY`). `suggestions`
- * holds the closest existing names.
+ * holds the closest existing names, and the message names them ("did you
+ * mean ...?") or, when none is close, lists every key.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open, UnknownKeyError } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
  * using mod = open();
- * assert.throws(() => mod.key("tarcing"), UnknownKeyError);
+ * try {
+ *   mod.key("tarcing");
+ * } catch (error) {
+ *   assert.ok(error instanceof UnknownKeyError);
+ *   assert.equal(error.key, "tarcing");
+ *   assert.deepEqual(error.suggestions, ["tracing"]);
+ * }
  * ```
  */
 export class UnknownKeyError extends StaticKeysError {
-  /** The name asked for. */
+  /**
+   * The name asked for; for a refusal of the native layer, the key the
+   * call was about (`""` when it named none).
+   */
   readonly key: string;
-  /** Existing names closest to `key`, best first (may be empty). */
+  /**
+   * Existing names closest to `key` (at most three, within half their
+   * length in edits), best first; empty when none is close.
+   */
   readonly suggestions: readonly string[];
 
   /**
@@ -222,10 +235,342 @@ export class KeyCountError extends StaticKeysError {
 }
 
 /**
- * A use of a module handle after `close()` (code `EINVAL`).
+ * A request the native layer refuses as malformed (`EINVAL`): a key asked
+ * to be both enabled and disabled in one request, or a pointer, index or
+ * state the module does not know. Nothing was changed; the message says
+ * which change was wrong.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { InvalidArgumentError, open } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * using mod = open();
+ * assert.throws(
+ *   () => mod.set([["tracing", true], ["tracing", false]]),
+ *   InvalidArgumentError,
+ * );
+ * ```
+ */
+export class InvalidArgumentError extends StaticKeysError {
+  /**
+   * Makes the error for a malformed request.
+   *
+   * @param message The message, with the native detail and the fix.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EINVAL });
+    this.name = "InvalidArgumentError";
+  }
+}
+
+/**
+ * A site whose jump target lies beyond the architecture's reach
+ * (`ERANGE`): the key cannot be flipped as the library was built. Nothing
+ * was written; the message names the site and the target.
+ *
+ * @example Usage
+ * ```ts
+ * import { OutOfReachError, StatusCode } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new OutOfReachError("Cannot flip key \"x\": out of reach");
+ * assert.equal(error.code, StatusCode.ERANGE);
+ * ```
+ */
+export class OutOfReachError extends StaticKeysError {
+  /**
+   * Makes the error for a target out of reach.
+   *
+   * @param message The message, with the native detail and the fix.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.ERANGE });
+    this.name = "OutOfReachError";
+  }
+}
+
+/**
+ * The operating system refused to rewrite a code page (`EPATCH`): a
+ * security policy (SELinux, a seccomp filter, a kernel that forbids
+ * writes through `/proc/self/mem`) or a failed system call. Every page was
+ * restored and no key changed, unless the message says a restore failed
+ * too (then call `repair()`). Another strategy may be allowed:
+ * `mod.stats().strategies` lists them, `mod.setStrategy()` picks one.
+ *
+ * @example Usage
+ * ```ts
+ * import { PatchRefusedError, StatusCode } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new PatchRefusedError("Cannot patch pages: refused");
+ * assert.equal(error.code, StatusCode.EPATCH);
+ * ```
+ */
+export class PatchRefusedError extends StaticKeysError {
+  /**
+   * Makes the error for a patch the OS refused.
+   *
+   * @param message The message, with the native detail and the fix.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EPATCH });
+    this.name = "PatchRefusedError";
+  }
+}
+
+/**
+ * Another call that changes the module is running on this thread
+ * (`EBUSY`): this one came from code that interrupted it, such as a
+ * signal handler. Nothing was changed; call again after the other returns.
+ *
+ * @example Usage
+ * ```ts
+ * import { BusyError, StatusCode } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new BusyError("Cannot flip").code, StatusCode.EBUSY);
+ * ```
+ */
+export class BusyError extends StaticKeysError {
+  /**
+   * Makes the error for a module busy with another call.
+   *
+   * @param message The message, with the native detail.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EBUSY });
+    this.name = "BusyError";
+  }
+}
+
+/**
+ * The OS refused to make a code page read+execute again after a patch
+ * failed (`EWX`): that page is left writable and executable, and the
+ * process has lost its W^X protection there. The message names the pages
+ * and whether sites may disagree with their keys (then call `repair()`).
+ * Restart the process, and prefer a strategy that never makes a page
+ * writable (`procmem`, `remap`).
+ *
+ * @example Usage
+ * ```ts
+ * import { StatusCode, WxViolationError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new WxViolationError("Cannot patch").code, StatusCode.EWX);
+ * ```
+ */
+export class WxViolationError extends StaticKeysError {
+  /**
+   * Makes the error for a page left writable and executable.
+   *
+   * @param message The message, with the native detail and the fix.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EWX });
+    this.name = "WxViolationError";
+  }
+}
+
+/**
+ * The module cannot be initialised (`EINIT` from the native layer): its
+ * key or jump entry tables are corrupt (a record outside the module, two
+ * entries for one site, two keys with one name, data placed in the key
+ * sections by other means than `DEFINE_STATIC_KEY_*`), or the OS layer
+ * cannot find the module's code. The message says which record is wrong;
+ * `docs/init.md` lists what init checks.
+ *
+ * @example Usage
+ * ```ts
+ * import { ModuleInitError, StatusCode } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ModuleInitError("Cannot init module: corrupt");
+ * assert.equal(error.code, StatusCode.EINIT);
+ * ```
+ */
+export class ModuleInitError extends StaticKeysError {
+  /**
+   * Makes the error for a module that cannot be initialised.
+   *
+   * @param message The message, with the native detail and the fix.
+   */
+  constructor(message: string) {
+    super(message, { code: StatusCode.EINIT });
+    this.name = "ModuleInitError";
+  }
+}
+
+/**
+ * Why a file is not a static-keys module (see {@linkcode NotAModuleError}):
+ * `"directory"` (a folder, not a file), `"not-a-library"` (not a shared
+ * library the loader can load here: not ELF, truncated, another
+ * architecture), `"no-core"` (a library without the static-keys core),
+ * `"hidden-exports"` (the core is linked, but a linker version script or
+ * `--exclude-libs` hides its exports; see {@linkcode HiddenExportsError}),
+ * `"no-exports"` (the C ABI is not exported, and the file could not be
+ * read to tell which of the last two it is).
+ *
+ * @example Usage
+ * ```ts
+ * import type { NotAModuleReason } from "@static-keys/deno";
+ *
+ * const reason: NotAModuleReason = "hidden-exports";
+ * ```
+ */
+export type NotAModuleReason =
+  | "directory"
+  | "not-a-library"
+  | "no-core"
+  | "hidden-exports"
+  | "no-exports";
+
+/**
+ * `open()` of a file that is not a static-keys module (code `EINIT`): a
+ * directory, a file the loader cannot load, or a library that does not
+ * export the static-keys C ABI (`static_keys_ffi_*`). `reason` says which;
+ * the message says what to do.
+ *
+ * @example Usage
+ * ```ts
+ * import { NotAModuleError, open } from "@static-keys/deno";
+ *
+ * function openPlugin(path: string) {
+ *   try {
+ *     return open(path);
+ *   } catch (error) {
+ *     if (!(error instanceof NotAModuleError)) throw error;
+ *     console.error(`skipping ${error.path} (${error.reason}): ${error.message}`);
+ *     return undefined;
+ *   }
+ * }
+ * ```
+ */
+export class NotAModuleError extends StaticKeysError {
+  /** The path of the file given to `open()`. */
+  readonly path: string;
+  /** Why it is not a module; see {@linkcode NotAModuleReason}. */
+  readonly reason: NotAModuleReason;
+
+  /**
+   * Makes the error for a file that is not a static-keys module.
+   *
+   * @param message The message, naming the path and what to do.
+   * @param path The path given to `open()`.
+   * @param reason Why it is not a module.
+   * @param options The loader's error as the cause, if any.
+   */
+  constructor(
+    message: string,
+    path: string,
+    reason: NotAModuleReason,
+    options?: ErrorOptions,
+  ) {
+    super(message, { code: StatusCode.EINIT, ...options });
+    this.name = "NotAModuleError";
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The static-keys core is linked into the library, but its exports are
+ * hidden (code `EINIT`, `reason` `"hidden-exports"`): a linker version
+ * script that ends in `local: *;`, or `-Wl,--exclude-libs,ALL`, keeps
+ * `static_keys_ffi_*` out of the dynamic symbol table, so Deno cannot bind
+ * them. Add `static_keys_ffi_*;` under `global:` in the version script, or
+ * link with the package's own fragment next to yours (for a script with
+ * named versions): `<prefix>/share/static-keys/static_keys.map`, also
+ * `pkg-config --variable=versionscript static-keys` and
+ * `StaticKeys_VERSION_SCRIPT` after `find_package(StaticKeys)`. Needs
+ * `--allow-read` for the library to be told apart from a library without
+ * the core.
+ *
+ * @example Usage
+ * ```ts
+ * import { HiddenExportsError, NotAModuleError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new HiddenExportsError("Cannot open", "/x/libz.so", [
+ *   "static_keys_ffi_abi_version",
+ * ]);
+ * assert.ok(error instanceof NotAModuleError);
+ * assert.equal(error.reason, "hidden-exports");
+ * ```
+ */
+export class HiddenExportsError extends NotAModuleError {
+  /** The C ABI's functions that the library hides and `open()` binds. */
+  readonly hidden: readonly string[];
+
+  /**
+   * Makes the error for a library that hides the core's exports.
+   *
+   * @param message The message, naming the exports and the fix.
+   * @param path The library's path.
+   * @param hidden The hidden functions.
+   * @param options The loader's error as the cause, if any.
+   */
+  constructor(
+    message: string,
+    path: string,
+    hidden: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    super(message, path, "hidden-exports", options);
+    this.name = "HiddenExportsError";
+    this.hidden = hidden;
+  }
+}
+
+/**
+ * The library's C ABI is not the version this module speaks (code
+ * `EINIT`): it was built with an older or newer static-keys core than this
+ * `mod.ts`. Rebuild the library against the C package of this version
+ * (the build entry's `--prefix`), or import the version of
+ * `@static-keys/deno` that matches it.
+ *
+ * @example Usage
+ * ```ts
+ * import { AbiMismatchError } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new AbiMismatchError("Cannot open", "/x/libmine.so", 2, 1);
+ * assert.deepEqual([error.found, error.expected, error.code], [2, 1, -9]);
+ * ```
+ */
+export class AbiMismatchError extends StaticKeysError {
+  /** The library's path. */
+  readonly path: string;
+  /** The ABI version the library reports. */
+  readonly found: number;
+  /** The ABI version this module speaks. */
+  readonly expected: number;
+
+  /**
+   * Makes the error for a library of another ABI version.
+   *
+   * @param message The message, naming both versions and the fix.
+   * @param path The library's path.
+   * @param found The library's ABI version.
+   * @param expected This module's ABI version.
+   */
+  constructor(message: string, path: string, found: number, expected: number) {
+    super(message, { code: StatusCode.EINIT });
+    this.name = "AbiMismatchError";
+    this.path = path;
+    this.found = found;
+    this.expected = expected;
+  }
+}
+
+/**
+ * A use of a module handle after `close()` (code `EINVAL`): every getter
+ * and method except `path`, `closed` and `close()`, the handle's keys and
+ * batches, and functions taken from its `symbols`. Open the library again
+ * for a new handle.
+ *
+ * @example Usage
+ * ```ts
  * import { ModuleClosedError, open } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
@@ -252,19 +597,26 @@ export class ModuleClosedError extends StaticKeysError {
  * `changes` lists the changes of each batch that was lost.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open, UnappliedBatchError } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
  * const mod = open();
  * mod.batch().enable("tracing"); // no apply(): nothing changes
- * assert.throws(() => mod.close(), UnappliedBatchError);
+ * try {
+ *   mod.close();
+ * } catch (error) {
+ *   assert.ok(error instanceof UnappliedBatchError);
+ *   assert.deepEqual(error.changes, [[["tracing", true]]]);
+ * }
+ * assert.equal(mod.closed, true);
  * ```
  */
 export class UnappliedBatchError extends StaticKeysError {
   /**
-   * The steps of each batch never applied, as `[name, step]` pairs (`true`
-   * and `false` for enable and disable; see `BatchStep`).
+   * One entry per batch never applied, in the order they were built: its
+   * steps as `[name, step]` pairs, as `Batch.changes` held them (`true` and
+   * `false` for enable and disable; see `BatchStep`).
    */
   readonly changes: readonly (readonly (readonly [string, BatchStep])[])[];
 
@@ -289,18 +641,25 @@ export class UnappliedBatchError extends StaticKeysError {
  * Raised before `Deno.dlopen`; `path` is the path to grant.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { FfiPermissionError, open } from "@static-keys/deno";
  *
- * try {
- *   open();
- * } catch (error) {
- *   if (error instanceof FfiPermissionError) console.error(error.message);
+ * function openMine(path: string) {
+ *   try {
+ *     return open(path);
+ *   } catch (error) {
+ *     if (!(error instanceof FfiPermissionError)) throw error;
+ *     console.error(`run again with --allow-ffi=${error.path}`);
+ *     return undefined;
+ *   }
  * }
  * ```
  */
 export class FfiPermissionError extends StaticKeysError {
-  /** The absolute path of the library that needs `--allow-ffi`. */
+  /**
+   * The absolute path of the library that needs `--allow-ffi`, as the flag
+   * takes it: `--allow-ffi=<path>`.
+   */
   readonly path: string;
 
   /**
@@ -322,15 +681,27 @@ export class FfiPermissionError extends StaticKeysError {
  * in `STATIC_KEYS_LIB`, or build the package's own library.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { LibraryNotFoundError, open } from "@static-keys/deno";
- * import assert from "node:assert/strict";
  *
- * assert.throws(() => open("/nowhere/libmine.so"), LibraryNotFoundError);
+ * function openIfBuilt(path: string) {
+ *   try {
+ *     return open(path);
+ *   } catch (error) {
+ *     if (!(error instanceof LibraryNotFoundError)) throw error;
+ *     console.error(`no library at ${error.path} yet`);
+ *     return undefined;
+ *   }
+ * }
  * ```
  */
 export class LibraryNotFoundError extends StaticKeysError {
-  /** The path tried. */
+  /**
+   * The absolute path tried: the path given to `open()` or in
+   * `STATIC_KEYS_LIB`, or, for the package's own library, the build
+   * entry's cache path (a clone's `build/lib/` one when no cache
+   * directory is set).
+   */
   readonly path: string;
 
   /**
@@ -381,14 +752,16 @@ export type UntrustedLibraryReason =
  * and what to do (usually: rebuild with the build entry).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open, UntrustedLibraryError } from "@static-keys/deno";
  *
- * try {
- *   open();
- * } catch (error) {
- *   if (error instanceof UntrustedLibraryError) {
+ * function openPackage() {
+ *   try {
+ *     return open();
+ *   } catch (error) {
+ *     if (!(error instanceof UntrustedLibraryError)) throw error;
  *     console.error(`${error.reason}: ${error.message}`);
+ *     return undefined;
  *   }
  * }
  * ```
@@ -495,9 +868,10 @@ export type BuildErrorReason =
 
 /**
  * The build entry (`@static-keys/deno/build`) cannot build or install the
- * package's library (code `EINIT`). Raised before anything is written to
- * the cache when a tool, a permission or a writable directory is missing;
- * the message names the package or the flag to add.
+ * package's library (code `EINIT`). A missing permission, CMake or
+ * writable directory is found before anything is written to the cache; a
+ * missing C compiler or build program when CMake configures, and the cache
+ * is left as it was. The message names the package or the flag to add.
  *
  * @example Usage
  * ```ts
@@ -510,7 +884,10 @@ export type BuildErrorReason =
  * ```
  */
 export class BuildError extends StaticKeysError {
-  /** What was missing; see {@linkcode BuildErrorReason}. */
+  /**
+   * What was missing, so a caller can react without parsing the message:
+   * see {@linkcode BuildErrorReason}.
+   */
   readonly reason: BuildErrorReason;
 
   /**
@@ -532,13 +909,74 @@ export class BuildError extends StaticKeysError {
 }
 
 /**
+ * What to do, per status code, appended to the native text unless it
+ * already says so (`said` matches it). ETHREAD, EBADSITE, ENOTSUP and
+ * ECOUNT texts carry their own.
+ */
+const FIXES: Partial<Record<number, { said: RegExp; fix: string }>> = {
+  [StatusCode.EINVAL]: {
+    said: /give each key one state/,
+    fix: "nothing was changed; give each key one state in a request",
+  },
+  [StatusCode.ERANGE]: {
+    said: /keep the/,
+    fix: "rebuild the library so that each site's jump target lies within " +
+      "one jump of it (keep a key's sites and the code they jump to in one " +
+      "section, or the library's code smaller than the jump's reach)",
+  },
+  [StatusCode.EPATCH]: {
+    // A transient refusal says to try again: that is the fix then.
+    said: /setStrategy|try again/,
+    fix: "pick another strategy with setStrategy() (stats().strategies " +
+      "lists those this system offers), or allow what refused the write " +
+      "(an SELinux execmod/execmem denial, a seccomp filter, a kernel that " +
+      "forbids writes to /proc/self/mem)",
+  },
+  [StatusCode.EBUSY]: {
+    said: /call again/,
+    fix: "call again after the interrupted call returns",
+  },
+  [StatusCode.EWX]: {
+    said: /restart the process/,
+    fix: "the process has lost W^X protection on that page: restart the " +
+      "process, and prefer a strategy that never makes a page writable " +
+      '("procmem" or "remap")',
+  },
+  [StatusCode.EINIT]: {
+    said: /docs\/init\.md/,
+    fix: "rebuild the library with this version of the static-keys core, " +
+      "and let only DEFINE_STATIC_KEY_* and static_branch_* place data in " +
+      "its __static_keys sections (docs/init.md lists what init checks)",
+  },
+};
+
+/** `text` with the fix for `code` after it, unless it says it already. */
+function withFix(code: number, text: string): string {
+  // The C call's name means nothing from Deno: name the method.
+  const deno = text.replaceAll("static_keys_repair()", "repair()");
+  const entry = FIXES[code];
+  return entry && !entry.said.test(deno) ? `${deno}; ${entry.fix}` : deno;
+}
+
+/** The key a native call was about, for `ENOKEY`'s suggestions. */
+export interface KeyContext {
+  /** The key's name. */
+  readonly name: string;
+  /** Every key name of the module. */
+  readonly names: readonly string[];
+}
+
+/**
  * Returns `code` when it is a success (>= 0); otherwise throws the error
- * class for it, with the native last-error text after `action`.
+ * class for it, with the native last-error text after `action` and what to
+ * do. This is the one place that maps a native status code to a class;
+ * `key` names the key the call was about, when there was one.
  */
 export function unwrap(
   code: number,
   lib: NativeSymbols,
   action: string,
+  key?: KeyContext,
 ): number {
   if (code >= 0) return code;
   // The native layer leaves the last-error text alone for a foreign thread,
@@ -548,20 +986,38 @@ export function unwrap(
     : readCString(lib, lib.static_keys_ffi_last_error());
   const text = detail || readCString(lib, lib.static_keys_ffi_strerror(code));
   // The native text is a whole message when it names its own action.
-  const message = text.startsWith("Cannot ")
-    ? text
-    : `${action}: ${text.charAt(0).toLowerCase()}${text.slice(1)}`;
+  const message = withFix(
+    code,
+    text.startsWith("Cannot ")
+      ? text
+      : `${action}: ${text.charAt(0).toLowerCase()}${text.slice(1)}`,
+  );
   switch (code) {
-    case StatusCode.ENOKEY:
-      return fail(new UnknownKeyError(message, "", []));
+    case StatusCode.EINVAL:
+      return fail(new InvalidArgumentError(message));
+    case StatusCode.ENOKEY: {
+      const name = key?.name ?? "";
+      const others = key?.names.filter((n) => n !== name) ?? [];
+      return fail(new UnknownKeyError(message, name, closest(name, others)));
+    }
     case StatusCode.ETHREAD:
       return fail(new WrongThreadError(message));
     case StatusCode.EBADSITE:
       return fail(new BadSiteError(message));
+    case StatusCode.ERANGE:
+      return fail(new OutOfReachError(message));
+    case StatusCode.EPATCH:
+      return fail(new PatchRefusedError(message));
     case StatusCode.ENOTSUP:
       return fail(new UnsupportedStrategyError(message));
     case StatusCode.ECOUNT:
       return fail(new KeyCountError(message));
+    case StatusCode.EINIT:
+      return fail(new ModuleInitError(message));
+    case StatusCode.EBUSY:
+      return fail(new BusyError(message));
+    case StatusCode.EWX:
+      return fail(new WxViolationError(message));
     default:
       return fail(new StaticKeysError(message, { code }));
   }

@@ -5,13 +5,14 @@ import type { NativeModule } from "./_native.ts";
 import type { KeyInfo, Pin } from "./_types.ts";
 
 /**
- * One key of an open module; get it with `StaticKeysModule.key(name)`.
- * State getters read the native key each time. Every flip is one native
- * request that patches each touched page once; flips are refused outside
- * the main thread and after the module is closed.
+ * One key of an open module; get it with `StaticKeysModule.key(name)`
+ * (one object per key and handle). State getters read the native key each
+ * time. Every flip is one native request that patches each touched page
+ * once; flips are refused outside the main thread and after the module is
+ * closed.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import assert from "node:assert/strict";
  *
@@ -20,6 +21,7 @@ import type { KeyInfo, Pin } from "./_types.ts";
  * tracing.enable();
  * assert.equal(tracing.enabled, true);
  * tracing.disable();
+ * assert.equal(tracing.enabled, false);
  * ```
  */
 export class StaticKey {
@@ -42,12 +44,14 @@ export class StaticKey {
   }
 
   /**
-   * The key's name.
+   * The key's name in the module's key table: the C identifier of
+   * `DEFINE_STATIC_KEY_*`, or the name given to `DEFINE_STATIC_KEY_*_NAMED`.
+   * Readable after `close()`.
    *
    * @returns The name.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
@@ -60,16 +64,21 @@ export class StaticKey {
   }
 
   /**
-   * The key's index in the module's key table.
+   * The key's index in the module's key table: its place in
+   * `StaticKeysModule.names` and `.keys`, fixed for the library's lifetime
+   * (the C ABI's functions take keys by this index). Readable after
+   * `close()`.
    *
-   * @returns The index.
+   * @returns The index, from 0.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * console.log(mod.key("tracing").index);
+   * const { index } = mod.key("tracing");
+   * assert.equal(mod.names[index], "tracing");
    * ```
    */
   get index(): number {
@@ -84,12 +93,13 @@ export class StaticKey {
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * assert.equal(mod.key("checks").enabled, true);
+   * const checks = mod.key("checks");
+   * assert.equal(checks.enabled, checks.info().enabled);
    * ```
    */
   get enabled(): boolean {
@@ -97,17 +107,22 @@ export class StaticKey {
   }
 
   /**
-   * Everything about the key now: state, initial state, sites, count.
+   * Everything about the key now, in one native read: its name, state,
+   * state as built, number of sites and enable count (see
+   * {@linkcode KeyInfo}). A snapshot: it does not follow later flips.
    *
    * @returns A snapshot of the key.
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * const { sites, count } = mod.key("tracing").info();
+   * const { name, initial, sites } = mod.key("tracing").info();
+   * assert.deepEqual([name, initial], ["tracing", false]);
+   * assert.ok(sites > 0);
    * ```
    */
   info(): KeyInfo {
@@ -123,11 +138,12 @@ export class StaticKey {
    *   `BadSiteError`); nothing changed then.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
    * mod.key("tracing").enable();
+   * mod.key("tracing").disable();
    * ```
    */
   enable(): void {
@@ -143,11 +159,14 @@ export class StaticKey {
    *   then.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
-   * mod.key("checks").disable();
+   * const checks = mod.key("checks");
+   * const was = checks.enabled;
+   * checks.disable();
+   * checks.set(was);
    * ```
    */
   disable(): void {
@@ -165,11 +184,12 @@ export class StaticKey {
    *   then.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
    * mod.key("tracing").set(Deno.args.includes("--trace"));
+   * mod.key("tracing").set(false);
    * ```
    */
   set(enabled: boolean): void {
@@ -191,11 +211,15 @@ export class StaticKey {
    *   then.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * const now = mod.key("tracing").toggle();
+   * const tracing = mod.key("tracing");
+   * const now = tracing.toggle();
+   * assert.equal(tracing.enabled, now);
+   * tracing.toggle(); // and back
    * ```
    */
   toggle(): boolean {
@@ -295,12 +319,18 @@ export class StaticKey {
    * @throws {KeyCountError} If the count would overflow.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * mod.key("tracing").inc(); // on
-   * mod.key("tracing").dec(); // off again
+   * const audit = mod.key("audit"); // off, count 0
+   * audit.inc(); // on
+   * audit.inc(); // count 2
+   * audit.dec();
+   * assert.equal(audit.enabled, true);
+   * audit.dec(); // count 0: off again
+   * assert.equal(audit.enabled, false);
    * ```
    */
   inc(): void {
@@ -315,12 +345,14 @@ export class StaticKey {
    * @throws {KeyCountError} If the count is already 0.
    *
    * @example Usage
-   * ```ts ignore
-   * import { open } from "@static-keys/deno";
+   * ```ts
+   * import { KeyCountError, open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * mod.key("tracing").inc();
-   * mod.key("tracing").dec();
+   * mod.key("audit").inc();
+   * mod.key("audit").dec();
+   * assert.throws(() => mod.key("audit").dec(), KeyCountError);
    * ```
    */
   dec(): void {

@@ -2,13 +2,9 @@
 // Where the package's library is, and loading a library with our symbols
 // and the user's.
 
-import {
-  LibraryNotFoundError,
-  MalformedLibraryError,
-  StaticKeysError,
-  StatusCode,
-} from "./_errors.ts";
+import { LibraryNotFoundError, MalformedLibraryError } from "./_errors.ts";
 import { elfShortfall } from "./_elf.ts";
+import { abiMismatch, loadError } from "./_loaderror.ts";
 import { assertFfiPermission, readEnv } from "./_guards.ts";
 import {
   BUILD_COMMAND,
@@ -181,13 +177,19 @@ export function locateDefaultLibrary(): DefaultLibrary {
       `no cache directory is set (${cache.unset.join(", ")} are unset)`,
       `set ${CACHE_ENV} and ${build}`,
     ];
+  // The path tried: the cache's, else the clone's build/lib/ one.
+  const tried = "root" in cache
+    ? cachedLibraryPaths(cache.root)[0]
+    : local.length > 0
+    ? fromFileUrl(local[0])
+    : names[0];
   const from = dir.protocol === "file:"
     ? new URL("../..", import.meta.url).href.replace(/\/$/, "")
     : dir.origin;
   throw new LibraryNotFoundError(
     `Cannot find the package's library: mod.ts was loaded from "${from}" ` +
       `and ${where}: ${fix}, or set ${LIBRARY_ENV} to the path of ${names[0]}`,
-    dir.href,
+    tried,
   );
 }
 
@@ -236,7 +238,7 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
   try {
     raw = Deno.dlopen(path, { ...userSymbols, ...nativeSymbols });
   } catch (error) {
-    throw loadError(path, error, missingHint);
+    throw loadError(path, error, missingHint, Object.keys(nativeSymbols));
   }
   // One dlopen binds both tables; these are two typed views of its symbols.
   const lib: Library<S> = {
@@ -247,11 +249,7 @@ export function loadLibrary<S extends Deno.ForeignLibraryInterface>(
   const abi = lib.native.static_keys_ffi_abi_version();
   if (abi !== ABI_VERSION) {
     raw.close();
-    throw new StaticKeysError(
-      `Cannot open "${path}": its C ABI is version ${abi}, ` +
-        `this module needs version ${ABI_VERSION}`,
-      { code: StatusCode.EINIT },
-    );
+    throw abiMismatch(path, abi, ABI_VERSION);
   }
   return lib;
 }
@@ -293,35 +291,4 @@ function assertWholeFile(path: string): void {
       `build or copy it again`,
     path,
   );
-}
-
-function loadError(path: string, error: unknown, missingHint: string): Error {
-  const text = error instanceof Error ? error.message : String(error);
-  const missing = exists(path) === false ||
-    /no such file|cannot open shared object|image not found|could not be found|cannot find the file/i
-        .test(text) && exists(path) !== true;
-  if (missing) {
-    return new LibraryNotFoundError(
-      `Cannot find library "${path}": ${missingHint}`,
-      path,
-      { cause: error },
-    );
-  }
-  if (error instanceof Deno.errors.PermissionDenied) return error;
-  // Deno names the first symbol it could not bind; ours means no core.
-  const abi = text.match(/register symbol (static_keys_ffi_\w+)/)?.[1];
-  if (abi) {
-    return new StaticKeysError(
-      `Cannot open "${path}": it is not linked with the static-keys core ` +
-        `(it does not export ${abi}); link the core into it: ` +
-        `StaticKeys::static_keys with CMake, ` +
-        `$(pkg-config --libs static-keys), ` +
-        `or <prefix>/lib/libstatic_keys_core.a after your objects`,
-      { code: StatusCode.EINIT, cause: error },
-    );
-  }
-  return new StaticKeysError(`Cannot open "${path}": ${text}`, {
-    code: StatusCode.EINIT,
-    cause: error,
-  });
 }

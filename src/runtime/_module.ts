@@ -10,7 +10,9 @@ import type { KeyInfo, RepairReport, Stats, Strategy } from "./_types.ts";
 
 /**
  * The changes `StaticKeysModule.set()` takes: a record of key name to state,
- * or `[name, state]` pairs.
+ * or any iterable of `[name, state]` pairs (an array, a `Map`, a
+ * generator). Pairs keep their order and may name a key twice, with the
+ * same state only.
  *
  * @example Usage
  * ```ts
@@ -18,6 +20,7 @@ import type { KeyInfo, RepairReport, Stats, Strategy } from "./_types.ts";
  *
  * const record: KeyChanges = { tracing: true, checks: false };
  * const pairs: KeyChanges = [["tracing", true], ["checks", false]];
+ * const map: KeyChanges = new Map([["tracing", true]]);
  * ```
  */
 export type KeyChanges =
@@ -36,12 +39,13 @@ export type KeyChanges =
  * @typeParam S The user's own symbols given to `open()`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
  * using mod = open();
  * for (const { name, enabled } of mod.keys) console.log(name, enabled);
  * mod.key("tracing").enable();
+ * mod.key("tracing").disable();
  * ```
  */
 export class StaticKeysModule<
@@ -79,11 +83,12 @@ export class StaticKeysModule<
    * @returns The path.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * console.log(mod.path);
+   * assert.match(mod.path, /static_keys\.(so|dylib|dll)$/);
    * ```
    */
   get path(): string {
@@ -96,7 +101,7 @@ export class StaticKeysModule<
    * @returns `true` once closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
@@ -116,11 +121,12 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * console.log(mod.version);
+   * assert.match(mod.version, /^\d+\.\d+\.\d+ \w+$/);
    * ```
    */
   get version(): string {
@@ -134,7 +140,7 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
@@ -154,7 +160,7 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -178,13 +184,13 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open(undefined, {
    *   symbols: { static_keys_demo_work: { parameters: ["u32"], result: "u64" } },
    * });
-   * console.log(mod.symbols.static_keys_demo_work(100));
+   * console.log(mod.symbols.static_keys_demo_work(100)); // a bigint
    * ```
    */
   get symbols(): Deno.StaticForeignLibraryInterface<S> {
@@ -200,11 +206,15 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
-   * console.log(mod.unsafeLibrary.symbols.static_keys_ffi_abi_version());
+   * // Typed loosely: say what a symbol is before calling it.
+   * const raw = mod.unsafeLibrary.symbols as unknown as {
+   *   static_keys_ffi_abi_version(): number;
+   * };
+   * console.log(raw.static_keys_ffi_abi_version()); // 1
    * ```
    */
   get unsafeLibrary(): Deno.DynamicLibrary<Deno.ForeignLibraryInterface> {
@@ -232,7 +242,7 @@ export class StaticKeysModule<
    *   `ENOTSUP`).
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -251,19 +261,24 @@ export class StaticKeysModule<
   }
 
   /**
-   * Whether the module has a key named `name`.
+   * Whether the module has a key named exactly `name` (case matters): the
+   * check to make before `key()` when a name comes from outside and a
+   * missing key is not an error. Reads the names `open()` listed; no
+   * native call.
    *
    * @param name The key's name.
-   * @returns `true` if it has.
+   * @returns `true` if it has one, `false` otherwise (also for a name that
+   *   is not a string).
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
    * using mod = open();
    * assert.equal(mod.has("tracing"), true);
+   * assert.equal(mod.has("Tracing"), false);
    * ```
    */
   has(name: string): boolean {
@@ -281,11 +296,13 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
-   * import { open } from "@static-keys/deno";
+   * ```ts
+   * import { open, UnknownKeyError } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * mod.key("tracing").enable();
+   * assert.equal(mod.key("tracing"), mod.key("tracing")); // one per handle
+   * assert.throws(() => mod.key("tracng"), UnknownKeyError);
    * ```
    */
   key(name: string): StaticKey {
@@ -306,20 +323,27 @@ export class StaticKeysModule<
    * each touched page patched once. Names are checked before the call; if
    * any change fails, nothing changes.
    *
-   * @param changes A record of name to state, or `[name, state]` pairs (a
-   *   key may appear twice only with the same state).
+   * @param changes A record of name to state, or an iterable of
+   *   `[name, state]` pairs (see {@linkcode KeyChanges}): pairs keep their
+   *   order, and a key may appear twice only with the same state.
    * @throws {TypeError} If a state is not a boolean.
    * @throws {UnknownKeyError} If a name is not a key of the module.
+   * @throws {InvalidArgumentError} If a key is given both states.
    * @throws {WrongThreadError} Inside a Worker, or from a foreign thread.
    * @throws {ModuleClosedError} If the module is closed.
-   * @throws {StaticKeysError} If the native layer refuses the request.
+   * @throws {StaticKeysError} If the native layer refuses the request
+   *   (`PatchRefusedError`, `BadSiteError`, ...); nothing changed then.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * mod.set({ tracing: true, checks: false });
+   * const before = mod.keys.map(({ name, enabled }) => [name, enabled] as const);
+   * mod.set({ tracing: true, checks: false }); // a record
+   * assert.equal(mod.key("tracing").enabled, true);
+   * mod.set(before); // [name, state] pairs: back as they were
    * ```
    */
   set(changes: KeyChanges): void {
@@ -343,11 +367,12 @@ export class StaticKeysModule<
    * @returns An empty batch.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
    * mod.batch().enable("tracing").disable("checks").apply();
+   * mod.batch().disable("tracing").enable("checks").apply();
    * ```
    */
   batch(): Batch {
@@ -358,18 +383,23 @@ export class StaticKeysModule<
 
   /**
    * The strategy that rewrites pages; see {@linkcode Strategy}. The module
-   * keeps one for all its handles.
+   * keeps one for all its handles. Until `setStrategy()` it is the OS
+   * layer's default: on Linux x86 `procmem` with the cross-modification
+   * protocol where the kernel has membarrier's core synchronisation, else
+   * `remap`; `mprotect` on Windows; `remap` on macOS.
    *
-   * @returns The strategy in use.
+   * @returns The strategy in use (never `"default"`).
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
    * using mod = open();
-   * assert.equal(mod.strategy, "remap");
+   * const { strategies, concurrent } = mod.stats();
+   * assert.ok(strategies.includes(mod.strategy));
+   * assert.ok(concurrent.includes(mod.strategy)); // the default is safe
    * ```
    */
   get strategy(): Strategy {
@@ -377,8 +407,10 @@ export class StaticKeysModule<
   }
 
   /**
-   * Picks the strategy for later flips (`"default"` is the OS layer's
-   * safest).
+   * Picks the strategy for later flips, for every handle of the module.
+   * `"default"` goes back to the OS layer's pick: a strategy that keeps
+   * W^X and is safe while other threads run the sites (see
+   * {@linkcode Strategy}).
    *
    * @param strategy The strategy.
    * @throws {TypeError} If `strategy` is not one of {@linkcode STRATEGIES}.
@@ -387,11 +419,14 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
-   * mod.setStrategy("mprotect");
+   * if (mod.stats().strategies.includes("remap")) mod.setStrategy("remap");
+   * mod.key("tracing").toggle();
+   * mod.key("tracing").toggle();
+   * mod.setStrategy("default");
    * ```
    */
   setStrategy(strategy: Strategy): void {
@@ -414,7 +449,7 @@ export class StaticKeysModule<
    *   was rewritten then).
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -433,12 +468,14 @@ export class StaticKeysModule<
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
    * mod.key("tracing").toggle();
-   * const { lastPages, lastSyscalls } = mod.stats();
+   * const { strategy, lastPages, lastSyscalls } = mod.stats();
+   * console.log(`${strategy}: ${lastSyscalls} syscalls, ${lastPages} pages`);
+   * mod.key("tracing").toggle();
    * ```
    */
   stats(): Stats {
@@ -454,7 +491,7 @@ export class StaticKeysModule<
    * @throws {UnappliedBatchError} If a batch was never applied.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * const mod = open();
@@ -472,12 +509,16 @@ export class StaticKeysModule<
    * @throws {UnappliedBatchError} If a batch was never applied.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
+   * import assert from "node:assert/strict";
    *
+   * let seen;
    * {
    *   using mod = open();
+   *   seen = mod;
    * } // closed here
+   * assert.equal(seen.closed, true);
    * ```
    */
   [Symbol.dispose](): void {

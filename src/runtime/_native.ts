@@ -3,6 +3,7 @@
 // its keys and its batches. Every native call of mod.ts goes through here.
 
 import {
+  type KeyContext,
   ModuleClosedError,
   StatusCode,
   UnappliedBatchError,
@@ -116,6 +117,11 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     globalThis.addEventListener("unload", this.#atExit);
   }
 
+  /** Key `index` as unwrap() names it in an ENOKEY error. */
+  #key(index: number): KeyContext {
+    return { name: this.names[index] ?? `#${index}`, names: this.names };
+  }
+
   get closed(): boolean {
     return this.#lib === null;
   }
@@ -208,6 +214,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
       sym.static_keys_ffi_key_info(index, this.#info),
       sym,
       `Cannot read key "${name}"`,
+      this.#key(index),
     );
     const [enabled, initial, sites, count, pin] = this.#info;
     const pinned: Pin | null = pin === KEY_PIN.on
@@ -295,14 +302,20 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     if (lib !== null && isMainThread()) {
       const code = lib.native.static_keys_ffi_set(index, enabled ? 1 : 0);
       if (code < 0) {
-        unwrap(code, lib.native, `Cannot ${verb} key "${this.names[index]}"`);
+        unwrap(
+          code,
+          lib.native,
+          `Cannot ${verb} key "${this.names[index]}"`,
+          this.#key(index),
+        );
       }
       return;
     }
     const action = `Cannot ${verb} key "${this.names[index]}"`;
     assertMainThread(action);
     const sym = this.native(action);
-    unwrap(sym.static_keys_ffi_set(index, enabled ? 1 : 0), sym, action);
+    const code = sym.static_keys_ffi_set(index, enabled ? 1 : 0);
+    unwrap(code, sym, action, this.#key(index));
   }
 
   count(index: number, inc: boolean): void {
@@ -312,7 +325,7 @@ export class NativeModule<S extends Deno.ForeignLibraryInterface> {
     const code = inc
       ? sym.static_keys_ffi_inc(index)
       : sym.static_keys_ffi_dec(index);
-    unwrap(code, sym, action);
+    unwrap(code, sym, action, this.#key(index));
   }
 
   /** One all-or-nothing request: one native call. */

@@ -21,10 +21,12 @@ import type { OpenOptions } from "./_types.ts";
 /**
  * Opens a module: the package's library when `path` is omitted
  * (`STATIC_KEYS_LIB` if set, else `build/lib/` next to a local `mod.ts`,
- * else the cache of `@static-keys/deno/build`), or your
- * own library that links the static-keys core. Checks the thread and the
- * `--allow-ffi` permission before loading anything, then checks the C ABI
- * version and initialises the module on the main thread.
+ * else the cache of `@static-keys/deno/build`), or your own library that
+ * links the static-keys core, given as a path (relative to the working
+ * directory) or a `file:` URL such as `new URL("./libmine.so",
+ * import.meta.url)`. Checks the thread and the `--allow-ffi` permission
+ * before loading anything, then checks the C ABI version and initialises
+ * the module on the main thread.
  *
  * A library from the build entry's cache is loaded only when it is the one
  * the build entry wrote: its size and SHA-256 match the build's metadata,
@@ -40,8 +42,10 @@ import type { OpenOptions } from "./_types.ts";
  * call with the wrong number of arguments fails `deno check`.
  *
  * @typeParam S The user's own symbols.
- * @param path The library's path, or `undefined` for the package's.
- * @param options More symbols to bind, and the strategy to use.
+ * @param path The library's path or `file:` URL, or `undefined` for the
+ *   package's.
+ * @param options More symbols to bind, and the strategy to use; see
+ *   {@linkcode OpenOptions}.
  * @returns A disposable handle over the module.
  * @throws {WrongThreadError} Inside a Web Worker.
  * @throws {FfiPermissionError} Without `--allow-ffi` for the path.
@@ -50,17 +54,36 @@ import type { OpenOptions } from "./_types.ts";
  * @throws {UntrustedLibraryError} If the library in the build entry's
  *   cache cannot be checked or fails a check; nothing of it ran.
  * @throws {MalformedLibraryError} If the file is cut short.
- * @throws {TypeError} If `path` or `options` have the wrong type.
- * @throws {StaticKeysError} If the library does not speak this ABI or
- *   cannot be initialised.
+ * @throws {NotAModuleError} If the file is a directory, not a library
+ *   this system can load, or a library without the static-keys C ABI
+ *   ({@linkcode HiddenExportsError} when a version script hides it).
+ * @throws {AbiMismatchError} If the library speaks another C ABI version.
+ * @throws {ModuleInitError} If the library's key tables are corrupt.
+ * @throws {TypeError} If `path` or `options` have the wrong type, or a
+ *   URL is not a `file:` URL.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
  * using mod = open();
  * console.log(mod.keys);
  * mod.key("tracing").enable();
+ * mod.key("tracing").disable();
+ * ```
+ *
+ * @example A URL, and your own symbols
+ * ```ts
+ * import { open } from "@static-keys/deno";
+ * import { pathToFileURL } from "node:url";
+ * import assert from "node:assert/strict";
+ *
+ * using first = open(); // the package's library; a URL to yours works alike
+ * using mod = open(pathToFileURL(first.path), {
+ *   symbols: { static_keys_demo_tracing: { parameters: [], result: "i32" } },
+ * });
+ * const taken = mod.symbols.static_keys_demo_tracing() === 1;
+ * assert.equal(taken, mod.key("tracing").enabled);
  * ```
  */
 export function open<

@@ -26,9 +26,13 @@ import { type NativeSymbols, SITE_FIELDS, SYMBOL_FIELDS } from "./_ffi.ts";
 export interface CodeLocation {
   /** The run-time address (differs from run to run under ASLR). */
   readonly address: bigint;
-  /** The function holding it; absent when no symbol table names it. */
+  /**
+   * The function holding it: an exported name from the loader, else a
+   * hidden or static one from the library file's symbol table (with
+   * `--allow-read` for the file); absent when neither names it.
+   */
   readonly function?: string;
-  /** Bytes from the start of `function` to `address`. */
+  /** Bytes from the start of `function` to `address`; set with it. */
   readonly offset?: number;
   /**
    * `true` when `function` is only the nearest exported symbol below the
@@ -45,37 +49,62 @@ export interface CodeLocation {
 
 /**
  * One site of a key: one `nop`/`jmp` instruction in the code, as
- * `StaticKeysModule.sites()` lists it.
+ * `StaticKeysModule.sites()` lists it. Where it is (`address`, and
+ * `function`/`offset`/`libraryAddress` from {@linkcode CodeLocation}),
+ * what it holds now, and where its jump goes.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
+ * import assert from "node:assert/strict";
  *
  * using mod = open();
  * for (const site of mod.sites("tracing")) {
  *   console.log(`${site.function}+${site.offset}: ${site.hex} ${site.instruction}`);
+ *   assert.equal(site.instruction, site.expected); // nothing else rewrote it
  * }
  * ```
  */
 export interface Site extends CodeLocation {
-  /** The key that owns the site. */
+  /** The name of the key that owns the site. */
   readonly key: string;
-  /** The library file that holds it, as the loader reports it. */
+  /**
+   * The path of the library file that holds it, as the loader reports it
+   * (`dladdr`); absent when the loader cannot tell.
+   */
   readonly library?: string;
-  /** `static_branch_likely` or `static_branch_unlikely`. */
+  /**
+   * Which macro made the site: `"likely"` for `static_branch_likely` (the
+   * guarded code is laid out inline, the site jumps away from it while
+   * the key is off), `"unlikely"` for `static_branch_unlikely` (the
+   * guarded code is out of line, the site jumps to it while the key is
+   * on).
+   */
   readonly branch: "likely" | "unlikely";
   /**
    * The instruction there now: the arch's `nop` (falls through), its `jmp`
-   * to `target`, or `other` when something else rewrote the bytes.
+   * to `target`, or `other` when something else rewrote the bytes (a
+   * debugger's breakpoint, another patcher): `repair()` leaves those.
    */
   readonly instruction: "nop" | "jmp" | "other";
-  /** The instruction the key's current state asks for. */
+  /**
+   * The instruction the key's current state asks for: `jmp` when the key
+   * is on for an unlikely branch or off for a likely one, else `nop`. It
+   * differs from `instruction` only while something else holds the site,
+   * or after a rollback the OS refused (then `repair()` rewrites it).
+   */
   readonly expected: "nop" | "jmp";
-  /** The bytes at `address` now. */
+  /**
+   * A copy of the bytes at `address` now: the arch's jump size (5 on x86,
+   * 4 on aarch64, riscv64 and loongarch64).
+   */
   readonly bytes: Uint8Array;
   /** `bytes` as hex pairs, e.g. `"0f 1f 44 00 00"`. */
   readonly hex: string;
-  /** Where the `jmp` goes (also while the site holds the `nop`). */
+  /**
+   * Where the `jmp` goes (also while the site holds the `nop`: where it
+   * would go once flipped). No `library` here: it is the site's.
+   */
   readonly target: CodeLocation;
 }
 
@@ -194,7 +223,10 @@ export class SiteReader {
       );
     }
     const out = new BigUint64Array(Math.max(1, count) * SITE_FIELDS);
-    const total = unwrap(sites(index, 0, out, count), this.#sym, action);
+    const total = unwrap(sites(index, 0, out, count), this.#sym, action, {
+      name: key,
+      names: [],
+    });
     const list: Site[] = [];
     for (let i = 0; i < Math.min(total, count); i++) {
       const [code, target, flags, packed] = out.subarray(

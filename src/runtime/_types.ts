@@ -2,7 +2,10 @@
 // Plain data types of the public API.
 
 /**
- * The patch strategies, by native id (`STATIC_KEYS_STRATEGY_*`).
+ * Every patch strategy's name, in the order of its native id
+ * (`STATIC_KEYS_STRATEGY_*` in `static_keys.h`: `STRATEGIES[id]`). Not
+ * every system offers each: `StaticKeysModule.stats().strategies` lists
+ * the ones this one does. See {@linkcode Strategy} for what each does.
  *
  * @example Usage
  * ```ts
@@ -26,13 +29,20 @@ export const STRATEGIES = [
  *
  * | strategy | how | W^X |
  * | --- | --- | --- |
- * | `remap` | patch a copy of the page, `mremap` it over the original (3 syscalls per run of contiguous pages) | never writable and executable |
- * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per run) | a brief rwx window |
+ * | `remap` | patch a private copy of the run (of the library's file where it can, so the mapping stays file-backed), make it r-x, `mremap` it over the original (3 syscalls per run of contiguous pages) | never writable and executable |
+ * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per run and pass) | a brief rwx window |
  * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
  * | `direct` | the text is writable (bare metal) | n/a |
- * | `procmem` | one `pwrite` per run through `/proc/self/mem` (Linux; refused where the kernel forbids it) | never writable and executable |
+ * | `procmem` | one `pwrite` per run through `/proc/self/mem`, once per pass of the protocol (3 on x86) (Linux; refused where the kernel forbids it) | never writable and executable |
  *
- * `default` picks the OS layer's safest (`remap` on Linux).
+ * `default` picks the OS layer's default: a strategy that keeps W^X and
+ * is safe while other threads run the sites. On Linux x86 that is
+ * `procmem` with the cross-modification protocol where the kernel has
+ * membarrier's core synchronisation (4.16 and later), else `remap`; on
+ * Linux aarch64 and riscv64 `remap`; `mprotect` on Windows; `remap` on
+ * macOS; `direct` freestanding. It is not always the fastest: README's
+ * performance table compares them. `StaticKeysModule.strategy` names the
+ * one in use.
  *
  * @example Usage
  * ```ts
@@ -118,11 +128,12 @@ export type BatchStep =
  * Counters of a module, from `StaticKeysModule.stats()`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
  * using mod = open();
  * const { strategy, lastPages, lastSyscalls } = mod.stats();
+ * console.log(`${strategy}: ${lastSyscalls} syscalls, ${lastPages} pages`);
  * ```
  */
 export interface Stats {
@@ -173,14 +184,16 @@ export interface Stats {
  * @typeParam S The user's own symbols.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  *
- * using mod = open("./libmine.so", {
- *   strategy: "mprotect",
- *   symbols: { mine_run: { parameters: ["u32"], result: "u64" } },
+ * using mod = open(undefined, {
+ *   strategy: "default",
+ *   symbols: {
+ *     static_keys_demo_work: { parameters: ["u32"], result: "u64" },
+ *   },
  * });
- * mod.symbols.mine_run(10);
+ * mod.symbols.static_keys_demo_work(10); // typed: (a: number) => bigint
  * ```
  */
 export interface OpenOptions<
@@ -188,10 +201,21 @@ export interface OpenOptions<
 > {
   /**
    * More symbols of the same library, as `Deno.dlopen` takes them; they
-   * come back typed as `mod.symbols`.
+   * come back typed as `mod.symbols`, with their exact parameter tuples. A
+   * name the package binds itself (`static_keys_ffi_*`) is a `TypeError`.
+   *
+   * `--allow-ffi=<library>` is enough to call them, but not to read what
+   * they point to: a string (or any memory) your function returns as a
+   * `"pointer"` is read with `Deno.UnsafePointerView`, which Deno allows
+   * only with an unscoped `--allow-ffi`. Copy it into a `"buffer"`
+   * parameter instead (the package reads its own strings that way), or run
+   * with `--allow-ffi`.
    */
   symbols?: S;
-  /** The patch strategy to use from now on (the module keeps it). */
+  /**
+   * The patch strategy to use from now on, for every handle of the module
+   * (as `setStrategy()`); omitted, the strategy in use stays.
+   */
   strategy?: Strategy;
 }
 

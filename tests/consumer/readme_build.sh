@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: MIT
 # readme_build.sh STEP README PREFIX OUT SOURCE_DIR [CC] [CXX...]
 #
-# Runs the commands of README.md's "The C package" section as a user would,
-# with the README's /opt/static-keys replaced by PREFIX (an install of this
-# build) and cc by CC, in OUT/<step>/. Every line of the section's sh blocks
-# must be one this script knows, so a README edit the test does not run fails.
+# Builds libraries as README.md says, against the C package installed in
+# PREFIX, in OUT/<step>/, where static-keys/ is a link to PREFIX: README's
+# commands run as written (they name ./static-keys, the quick start's
+# --prefix), with cc replaced by CC. Every line of the sh block of
+# "Other build systems" must be one this script knows, so a README edit the
+# tests do not run fails.
 #
-#   cmake         the configure + build line on a copy of examples/mylib; the
-#                 README's CMake lines must be lines of its CMakeLists.txt
-#   pkgconfig     the pkg-config line on examples/mylib/mylib.c
+#   cmake         the quick start's mylib.c and CMakeLists.txt, as shown,
+#                 built with its cmake lines (tests/install_test.ts runs the
+#                 whole quick start from Deno)
+#   pkgconfig     the pkg-config lines on examples/mylib/mylib.c
 #   plain         the plain compiler line on the same file
 #   cxx           the plain line with each CXX on tests/consumer/mylib_cxx.cpp
 #   without-core  the plain line without the archive: must fail, naming the
@@ -23,15 +26,28 @@ shift 5
 [ $# -gt 0 ] && shift
 guard=static_keys_core_missing__link_libstatic_keys_core_after_your_objects
 
-# The section: from its heading to the next heading outside a code block.
+# A section: from its heading to the next heading outside a code block.
 section() {
-	awk '/^```/ { fence = !fence }
-	     !fence && /^#+ / { if (on) exit; if (/The C package/) { on = 1; next } }
+	awk -v title="$1" '/^```/ { fence = !fence }
+	     !fence && /^#+ / { if (on) exit; if ($0 ~ title) { on = 1; next } }
 	     on' "$readme"
 }
-# The lines of its code blocks of one language.
+# The lines of the code blocks of one language of "Other build systems".
 block() {
-	section | awk -v lang="$1" '$0 == "```" lang { b = 1; next } /^```/ { b = 0 } b && NF'
+	section '^### Other build systems$' |
+		awk -v lang="$1" '$0 == "```" lang { b = 1; next } /^```/ { b = 0 } b && NF'
+}
+# The quick start's block whose first line is a comment naming file $1.
+quick_file() {
+	section '^## Quick start$' | awk -v name="$1" '
+		/^```/ { if (b) { b = 0; keep = 0; next } b = 1; first = 1; next }
+		b && first { first = 0; keep = ($0 == "// " name || $0 == "# " name) }
+		b && keep'
+}
+# The quick start's commands that start with $1.
+quick_commands() {
+	section '^## Quick start$' |
+		awk -v word="$1" '$0 == "```sh" { b = 1; next } /^```/ { b = 0 } b && index($0, word " ") == 1'
 }
 
 fail() {
@@ -42,46 +58,43 @@ fail() {
 # One README line of each kind, or a failure naming what is missing.
 line_of() {
 	l=$(block sh | grep -E "$1" || true)
-	[ -n "$l" ] || fail "README's C package section has no line matching /$1/"
+	[ -n "$l" ] || fail "README's Other build systems section has no line matching /$1/"
 	[ "$(printf '%s\n' "$l" | wc -l)" -eq 1 ] || fail "several lines match /$1/: $l"
 	printf '%s\n' "$l"
 }
 
-# Every sh line is one the steps below run (the install lines are
-# package_install's: cmake --install of this very build; the build entry's
-# lines are run as written by tests/install_test.ts).
+# Every sh line is one the steps below run.
 block sh | while IFS= read -r l; do
 	case $l in
-	"deno run --allow-env --allow-read --allow-write --allow-run=cmake \\") ;;
-	"  --allow-sys=uid jsr:@static-keys/deno/build --prefix /opt/static-keys") ;;
-	"cmake -S . -B build && cmake --build build") ;;
-	"cmake --install build --prefix /opt/static-keys") ;;
-	"cmake -S . -B build -DCMAKE_PREFIX_PATH=/opt/static-keys"*) ;;
-	"export PKG_CONFIG_PATH=/opt/static-keys/"*) ;;
+	'export PKG_CONFIG_PATH="$PWD/static-keys/lib/pkgconfig"') ;;
 	"cc "*) ;;
 	*) fail "README line not run by any test: $l" ;;
 	esac
 done
 
-# As a user types it, with this install and this compiler.
+# As the user types it, with this compiler.
 localize() {
-	printf '%s\n' "$1" | sed -e "s|/opt/static-keys|$prefix|g" -e "s|^cc |$cc |"
+	printf '%s\n' "$1" | sed -e "s|^cc |$cc |"
 }
 
 work="$out/$step"
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
+ln -s "$prefix" static-keys
 plain=$(line_of '^cc .*libstatic_keys_core\.a')
 
 case $step in
 cmake)
-	block cmake | while IFS= read -r l; do
-		sed 's/^[[:space:]]*//' "$src/examples/mylib/CMakeLists.txt" | grep -Fxq -- "$l" ||
-			fail "README's CMake line is not in examples/mylib/CMakeLists.txt: $l"
+	quick_file mylib.c >mylib.c
+	quick_file CMakeLists.txt >CMakeLists.txt
+	[ -s mylib.c ] && [ -s CMakeLists.txt ] ||
+		fail "README's quick start shows no // mylib.c or # CMakeLists.txt block"
+	commands=$(quick_commands cmake)
+	[ -n "$commands" ] || fail "README's quick start has no cmake command"
+	printf '%s\n' "$commands" | while IFS= read -r l; do
+		CC=$cc sh -ec "$l"
 	done
-	cp "$src/examples/mylib/"*.c "$src/examples/mylib/CMakeLists.txt" .
-	CC=$cc sh -ec "$(localize "$(line_of '^cmake -S \. -B build -DCMAKE_PREFIX_PATH')")"
 	cp build/libmylib.so .
 	;;
 pkgconfig)
@@ -100,6 +113,7 @@ cxx)
 	for cxx in "$@"; do
 		name=$(basename "$cxx")
 		mkdir "$name"
+		ln -s "$prefix" "$name/static-keys"
 		cp "$src/tests/consumer/mylib_cxx.cpp" "$name/"
 		(cd "$name" && sh -ec "$(localize "$plain" | sed -e "s|^$cc |$cxx |" \
 			-e 's|mylib\.c|mylib_cxx.cpp|g' -e 's|libmylib\.so|libmylib_cxx.so|g')")
