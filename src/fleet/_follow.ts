@@ -85,12 +85,15 @@ export interface FollowOptions extends StoreOptions {
  * What a follower knows now; see {@linkcode Follower.state}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
  * using mod = open();
- * await using follower = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+ * await using follower = await follow(mod, { store, scope: "demo", host: null });
  * const { revision, error, keys } = follower.state;
  * ```
  */
@@ -113,12 +116,15 @@ export interface FollowerState {
  * the state they have (the follower's references and pins stay).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
  * using mod = open();
- * await using follower = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+ * await using follower = await follow(mod, { store, scope: "demo", host: null });
  * console.log(follower.state.revision);
  * ```
  */
@@ -165,12 +171,15 @@ export class Follower implements AsyncDisposable {
    * @returns The id its status and instance layer use.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * await using f = await follow(mod, { store, scope: "demo", host: null });
    * console.log(f.instance);
    * ```
    */
@@ -184,12 +193,15 @@ export class Follower implements AsyncDisposable {
    * @returns The host.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: "h1" });
+   * await using f = await follow(mod, { store, scope: "demo", host: "h1" });
    * console.log(f.host); // "h1"
    * ```
    */
@@ -204,12 +216,15 @@ export class Follower implements AsyncDisposable {
    * @returns A snapshot of the state.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * await using f = await follow(mod, { store, scope: "demo", host: null });
    * if (f.state.error) console.error(f.state.error);
    * ```
    */
@@ -229,12 +244,15 @@ export class Follower implements AsyncDisposable {
    * @returns `true` once closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * const f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * const f = await follow(mod, { store, scope: "demo", host: null });
    * await f.close();
    * console.log(f.closed); // true
    * ```
@@ -417,13 +435,16 @@ export class Follower implements AsyncDisposable {
    *   the follower is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow, set } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
-   * const revision = await set("./fleet.json", "demo", { tracing: "on" });
+   * await using f = await follow(mod, { store, scope: "demo", host: null });
+   * const revision = await set(store, "demo", { tracing: "on" });
    * await f.applied(revision);
    * ```
    */
@@ -455,12 +476,15 @@ export class Follower implements AsyncDisposable {
    * when already closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * const f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * const f = await follow(mod, { store, scope: "demo", host: null });
    * await f.close();
    * ```
    */
@@ -482,13 +506,16 @@ export class Follower implements AsyncDisposable {
    * Closes the follower at the end of an `await using` block.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
    * {
-   *   await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   *   await using f = await follow(mod, { store, scope: "demo", host: null });
    * } // closed here
    * ```
    */
@@ -559,16 +586,18 @@ function defaultHost(action: string): string {
  * @throws {WrongThreadError} Inside a Worker.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
+ * // A desired-state file; or "nats://10.0.0.5:4222" with user and password
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
  * using mod = open();
  * await using follower = await follow(mod, {
- *   store: "nats://127.0.0.1:4222",
+ *   store,
  *   scope: "cksum",
- *   user: "follower",
- *   password: "secret",
+ *   host: "host17", // omitted: Deno.hostname(), with --allow-sys=hostname
  * });
  * console.log(follower.state);
  * ```
