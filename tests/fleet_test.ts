@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { StaticKeysModule } from "../mod.ts";
 import {
   FleetError,
@@ -412,6 +413,83 @@ Deno.test({
       }, "the compiled defaults");
     } finally {
       listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a follower whose watch cannot be made keeps trying, says why, and converges once it can",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The bucket's stream deleted under a running follower: its watch ends
+    // and making it again fails (the stream is missing) while the
+    // connection stays up, as when a cluster has no leader. The follower
+    // must stay, report it, and come back on the state as it is then.
+    const server = await startNats(1);
+    using mod = openDemo();
+    try {
+      const r = await set(server.store, "retry", { tracing: "on" }, OPERATOR);
+      const errors: string[] = [];
+      await using f = await follow(mod, {
+        store: server.store,
+        scope: "retry",
+        host: null,
+        heartbeat: 500,
+        onChange: (state) => {
+          if (state.error) errors.push(state.error);
+        },
+        ...FOLLOWER,
+      });
+      await f.applied(r, 30_000);
+      assert.equal(taken(mod).tracing, true);
+      const nc = await connect({
+        servers: server.store.slice("nats://".length),
+        user: OPERATOR.user,
+        pass: OPERATOR.password,
+      });
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.delete("KV_static_keys_desired");
+      } finally {
+        await nc.close();
+      }
+      // The watch ends at once (its consumer is deleted) or after two
+      // missed heartbeats; each try to make it again fails.
+      const deadline = performance.now() + 60_000;
+      while (errors.length < 2 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(errors.length >= 2, `tried again: ${JSON.stringify(errors)}`);
+      assert.match(
+        errors.at(-1)!,
+        /^Cannot (watch "nats:|open bucket "static_keys_desired").*not found/,
+      );
+      assert.equal(f.state.connected, false);
+      assert.equal(taken(mod).tracing, true, "fail-static meanwhile");
+      assert.equal(f.closed, false);
+      // The bucket made again: the follower reads what it holds now.
+      await set(server.store, "retry", { tracing: "off" }, OPERATOR);
+      await set(server.store, "retry", { checks: "pin-off" }, OPERATOR);
+      const back = performance.now() + 60_000;
+      while (
+        (f.state.error !== null || taken(mod).checks !== false ||
+          taken(mod).tracing !== false) && performance.now() < back
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(f.state.error, null);
+      assert.equal(f.state.connected, true);
+      assert.deepEqual(taken(mod), {
+        tracing: false,
+        checks: false,
+        experimental: false,
+      });
+      assert.equal(key(mod, "checks").pinned, "off");
+    } finally {
+      await server.stop();
     }
   },
 });

@@ -18,7 +18,13 @@ import {
   type Snapshot,
   toName,
 } from "./_policy.ts";
-import { openStore, parseStore, type Store, type Watch } from "./_store.ts";
+import {
+  openStore,
+  parseStore,
+  retryDelay,
+  type Store,
+  type Watch,
+} from "./_store.ts";
 import type {
   DesiredValue,
   FollowerStatus,
@@ -282,7 +288,7 @@ export class Follower implements AsyncDisposable {
   }
 
   async #run(): Promise<void> {
-    let backoff = 250;
+    let attempt = 0;
     while (!this.#closed) {
       try {
         this.#store = await openStore(this.#options.store, this.#options);
@@ -295,8 +301,7 @@ export class Follower implements AsyncDisposable {
         }
         this.#fail(e);
       }
-      await this.#sleep(backoff);
-      backoff = Math.min(2 * backoff, 5000);
+      await this.#sleep(retryDelay(++attempt));
     }
     if (this.#closed || !this.#store) return;
     try {

@@ -22,7 +22,13 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { connectDeno } from "./_transport.ts";
 import { FleetError, FleetPermissionError, messageOf } from "./_errors.ts";
 import type { LayerId, RawLayer, Snapshot } from "./_policy.ts";
-import type { NatsAddress, Store, Watch, WatchEvent } from "./_store.ts";
+import {
+  type NatsAddress,
+  retryDelay,
+  type Store,
+  type Watch,
+  type WatchEvent,
+} from "./_store.ts";
 import type { DesiredValue, FollowerStatus, StoreOptions } from "./_types.ts";
 
 /** The desired-state bucket when none is named. */
@@ -419,28 +425,35 @@ export class NatsStore implements Store {
     this.#restarts.add(restart);
     this.#losses.add(lost);
     const loop = (async () => {
-      let backoff = 250;
+      let attempt = 0; // failed tries since the watch last ran
       while (!stopped) {
         try {
           await open();
           const w = await this.#watchEntries(bucket, filter, done);
           current = w;
           if (stopped) w.stop();
-          backoff = 250;
+          attempt = 0;
           await w.ended;
         } catch (error) {
           if (stopped) break;
-          failed(natsError(`Cannot watch "${this.name}"`, error));
+          // Never out of the loop: the error is the follower's to report,
+          // and the watch is made again (from the current state) until it
+          // runs or is stopped.
+          try {
+            failed(natsError(`Cannot watch "${this.name}"`, error));
+          } catch {
+            // a caller's error must not end the watch
+          }
         }
         if (stopped) break;
+        attempt++;
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, backoff);
+          const t = setTimeout(resolve, retryDelay(attempt));
           wake = () => {
             clearTimeout(t);
             resolve();
           };
         });
-        backoff = Math.min(backoff * 2, 5000);
       }
     })();
     return {
