@@ -236,6 +236,8 @@ export interface Nats {
   readonly nodes: readonly { name: string; port: number }[];
   /** The process ids of the nodes running now. */
   pids(): number[];
+  /** Whether node i runs (it was not killed, or was started again). */
+  running(i: number): boolean;
   /** With `jwt`: creds files of a user with every right and of a follower. */
   readonly creds?: { readonly operator: string; readonly follower: string };
   /** Kills node i (SIGKILL) and waits for it to exit. */
@@ -340,6 +342,7 @@ export async function startNats(
     creds: auth?.creds,
     nodes: names.map((name, i) => ({ name, port: ports[i] })),
     pids: () => children.flatMap((c) => c ? [c.pid] : []),
+    running: (i) => children[i] !== undefined,
     kill,
     start,
     stop: async () => {
@@ -387,6 +390,8 @@ export interface FollowerProcess {
   readonly instance: string;
   /** The process id. */
   readonly pid: number;
+  /** Whether the process ended (asked to, or not). */
+  readonly exited: boolean;
   /** What follow() resolved with: {ready, error} or {error, code}. */
   readonly started: Record<string, unknown>;
   report(): Promise<Report>;
@@ -408,6 +413,7 @@ export interface FollowerSpec {
   readonly readyTimeout?: number;
   readonly user?: string;
   readonly password?: string;
+  readonly creds?: string;
 }
 
 /**
@@ -453,6 +459,8 @@ export async function startFollower(
       buffer += value;
     }
   };
+  let exited = false;
+  child.status.then(() => exited = true);
   const started = await next();
   let gone = false;
   const end = async (how: () => Promise<void>) => {
@@ -466,6 +474,9 @@ export async function startFollower(
   return {
     instance: spec.instance,
     pid: child.pid,
+    get exited() {
+      return exited;
+    },
     started,
     report: async () => {
       await writer.write(new TextEncoder().encode("report\n"));

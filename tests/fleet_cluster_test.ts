@@ -6,7 +6,9 @@
 // the last revision with coalesced requests; a malformed value and an
 // unknown key are refused and reported; a follower's credentials cannot
 // change the desired state and an anonymous connection is refused. Each
-// check reads the followers' modules (keys, site bytes, requests).
+// check reads the followers' modules (keys, site bytes, requests). Each
+// step starts from a whole fleet converged on three nodes, so one failure
+// does not fail the steps after it; no follower process may die.
 
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
@@ -96,6 +98,32 @@ Deno.test({
       heartbeat: 1000,
       ...FOLLOWER,
     });
+    /** Follower processes that ended without being asked to. */
+    const died: string[] = [];
+    /** Follower processes a step ends on purpose. */
+    const asked = new Set<FollowerProcess>();
+    // Before each step after the first: the three nodes up, every follower
+    // process running (one that died is started again, and named at the
+    // end), and the whole fleet at a fresh revision: a step that failed
+    // leaves nothing the next one trips on. The host h1 layer is emptied
+    // (a step gives it values the followers refuse).
+    const ready = async () => {
+      for (let i = 0; i < cluster.nodes.length; i++) {
+        if (!cluster.running(i)) await cluster.start(i);
+      }
+      for (let i = 0; i < followers.length; i++) {
+        if (!followers[i].exited) continue;
+        if (!asked.has(followers[i])) died.push(followers[i].instance);
+        followers[i] = await startFollower(spec(i));
+      }
+      const r = await retry(() =>
+        set(cluster.store, SCOPE, { tracing: null, tarcing: null }, {
+          ...OPERATOR,
+          host: "h1",
+        })
+      );
+      await converged(cluster.store, r, FOLLOWERS);
+    };
     try {
       // The buckets, replicated on the three nodes, once the cluster has
       // elected its meta leader.
@@ -145,6 +173,7 @@ Deno.test({
       await t.step(
         "a set converges after the bucket's leader node is killed",
         async () => {
+          await ready();
           const leader = await leaderOf(cluster.store);
           const index = cluster.nodes.findIndex((n) => n.name === leader);
           assert.ok(index >= 0, `leader ${leader}`);
@@ -167,6 +196,8 @@ Deno.test({
       await t.step(
         "a follower stopped and started again catches up",
         async () => {
+          await ready();
+          asked.add(followers[0]);
           await followers[0].exit();
           const r = await retry(() =>
             set(cluster.store, SCOPE, { experimental: "on" }, OPERATOR)
@@ -183,6 +214,7 @@ Deno.test({
       await t.step(
         "1,000 sets in a second end at the last revision with coalesced requests",
         async () => {
+          await ready();
           const before = await reports(followers);
           const nc = await connect({
             servers: cluster.store.split(",").map((s) => s.slice(7)),
@@ -229,6 +261,7 @@ Deno.test({
       await t.step(
         "a malformed value and an unknown key are refused and reported",
         async () => {
+          await ready();
           const before = await reports(followers);
           for (
             const [what, poke, why] of [
@@ -297,6 +330,7 @@ Deno.test({
       await t.step(
         "a follower's credentials cannot change the desired state",
         async () => {
+          await ready();
           const before = await get(cluster.store, SCOPE, OPERATOR);
           await assert.rejects(
             () => set(cluster.store, SCOPE, { tracing: "off" }, FOLLOWER),
@@ -322,6 +356,7 @@ Deno.test({
       );
 
       await t.step("an anonymous connection is refused", async () => {
+        await ready();
         await assert.rejects(
           () => get(cluster.store, SCOPE),
           (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
@@ -337,6 +372,13 @@ Deno.test({
           assert.equal(f.started.code, "EAUTH", JSON.stringify(f.started));
           await f.exit();
         }
+      });
+
+      await t.step("no follower process died", () => {
+        for (const f of followers) {
+          if (f.exited && !asked.has(f)) died.push(f.instance);
+        }
+        assert.deepEqual(died, []);
       });
     } finally {
       await Promise.all(followers.map((f) => f.kill()));
