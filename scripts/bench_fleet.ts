@@ -30,6 +30,7 @@ import {
   startFollower,
   startNats,
 } from "../tests/_fleet.ts";
+import type { FleetRow } from "./_fleet_report.ts";
 
 function flag(name: string, fallback: string): string {
   const i = Deno.args.indexOf(name);
@@ -44,16 +45,8 @@ const SCOPE = "bench";
 /** How long an idle follower's CPU is measured. */
 const IDLE_MS = 5000;
 
-interface Row {
-  store: string;
-  followers: number;
-  sets: number;
-  p50: number;
-  p99: number;
-  max: number;
-  mean: number;
-  /** Time of set() alone (the write), median. */
-  write: number;
+/** A row of the results file, and what else the run measured. */
+interface Row extends FleetRow {
   /** CPU ms a follower process spends per revision (mean of all). */
   followerCpu: number;
   /** CPU ms an idle follower spends per second (mean of all). */
