@@ -58,6 +58,14 @@ export interface Results {
    * passes per request (3 on x86): each pass is one patch per run.
    */
   protocolPasses?: Record<string, number>;
+  /** Core synchronisations per request of those strategies (2 on x86). */
+  protocolSyncs?: Record<string, number>;
+  /**
+   * The floors, measured in the same run from the Deno process: µs of one
+   * pwrite of a code byte to /proc/self/mem, one membarrier(SYNC_CORE),
+   * one rt_sigaction query, and that process's thread count (Linux).
+   */
+  floor?: Row;
   checks: Check[];
 }
 
@@ -473,7 +481,7 @@ export function readmeBench(r: Results): string {
     const v = find(r.flip, { strategy: s, sites: 10000, spin: false })
       ?.syscalls;
     if (v === undefined) return "–";
-    const syncs = r.protocolPasses?.[s];
+    const syncs = r.protocolSyncs?.[s] ?? r.protocolPasses?.[s];
     return Number(v).toLocaleString("en-US") +
       (syncs ? ` + ${syncs} membarrier` : "");
   };
@@ -515,5 +523,27 @@ export function readmeBench(r: Results): string {
     table,
     "",
     `System calls are the strategy's own, per request.${hot}${deno}`,
+    ...(r.floor ? ["", floorLine(r)] : []),
   ].join("\n");
+}
+
+/**
+ * The floors of a flip in place, one sentence: what one of each system
+ * call the default strategy makes costs alone, from the Deno process.
+ */
+export function floorLine(r: Results): string {
+  const f = r.floor!;
+  const one = find(r.flip, {
+    strategy: r.defaultStrategy,
+    sites: 1,
+    spin: false,
+  });
+  const pair = one
+    ? ` A 1-site pair of \`${r.defaultStrategy}\` takes ${us(one.us)}.`
+    : "";
+  return `Floors, measured in the same run from the Deno process ` +
+    `(${f.threads} threads): one \`pwrite\` of a code byte to ` +
+    `\`/proc/self/mem\` takes ${us(f.pwrite_us)}, one ` +
+    `\`membarrier(SYNC_CORE)\` ${us(f.membarrier_us)}, one ` +
+    `\`rt_sigaction\` ${us(f.sigaction_us)}.${pair}`;
 }
