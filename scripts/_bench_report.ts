@@ -538,9 +538,21 @@ export function floorLine(r: Results): string {
     sites: 1,
     spin: false,
   });
-  const pair = one
+  // A 1-site flip in place: one pwrite per pass, one membarrier per sync,
+  // one rt_sigaction (the handler's check); a pair is two flips.
+  const passes = r.protocolPasses?.[r.defaultStrategy];
+  const syncs = r.protocolSyncs?.[r.defaultStrategy] ?? passes ?? 0;
+  const floor = passes === undefined ? undefined : 2 * (
+    passes * Number(f.pwrite_us) + syncs * Number(f.membarrier_us) +
+    Number(f.sigaction_us)
+  );
+  const pair = !one
+    ? ""
+    : floor === undefined
     ? ` A 1-site pair of \`${r.defaultStrategy}\` takes ${us(one.us)}.`
-    : "";
+    : ` A 1-site flip of \`${r.defaultStrategy}\` makes ${passes} ` +
+      `\`pwrite\`, ${syncs} \`membarrier\` and 1 \`rt_sigaction\`: a ` +
+      `pair's floor is ${us(floor)}, and it takes ${us(one.us)}.`;
   return `Floors, measured in the same run from the Deno process ` +
     `(${f.threads} threads): one \`pwrite\` of a code byte to ` +
     `\`/proc/self/mem\` takes ${us(f.pwrite_us)}, one ` +
