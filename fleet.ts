@@ -11,13 +11,16 @@
  *
  * A follower, in the service:
  *
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
- * using mod = open("./libcksum.so");
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * using mod = open(); // your library: open("./libcksum.so")
  * await using follower = await follow(mod, {
- *   store: "./fleet.json", // or "nats://10.0.0.5:4222"
+ *   store, // or "nats://10.0.0.5:4222"
  *   scope: "cksum",
  *   host: "host17",
  * });
@@ -25,12 +28,15 @@
  *
  * An operator, from code (or `cli fleet set ./fleet.json cksum tracing=on`):
  *
- * ```ts ignore
+ * ```ts
  * import { set, status, waitFor } from "@static-keys/deno/fleet";
  *
- * const revision = await set("./fleet.json", "cksum", { tracing: "on" });
- * const { pending } = await waitFor("./fleet.json", "cksum", revision);
- * console.table((await status("./fleet.json", "cksum")).followers);
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const revision = await set(store, "cksum", { tracing: "on" });
+ * const { pending } = await waitFor(store, "cksum", revision);
+ * console.table((await status(store, "cksum")).followers);
  * ```
  *
  * Values are absolute: `on`, `off`, `pin-on`, `pin-off`, or unset; layers

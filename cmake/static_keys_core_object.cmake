@@ -66,10 +66,12 @@ function(static_keys_core_library name)
         "install the toolchain's binutils, or set both in the toolchain file")
     endif()
     set(_link "${CMAKE_LINKER}" -r -o "${_obj}")
-    set(_keep --wildcard)
     # i686 PE spells C names with a leading underscore; `__*` are the
     # compiler's own (i686's __x86.get_pc_thunk.* sit in COMDAT groups,
-    # which a local name would break)
+    # which a local name would break), but for AddressSanitizer's ODR
+    # indicators, named after each global (`__odr_asan.this_module`), which
+    # would meet a user's global of the same name (a negated pattern wins)
+    set(_keep --wildcard "--keep-global-symbol=!__odr_asan*")
     foreach(_p IN LISTS STATIC_KEYS_PUBLIC_PATTERNS ITEMS __*)
       list(APPEND _keep "--keep-global-symbol=${_p}" "--keep-global-symbol=_${_p}")
     endforeach()

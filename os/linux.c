@@ -173,7 +173,7 @@ int os_init(struct os_caps *caps)
 			   (1u << STATIC_KEYS_STRATEGY_PROCMEM);
 	/*
 	 * remap swaps whole pages: safe for threads running the sites with
-	 * no protocol. procmem is the fastest that keeps W^X; the core makes
+	 * no protocol. procmem keeps W^X and adds no mapping; the core makes
 	 * it the default where the cross-modification protocol can run
 	 * (docs/concurrency.md).
 	 */

@@ -45,9 +45,10 @@ struct os_caps {
 	int default_strategy;  /* never writable and executable at once if
 				* possible, and safe for threads that run
 				* the sites while they change (remap) */
-	int fast_strategy;     /* the fastest that keeps W^X, or 0: the core
-				* makes it the default where the protocol
-				* makes it safe for such threads (below) */
+	int fast_strategy;     /* the in-place strategy to prefer, or 0:
+				* keeps W^X, no new mapping; the core makes
+				* it the default where the protocol makes
+				* it safe for such threads (below) */
 	/*
 	 * Threads that execute sites during a flip (docs/concurrency.md):
 	 * swap_strategies change a range in one step (no protocol needed);

@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: MIT
 // deno task bench:fleet [--sets N] [--followers 1,20,100] [--stores
-// file,nats,nats3]: propagation time of the fleet. For each store (the
-// file store, one NATS server, a 3-node NATS cluster with R3 buckets, all
-// on loopback) and each number of follower processes, N sets one after
-// the other; each is timed from the call of set() to the moment the
-// status stream shows every follower at its revision. Followers keep the
-// default minimum interval (100 ms): the next set waits that long after
-// the last one converged, so coalescing adds nothing. Writes
-// bench/results/fleet.json and bench/results/fleet.md.
+// file,nats,nats3] [--wait-load L]: propagation time of the fleet. For each
+// store (the file store, one NATS server, a 3-node NATS cluster with R3
+// buckets, all on loopback) and each number of follower processes, N sets
+// one after the other; each is timed from the call of set() to the moment
+// the status stream shows every follower at its revision. Followers keep
+// the default minimum interval (100 ms): the next set waits that long
+// after the last one converged, so coalescing adds nothing.
+//
+// Wall time depends on what else the machine runs; CPU time much less. So
+// each row also reports the CPU time (user + system, from /proc) a
+// follower process spends per revision, what an idle follower spends per
+// second, and what this process (the operator's set() and the status
+// watch) and the NATS servers spend per revision, with the load average
+// before and after the row. --wait-load L (or WAIT_LOAD=L) waits before
+// each row until the 1-minute load average is at most L (at most 30
+// minutes). Writes bench/results/fleet.json and bench/results/fleet.md.
 
 import $ from "dax";
 import { build, libraryPath, root } from "./_common.ts";
@@ -31,7 +39,10 @@ function flag(name: string, fallback: string): string {
 const SETS = Number(flag("--sets", "100"));
 const COUNTS = flag("--followers", "1,20,100").split(",").map(Number);
 const STORES = flag("--stores", "file,nats,nats3").split(",");
+const WAIT_LOAD = Number(flag("--wait-load", Deno.env.get("WAIT_LOAD") ?? "0"));
 const SCOPE = "bench";
+/** How long an idle follower's CPU is measured. */
+const IDLE_MS = 5000;
 
 interface Row {
   store: string;
@@ -43,6 +54,53 @@ interface Row {
   mean: number;
   /** Time of set() alone (the write), median. */
   write: number;
+  /** CPU ms a follower process spends per revision (mean of all). */
+  followerCpu: number;
+  /** CPU ms an idle follower spends per second (mean of all). */
+  idleCpu: number;
+  /** CPU ms this process (set() and the status watch) spends per revision. */
+  operatorCpu: number;
+  /** CPU ms the NATS servers spend per revision (all nodes). */
+  serverCpu: number;
+  /** The 1-minute load average before and after the row. */
+  load: [number, number];
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** User + system CPU ms of process `pid` (all its threads), from /proc. */
+function cpuMs(pid: number | "self"): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // the fields after the command name, which is in parentheses
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return NaN; // not Linux, or the process is gone
+  }
+}
+
+function cpuOf(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+}
+
+/** Waits until the 1-minute load average is at most WAIT_LOAD. */
+async function quiet(): Promise<void> {
+  if (!(WAIT_LOAD > 0)) return;
+  const deadline = performance.now() + 30 * 60_000;
+  let said = false;
+  while (Deno.loadavg()[0] > WAIT_LOAD && performance.now() < deadline) {
+    if (!said) {
+      $.logStep(
+        "Waiting",
+        `for a load average of at most ${WAIT_LOAD} (now ${
+          Deno.loadavg()[0].toFixed(1)
+        })`,
+      );
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -132,6 +190,14 @@ async function runStore(kind: string): Promise<Row[]> {
       );
       await watch.until(count, warm, 120_000);
       await new Promise((r) => setTimeout(r, 300));
+      await quiet();
+      const pids = followers.map((f) => f.pid);
+      const servers = cluster?.pids() ?? [];
+      const idle0 = cpuOf(pids);
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const idle = (cpuOf(pids) - idle0) / count / (IDLE_MS / 1000);
+      const load0 = Deno.loadavg()[0];
+      const cpu0 = [cpuOf(pids), cpuMs("self"), cpuOf(servers)];
       const times: number[] = [];
       const writes: number[] = [];
       for (let i = 0; i < SETS; i++) {
@@ -146,6 +212,9 @@ async function runStore(kind: string): Promise<Row[]> {
         times.push(performance.now() - t0);
         await new Promise((r) => setTimeout(r, 110)); // the minimum interval
       }
+      const cpu1 = [cpuOf(pids), cpuMs("self"), cpuOf(servers)];
+      // The sets took a while: take out what idle followers spend meanwhile.
+      const elapsed = (times.reduce((a, b) => a + b, 0) + SETS * 110) / 1000;
       times.sort((a, b) => a - b);
       writes.sort((a, b) => a - b);
       const row: Row = {
@@ -157,12 +226,25 @@ async function runStore(kind: string): Promise<Row[]> {
         max: times.at(-1)!,
         mean: times.reduce((a, b) => a + b, 0) / times.length,
         write: percentile(writes, 0.5),
+        followerCpu: Math.max(
+          0,
+          (cpu1[0] - cpu0[0]) / count / SETS - idle * elapsed / SETS,
+        ),
+        idleCpu: idle,
+        operatorCpu: (cpu1[1] - cpu0[1]) / SETS,
+        serverCpu: (cpu1[2] - cpu0[2]) / SETS,
+        load: [load0, Deno.loadavg()[0]],
       };
       $.logStep(
         "Measured",
         `${kind}, ${count} followers: p50 ${row.p50.toFixed(1)} ms, p99 ${
           row.p99.toFixed(1)
-        } ms (set() alone ${row.write.toFixed(1)} ms)`,
+        } ms (set() alone ${row.write.toFixed(1)} ms); CPU per revision: ` +
+          `follower ${row.followerCpu.toFixed(2)} ms, operator ${
+            row.operatorCpu.toFixed(1)
+          } ms, servers ${row.serverCpu.toFixed(1)} ms; idle follower ${
+            row.idleCpu.toFixed(2)
+          } ms/s; load ${row.load.map((l) => l.toFixed(1)).join(" to ")}`,
       );
       rows.push(row);
     }
@@ -194,12 +276,16 @@ const machine =
     load.toFixed(1)
   } at start`;
 const table = [
-  "| store | followers | sets | p50 ms | p99 ms | max ms | set() alone ms |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  "| store | followers | sets | p50 ms | p99 ms | max ms | set() alone ms | follower CPU ms/rev | idle follower CPU ms/s | operator CPU ms/rev | server CPU ms/rev | load |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ...rows.map((r) =>
     `| ${NAMES[r.store] ?? r.store} | ${r.followers} | ${r.sets} | ${
       r.p50.toFixed(1)
-    } | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${r.write.toFixed(1)} |`
+    } | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${r.write.toFixed(1)} | ${
+      r.followerCpu.toFixed(2)
+    } | ${r.idleCpu.toFixed(2)} | ${r.operatorCpu.toFixed(1)} | ${
+      r.store === "file" ? "-" : r.serverCpu.toFixed(1)
+    } | ${r.load.map((l) => l.toFixed(1)).join("-")} |`
   ),
 ].join("\n");
 const results = root.join("bench", "results");
@@ -212,7 +298,11 @@ results.join("fleet.json").writeJsonPrettySync({
 results.join("fleet.md").writeTextSync(
   `# Fleet propagation\n\n${started.toISOString()}, ${machine}, Deno ${Deno.version.deno}.\n` +
     `Time from set() to every follower's status at the new revision, ` +
-    `${SETS} sets per row (deno task bench:fleet).\n\n${table}\n`,
+    `${SETS} sets per row (deno task bench:fleet); CPU (user + system) ` +
+    `per revision of one follower process, of the operator's process ` +
+    `(set() and the status watch) and of the NATS servers; CPU per ` +
+    `second of an idle follower; the 1-minute load average before and ` +
+    `after each row.\n\n${table}\n`,
 );
 await $`${Deno.execPath()} fmt ${results.join("fleet.md")}`.quiet();
 console.log(`\n${table}\n`);

@@ -65,9 +65,11 @@ async function denoTest(): Promise<void> {
     "--allow-net=127.0.0.1",
     `--allow-write=${buildDir.join("fleet-scratch")}`,
   ];
-  await Deno.mkdir(buildDir.join("fleet-scratch").toString(), {
-    recursive: true,
-  });
+  // Emptied first: the fleet's @examples leave their desired-state files
+  // in temporary folders there (a test removes its own).
+  const scratch = buildDir.join("fleet-scratch").toString();
+  await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  await Deno.mkdir(scratch, { recursive: true });
   const result =
     await $`${deno} test ${flags} --doc tests/ mod.ts src/ cli.ts build.ts fleet.ts`
       .cwd(root).env({

@@ -6,10 +6,30 @@
 // processes (tests/fixtures/fleet_follower.ts) that report what their
 // module says.
 
+import {
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+  type User,
+} from "@nats-io/jwt";
+
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** Where the fleet tests write: one folder per test under it. */
 export const SCRATCH = `${ROOT}/build/fleet-scratch`;
 const FIXTURE = `${ROOT}/tests/fixtures/fleet_follower.ts`;
+/**
+ * A test CA and a certificate of 127.0.0.1 it signed (valid until 2126),
+ * for servers that require TLS; clients trust the CA with --cert.
+ */
+export const TLS = {
+  ca: `${ROOT}/tests/fixtures/fleet_tls/ca.pem`,
+  cert: `${ROOT}/tests/fixtures/fleet_tls/server.pem`,
+  key: `${ROOT}/tests/fixtures/fleet_tls/server.key`,
+};
 
 /**
  * Whether a missing nats-server fails the NATS tests instead of skipping
@@ -56,10 +76,10 @@ export function hasNatsServer(): boolean {
   }
 }
 
-/** The follower user's rights: read the desired bucket, write statuses. */
-function followerPermissions(): string {
+/** The subjects a follower may publish to: read the desired bucket, write statuses. */
+const FOLLOWER_PUBLISH = (() => {
   const d = "KV_static_keys_desired";
-  const allow = [
+  return [
     "$JS.API.INFO",
     `$JS.API.STREAM.INFO.${d}`,
     "$JS.API.STREAM.INFO.KV_static_keys_status",
@@ -67,15 +87,38 @@ function followerPermissions(): string {
     `$JS.API.CONSUMER.CREATE.${d}.>`,
     `$JS.API.CONSUMER.DELETE.${d}.>`,
     `$JS.API.CONSUMER.INFO.${d}.>`,
-    `$JS.API.CONSUMER.MSG.NEXT.${d}.>`,
     "$KV.static_keys_status.>",
   ];
+})();
+const FOLLOWER_DENY = ["$KV.static_keys_desired.>"];
+
+/** The follower user's rights in a server configuration. */
+function followerPermissions(): string {
   return `permissions: {
-        publish: { allow: ${
-    JSON.stringify(allow)
-  }, deny: ["$KV.static_keys_desired.>"] }
+        publish: { allow: ${JSON.stringify(FOLLOWER_PUBLISH)}, deny: ${
+    JSON.stringify(FOLLOWER_DENY)
+  } }
         subscribe: { allow: ["_INBOX.>"] }
       }`;
+}
+
+/** How clients authenticate: the users' passwords, or JWTs (creds files). */
+function authorization(jwt?: Jwt): string {
+  if (jwt) {
+    return `operator: "${jwt.operatorJwt}"
+system_account: ${jwt.system}
+resolver: MEMORY
+resolver_preload: {
+  ${jwt.system}: "${jwt.systemJwt}"
+  ${jwt.account}: "${jwt.accountJwt}"
+}`;
+  }
+  return `authorization {
+  users: [
+    { user: ${OPERATOR.user}, password: ${OPERATOR.password} }
+    { user: ${FOLLOWER.user}, password: ${FOLLOWER.password}, ${followerPermissions()} }
+  ]
+}`;
 }
 
 /** One server's configuration: JetStream, the users, the cluster routes. */
@@ -84,19 +127,19 @@ function config(
   name: string,
   port: number,
   cluster?: { port: number; routes: number[] },
+  tls?: boolean,
+  jwt?: Jwt,
 ): string {
   const lines = [
     `server_name: ${name}`,
     `listen: "127.0.0.1:${port}"`,
     `log_file: "${dir}/${name}.log"`,
     `jetstream { store_dir: "${dir}/${name}", max_memory_store: 64MB, max_file_store: 256MB }`,
-    `authorization {
-  users: [
-    { user: ${OPERATOR.user}, password: ${OPERATOR.password} }
-    { user: ${FOLLOWER.user}, password: ${FOLLOWER.password}, ${followerPermissions()} }
-  ]
-}`,
+    authorization(jwt),
   ];
+  if (tls) {
+    lines.push(`tls { cert_file: "${TLS.cert}", key_file: "${TLS.key}" }`);
+  }
   if (cluster) {
     lines.push(`cluster {
   name: static_keys_test
@@ -109,12 +152,94 @@ function config(
   return lines.join("\n") + "\n";
 }
 
+/** An operator, its accounts, and creds files of two users (startNats's `jwt`). */
+interface Jwt {
+  readonly operatorJwt: string;
+  readonly system: string;
+  readonly systemJwt: string;
+  readonly account: string;
+  readonly accountJwt: string;
+  /** Creds files: a user with every right, a follower user. */
+  readonly creds: { readonly operator: string; readonly follower: string };
+}
+
+/**
+ * Makes an operator (its JWT in `dir`), a system account and an account
+ * with JetStream, and creds files of two users of that account: one with
+ * every right and one with a follower's rights. `nsc` does this for a real
+ * deployment; @nats-io/jwt signs the same claims here.
+ */
+async function makeJwt(dir: string): Promise<Jwt> {
+  const okp = createOperator();
+  const operatorJwt = `${dir}/operator.jwt`;
+  await Deno.writeTextFile(
+    operatorJwt,
+    await encodeOperator("static-keys-test", okp),
+  );
+  const skp = createAccount();
+  const akp = createAccount();
+  const signer = { signer: okp };
+  // Unset limits are 0: no connection, no subscription.
+  const unlimited = {
+    subs: -1,
+    conn: -1,
+    leaf: -1,
+    data: -1,
+    payload: -1,
+    imports: -1,
+    exports: -1,
+    wildcards: true,
+  };
+  const systemJwt = await encodeAccount("SYS", skp, {
+    limits: unlimited,
+  }, signer);
+  const accountJwt = await encodeAccount("FLEET", akp, {
+    limits: {
+      ...unlimited,
+      mem_storage: -1,
+      disk_storage: -1,
+      streams: -1,
+      consumer: -1,
+    },
+  }, signer);
+  const user = async (name: string, rights: Partial<User>) => {
+    const ukp = createUser();
+    const file = `${dir}/${name}.creds`;
+    const claims = { subs: -1, data: -1, payload: -1, ...rights };
+    await Deno.writeFile(
+      file,
+      fmtCreds(await encodeUser(name, ukp, akp, claims), ukp),
+    );
+    return file;
+  };
+  return {
+    operatorJwt,
+    system: skp.getPublicKey(),
+    systemJwt,
+    account: akp.getPublicKey(),
+    accountJwt,
+    creds: {
+      operator: await user("operator", {}),
+      follower: await user("follower", {
+        pub: { allow: FOLLOWER_PUBLISH, deny: FOLLOWER_DENY },
+        sub: { allow: ["_INBOX.>"], deny: [] },
+      }),
+    },
+  };
+}
+
 /** Servers started by startNats(). */
 export interface Nats {
   /** nats://127.0.0.1:PORT of every node, comma-separated. */
   readonly store: string;
   /** Each node's server name (n1, n2, ...) and client port. */
   readonly nodes: readonly { name: string; port: number }[];
+  /** The process ids of the nodes running now. */
+  pids(): number[];
+  /** Whether node i runs (it was not killed, or was started again). */
+  running(i: number): boolean;
+  /** With `jwt`: creds files of a user with every right and of a follower. */
+  readonly creds?: { readonly operator: string; readonly follower: string };
   /** Kills node i (SIGKILL) and waits for it to exit. */
   kill(i: number): Promise<void>;
   /** Starts node i again (same config, same store folder). */
@@ -136,9 +261,33 @@ async function listening(port: number, deadline: number): Promise<void> {
   }
 }
 
-/** Starts `nodes` servers (a cluster when more than one) on loopback. */
-export async function startNats(nodes = 1): Promise<Nats> {
+/**
+ * Writes a creds file of a user of an account no server knows (signed by
+ * an operator of its own) to `path`.
+ */
+export async function strangerCreds(path: string): Promise<void> {
+  const okp = createOperator();
+  const akp = createAccount();
+  const ukp = createUser();
+  await encodeAccount("STRANGER", akp, {}, { signer: okp });
+  await Deno.writeFile(
+    path,
+    fmtCreds(await encodeUser("stranger", ukp, akp), ukp),
+  );
+}
+
+/**
+ * Starts `nodes` servers (a cluster when more than one) on loopback;
+ * with `tls`, clients must speak TLS (certificate {@linkcode TLS}); with
+ * `jwt`, clients authenticate with creds files (`Nats.creds`) instead of
+ * passwords.
+ */
+export async function startNats(
+  nodes = 1,
+  { tls = false, jwt = false }: { tls?: boolean; jwt?: boolean } = {},
+): Promise<Nats> {
   const dir = await scratch("nats");
+  const auth = jwt ? await makeJwt(dir.path) : undefined;
   const ports = Array.from({ length: nodes }, () => freePort());
   const routes = Array.from({ length: nodes }, () => freePort());
   const names = ports.map((_, i) => `n${i + 1}`);
@@ -154,6 +303,8 @@ export async function startNats(nodes = 1): Promise<Nats> {
         nodes > 1
           ? { port: routes[i], routes: routes.filter((_, j) => j !== i) }
           : undefined,
+        tls,
+        auth,
       ),
     );
     files.push(file);
@@ -188,7 +339,10 @@ export async function startNats(nodes = 1): Promise<Nats> {
   }
   return {
     store: ports.map((p) => `nats://127.0.0.1:${p}`).join(","),
+    creds: auth?.creds,
     nodes: names.map((name, i) => ({ name, port: ports[i] })),
+    pids: () => children.flatMap((c) => c ? [c.pid] : []),
+    running: (i) => children[i] !== undefined,
     kill,
     start,
     stop: async () => {
@@ -234,6 +388,10 @@ export interface Report {
 /** A follower process. */
 export interface FollowerProcess {
   readonly instance: string;
+  /** The process id. */
+  readonly pid: number;
+  /** Whether the process ended (asked to, or not). */
+  readonly exited: boolean;
   /** What follow() resolved with: {ready, error} or {error, code}. */
   readonly started: Record<string, unknown>;
   report(): Promise<Report>;
@@ -255,6 +413,7 @@ export interface FollowerSpec {
   readonly readyTimeout?: number;
   readonly user?: string;
   readonly password?: string;
+  readonly creds?: string;
 }
 
 /**
@@ -300,6 +459,8 @@ export async function startFollower(
       buffer += value;
     }
   };
+  let exited = false;
+  child.status.then(() => exited = true);
   const started = await next();
   let gone = false;
   const end = async (how: () => Promise<void>) => {
@@ -312,6 +473,10 @@ export async function startFollower(
   };
   return {
     instance: spec.instance,
+    pid: child.pid,
+    get exited() {
+      return exited;
+    },
     started,
     report: async () => {
       await writer.write(new TextEncoder().encode("report\n"));

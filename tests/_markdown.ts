@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The fenced code blocks of a Markdown file, for the tests that check or
-// run README's blocks (tests/readme_test.ts, tests/install_test.ts).
+// run the blocks of README and docs/ (readme_test, install_test,
+// fleet_tryit_test).
 
 /** One fenced block of a Markdown file. */
 export interface Block {
@@ -73,4 +74,27 @@ export function section(markdown: string, heading: string): string {
     if (inside) out.push(line);
   }
   return out.join("\n");
+}
+
+/**
+ * The commands of the sh blocks of `markdown` under `heading` (to the
+ * next heading), continuation lines joined, comments dropped.
+ */
+export function commands(markdown: string, heading: string): string[] {
+  const out: string[] = [];
+  let pending = "";
+  for (const block of blocks(section(markdown, heading))) {
+    if (block.lang !== "sh") continue;
+    for (const line of block.code.split("\n")) {
+      const code = line.replace(/(^|\s)#.*$/, "").trim();
+      if (code === "") continue;
+      if (code.endsWith("\\")) {
+        pending += code.slice(0, -1).trim() + " ";
+        continue;
+      }
+      out.push(pending + code);
+      pending = "";
+    }
+  }
+  return out;
 }

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { StaticKeysModule } from "../mod.ts";
 import {
   FleetError,
@@ -18,15 +19,18 @@ import {
   type StoreOptions,
   unset,
 } from "../fleet.ts";
-import { type demoSymbols, openDemo, taken } from "./_helpers.ts";
+import { type demoSymbols, LIB, openDemo, taken } from "./_helpers.ts";
 import {
   FOLLOWER,
   hasNatsServer,
   type Nats,
   OPERATOR,
   scratch,
+  startFollower,
   startNats,
+  strangerCreds,
   strict,
+  TLS,
 } from "./_fleet.ts";
 
 const nats = hasNatsServer();
@@ -413,6 +417,83 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a follower whose watch cannot be made keeps trying, says why, and converges once it can",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The bucket's stream deleted under a running follower: its watch ends
+    // and making it again fails (the stream is missing) while the
+    // connection stays up, as when a cluster has no leader. The follower
+    // must stay, report it, and come back on the state as it is then.
+    const server = await startNats(1);
+    using mod = openDemo();
+    try {
+      const r = await set(server.store, "retry", { tracing: "on" }, OPERATOR);
+      const errors: string[] = [];
+      await using f = await follow(mod, {
+        store: server.store,
+        scope: "retry",
+        host: null,
+        heartbeat: 500,
+        onChange: (state) => {
+          if (state.error) errors.push(state.error);
+        },
+        ...FOLLOWER,
+      });
+      await f.applied(r, 30_000);
+      assert.equal(taken(mod).tracing, true);
+      const nc = await connect({
+        servers: server.store.slice("nats://".length),
+        user: OPERATOR.user,
+        pass: OPERATOR.password,
+      });
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.delete("KV_static_keys_desired");
+      } finally {
+        await nc.close();
+      }
+      // The watch ends at once (its consumer is deleted) or after two
+      // missed heartbeats; each try to make it again fails.
+      const deadline = performance.now() + 60_000;
+      while (errors.length < 2 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(errors.length >= 2, `tried again: ${JSON.stringify(errors)}`);
+      assert.match(
+        errors.at(-1)!,
+        /^Cannot (watch "nats:|open bucket "static_keys_desired").*not found/,
+      );
+      assert.equal(f.state.connected, false);
+      assert.equal(taken(mod).tracing, true, "fail-static meanwhile");
+      assert.equal(f.closed, false);
+      // The bucket made again: the follower reads what it holds now.
+      await set(server.store, "retry", { tracing: "off" }, OPERATOR);
+      await set(server.store, "retry", { checks: "pin-off" }, OPERATOR);
+      const back = performance.now() + 60_000;
+      while (
+        (f.state.error !== null || taken(mod).checks !== false ||
+          taken(mod).tracing !== false) && performance.now() < back
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(f.state.error, null);
+      assert.equal(f.state.connected, true);
+      assert.deepEqual(taken(mod), {
+        tracing: false,
+        checks: false,
+        experimental: false,
+      });
+      assert.equal(key(mod, "checks").pinned, "off");
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
 Deno.test("follow(), set() and get() refuse bad stores, scopes and values", async (t) => {
   using mod = openDemo();
   const cases = [
@@ -475,5 +556,249 @@ Deno.test({
       await server.stop();
     }
     assert.equal(refused, 200);
+  },
+});
+
+Deno.test({
+  name: "a socket error of other code is not swallowed while a follower runs",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // A program with a follower whose own node:net socket, without an
+    // "error" listener, is reset by its peer: that must end it, as it
+    // would without the fleet.
+    const server = await startNats(1);
+    try {
+      await set(server.store, "stray", { tracing: "on" }, OPERATOR);
+      const root = new URL("..", import.meta.url).pathname;
+      const { code, stdout, stderr } = await new Deno.Command(
+        Deno.execPath(),
+        {
+          args: [
+            "run",
+            "--no-prompt",
+            `--config=${root}deno.json`,
+            `--allow-ffi=${LIB}`,
+            `--allow-read=${root}`,
+            "--allow-net=127.0.0.1",
+            `${root}tests/fixtures/fleet_stray_reset.ts`,
+            JSON.stringify({ lib: LIB, store: server.store, ...FOLLOWER }),
+          ],
+          stdin: "null",
+          env: { NO_COLOR: "1" },
+        },
+      ).output();
+      const out = new TextDecoder().decode(stdout);
+      const err = new TextDecoder().decode(stderr);
+      assert.match(out, /following/, err);
+      assert.doesNotMatch(out, /survived/, "the reset was swallowed");
+      assert.notEqual(code, 0);
+      assert.match(err, /ECONNRESET/);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a follower reaches a NATS server that requires TLS",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const server = await startNats(1, { tls: true });
+    const root = new URL("..", import.meta.url).pathname;
+    const trusted = [
+      `--cert=${TLS.ca}`,
+      `--allow-read=${root}`,
+      "--allow-net=127.0.0.1",
+    ];
+    try {
+      await t.step(
+        "a client that does not trust the CA is told how to",
+        async () => {
+          await assert.rejects(
+            () => get(server.store, "tls", OPERATOR),
+            (error: unknown) => {
+              assert.ok(error instanceof FleetError, String(error));
+              assert.equal(error.code, "EUNREACHABLE");
+              assert.match(error.message, /TLS handshake with 127\.0\.0\.1/);
+              assert.match(error.message, /--cert=FILE or DENO_CERT=FILE/);
+              return true;
+            },
+          );
+        },
+      );
+
+      await t.step(
+        "a follower that trusts it applies the desired state",
+        async () => {
+          const set = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "--no-prompt",
+              `--config=${root}deno.json`,
+              ...trusted,
+              `${root}cli.ts`,
+              "fleet",
+              "set",
+              server.store,
+              "tls",
+              "tracing=on",
+              "--user",
+              OPERATOR.user,
+              "--password",
+              OPERATOR.password,
+            ],
+            stdin: "null",
+            env: { NO_COLOR: "1" },
+          }).output();
+          assert.equal(
+            set.code,
+            0,
+            new TextDecoder().decode(set.stderr) +
+              new TextDecoder().decode(set.stdout),
+          );
+          const f = await startFollower({
+            lib: LIB,
+            store: server.store,
+            scope: "tls",
+            instance: "tls1",
+            host: null,
+            ...FOLLOWER,
+          }, trusted);
+          try {
+            assert.equal(f.started.error, null, JSON.stringify(f.started));
+            const report = await f.report();
+            assert.ok(report.revision >= 1, `at ${report.revision}`);
+            assert.equal(
+              report.keys.find((k) => k.name === "tracing")?.enabled,
+              true,
+            );
+            assert.equal(report.consistent, true);
+          } finally {
+            await f.exit();
+          }
+        },
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "creds files: a follower's and an operator's JWTs and nkeys are used",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const server = await startNats(1, { jwt: true });
+    const creds = server.creds!;
+    const dir = await scratch("creds");
+    try {
+      await t.step("a follower applies what an operator set", async () => {
+        using mod = openDemo();
+        const r = await set(server.store, "creds", { tracing: "on" }, {
+          creds: creds.operator,
+        });
+        await using f = await follow(mod, {
+          store: server.store,
+          scope: "creds",
+          host: null,
+          creds: creds.follower,
+        });
+        await f.applied(r);
+        assert.equal(f.state.error, null);
+        assert.equal(taken(mod).tracing, true);
+        assert.equal(key(mod, "tracing").count, 1);
+      });
+
+      await t.step("the follower's creds cannot set", async () => {
+        await assert.rejects(
+          () =>
+            set(server.store, "creds", { tracing: "off" }, {
+              creds: creds.follower,
+            }),
+          (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
+        );
+        const { scope } = await get(server.store, "creds", {
+          creds: creds.operator,
+        });
+        assert.deepEqual(scope, { tracing: "on" });
+      });
+
+      await t.step(
+        "a user of an account the server does not know is refused",
+        async () => {
+          const stranger = `${dir.path}/stranger.creds`;
+          await strangerCreds(stranger);
+          await assert.rejects(
+            () => get(server.store, "creds", { creds: stranger }),
+            (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
+          );
+        },
+      );
+
+      await t.step("a missing or malformed creds file is named", async () => {
+        const missing = `${dir.path}/missing.creds`;
+        const garbled = `${dir.path}/garbled.creds`;
+        await Deno.writeTextFile(garbled, "-----BEGIN NATS USER JWT-----\nx\n");
+        for (
+          const [path, why] of [[missing, /No such file/], [
+            garbled,
+            /not a creds file/,
+          ]] as const
+        ) {
+          await assert.rejects(
+            () => get(server.store, "creds", { creds: path }),
+            (e: unknown) => {
+              assert.ok(e instanceof FleetError, String(e));
+              assert.equal(e.code, "EAUTH");
+              assert.ok(e.message.includes(`"${path}"`), e.message);
+              assert.match(e.message, /--creds/);
+              assert.match(e.message, why);
+              return true;
+            },
+          );
+        }
+        using mod = openDemo();
+        await assert.rejects(
+          () =>
+            follow(mod, {
+              store: server.store,
+              scope: "creds",
+              host: null,
+              creds: missing,
+            }),
+          (e: unknown) => e instanceof FleetError && e.code === "EAUTH",
+        );
+      });
+
+      const unreadable = "/nonexistent/x.creds";
+      await t.step({
+        name: "a creds file outside --allow-read names the flag",
+        // Under -A every path is granted: the suite's flags grant the
+        // project's folder only.
+        ignore: Deno.permissions.querySync({ name: "read", path: unreadable })
+          .state ===
+          "granted",
+        fn: async () => {
+          await assert.rejects(
+            () => get(server.store, "creds", { creds: unreadable }),
+            (e: unknown) => {
+              assert.ok(e instanceof FleetError, String(e));
+              assert.equal(e.code, "EPERM");
+              assert.match(e.message, /--allow-read=\/nonexistent\/x\.creds/);
+              return true;
+            },
+          );
+        },
+      });
+    } finally {
+      await dir.remove();
+      await server.stop();
+    }
   },
 });

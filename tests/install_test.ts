@@ -25,7 +25,7 @@ import { publishedFiles } from "../scripts/_publish.ts";
 import { METADATA_FILE, TARGET, VERSION } from "../src/runtime/_cache.ts";
 import { LIBRARY_NAMES } from "../src/runtime/_library.ts";
 import { type Run, serveFiles, spawn } from "./_helpers.ts";
-import { blocks, section } from "./_markdown.ts";
+import { blocks, commands, section } from "./_markdown.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
@@ -37,29 +37,6 @@ async function sh(script: string, ...args: string[]): Promise<string> {
   const run = await spawn("sh", ["-ec", script, "sh", ...args]);
   assert.equal(run.code, 0, `sh -ec ${script}\n${run.stdout}${run.stderr}`);
   return run.stdout;
-}
-
-/**
- * The commands of the sh blocks under README's heading `heading` (to the
- * next heading), continuation lines joined, comments dropped.
- */
-function readmeCommands(text: string, heading: string): string[] {
-  const commands: string[] = [];
-  let pending = "";
-  for (const block of blocks(section(text, heading))) {
-    if (block.lang !== "sh") continue;
-    for (const line of block.code.split("\n")) {
-      const code = line.replace(/(^|\s)#.*$/, "").trim();
-      if (code === "") continue;
-      if (code.endsWith("\\")) {
-        pending += code.slice(0, -1).trim() + " ";
-        continue;
-      }
-      commands.push(pending + code);
-      pending = "";
-    }
-  }
-  return commands;
 }
 
 /** One step of README's quick start. */
@@ -151,7 +128,7 @@ Deno.test({
   async fn(t) {
     const readme = Deno.readTextFileSync(README);
     const steps = quickStart(readme);
-    const own = readmeCommands(readme, "## The package's own library");
+    const own = commands(readme, "## The package's own library");
     assert.equal(
       own.length,
       1,

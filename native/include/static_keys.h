@@ -102,8 +102,9 @@ extern "C" {
 /* ---- patch strategies (docs/design.md, "Strategies") ------------------ */
 
 /*
- * DEFAULT is the OS layer's pick: the fastest strategy that keeps W^X and
- * is safe while other threads run the sites. Linux x86: PROCMEM with the
+ * DEFAULT is the OS layer's pick: a strategy that keeps W^X and is safe
+ * while other threads run the sites, and changes the process least
+ * (docs/strategies.md says why; it is not chosen for speed). Linux x86: PROCMEM with the
  * cross-modification protocol where membarrier can synchronise cores, else
  * REMAP; Linux aarch64/riscv64 and macOS: REMAP; Windows: MPROTECT.
  */

@@ -67,10 +67,13 @@ export interface StatusOptions extends StoreOptions {
  * applied the scope's latest revision.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { status } from "@static-keys/deno/fleet";
  *
- * const { followers } = await status("./fleet.json", "demo");
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const { followers } = await status(store, "demo");
  * for (const f of followers) console.log(f.instance, f.converged);
  * ```
  */
@@ -84,10 +87,13 @@ export interface FollowerReport extends FollowerStatus {
  * live follower.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { status } from "@static-keys/deno/fleet";
  *
- * const { revision, followers } = await status("./fleet.json", "demo");
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const { revision, followers } = await status(store, "demo");
  * ```
  */
 export interface FleetStatus {
@@ -102,11 +108,14 @@ export interface FleetStatus {
  * revision and those that did not (yet).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { set, waitFor } from "@static-keys/deno/fleet";
  *
- * const revision = await set("./fleet.json", "demo", { tracing: "on" });
- * const { pending } = await waitFor("./fleet.json", "demo", revision);
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const revision = await set(store, "demo", { tracing: "on" });
+ * const { pending } = await waitFor(store, "demo", revision);
  * ```
  */
 export interface WaitResult {
@@ -171,11 +180,14 @@ async function prepare(s: Store, options: SetOptions): Promise<void> {
  *   `EPERM` (a Deno flag is missing).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { set } from "@static-keys/deno/fleet";
  *
- * await set("nats://127.0.0.1:4222", "cksum", { tracing: "on", fast_crc: "pin-off" });
- * await set("./fleet.json", "cksum", { tracing: "off" }, { host: "host17" });
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * await set(store, "cksum", { tracing: "on", fast_crc: "pin-off" });
+ * await set(store, "cksum", { tracing: "off" }, { host: "host17" });
  * ```
  */
 export async function set(
@@ -217,10 +229,13 @@ export async function set(
  * @throws {FleetError} As {@linkcode set}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { unset } from "@static-keys/deno/fleet";
  *
- * await unset("./fleet.json", "cksum", ["tracing"], { host: "host17" });
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * await unset(store, "cksum", ["tracing"], { host: "host17" });
  * ```
  */
 export function unset(
@@ -267,10 +282,13 @@ function stateOf(snapshot: Snapshot): DesiredState {
  *   names it), and as {@linkcode set}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { get } from "@static-keys/deno/fleet";
  *
- * const { revision, scope, hosts } = await get("./fleet.json", "cksum");
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const { revision, scope, hosts } = await get(store, "cksum");
  * ```
  */
 export async function get(
@@ -294,10 +312,13 @@ export async function get(
  * @throws {FleetError} As {@linkcode set}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { status } from "@static-keys/deno/fleet";
  *
- * const { revision, followers } = await status("./fleet.json", "cksum");
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const { revision, followers } = await status(store, "cksum");
  * console.table(followers.map(({ instance, revision, converged, error }) => ({ instance, revision, converged, error })));
  * ```
  */
@@ -335,11 +356,14 @@ export async function status(
  * @throws {FleetError} As {@linkcode set}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { set, waitFor } from "@static-keys/deno/fleet";
  *
- * const revision = await set("./fleet.json", "cksum", { tracing: "on" });
- * const { pending } = await waitFor("./fleet.json", "cksum", revision, { timeout: 5000 });
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
+ * const revision = await set(store, "cksum", { tracing: "on" });
+ * const { pending } = await waitFor(store, "cksum", revision, { timeout: 5000 });
  * if (pending.length) console.error(`not applied: ${pending.map((f) => f.instance)}`);
  * ```
  */

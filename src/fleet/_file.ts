@@ -4,6 +4,9 @@
 // through a lock file; followers watch the folder (Deno.watchFs) and poll
 // as a fallback; each follower's status is one file in "<file>.status/",
 // rewritten as a heartbeat, stale ones ignored and pruned by readers.
+// Temporary files and the lock live in folders of their own
+// ("<file>.write/", "<file>.status/.tmp/"), so that a write wakes each
+// watcher once, with the final rename, not at every step of the writing.
 
 import { FleetError, FleetPermissionError, messageOf } from "./_errors.ts";
 import type { LayerId, RawLayer, Snapshot } from "./_policy.ts";
@@ -28,8 +31,14 @@ export interface FileDoc {
   scopes: Record<string, ScopeDoc>;
 }
 
-/** How often a follower polls the file besides watching it. */
-export const POLL_MS = 1000;
+/**
+ * How often a follower reads the file besides watching its folder (a
+ * missed event, a folder that cannot be watched: then every
+ * {@linkcode POLL_UNWATCHED_MS}).
+ */
+export const POLL_MS = 5000;
+/** How often a follower reads the file when its folder cannot be watched. */
+export const POLL_UNWATCHED_MS = 1000;
 
 /** Throws FleetPermissionError unless `name` is granted for `path`. */
 function needPermission(
@@ -99,6 +108,8 @@ const EMPTY: FileDoc = { format: FILE_FORMAT, revision: 0, scopes: {} };
 /** The file store. */
 export class FileStore implements Store {
   readonly #a: FileAddress;
+  /** The status folder's write permission was checked (once is enough). */
+  #statusWritable = false;
 
   private constructor(address: FileAddress) {
     this.#a = address;
@@ -134,58 +145,80 @@ export class FileStore implements Store {
     return snapshotOf(await this.#read("Cannot read desired state"), scope);
   }
 
+  /** Writers' lock and temporary files. */
+  get #writeDir(): string {
+    return `${this.#a.path}.write`;
+  }
+
+  /** Followers' temporary status files. */
+  get #statusTmp(): string {
+    return `${this.#a.statusDir}/.tmp`;
+  }
+
   watch(scope: string, on: (event: WatchEvent) => void): Watch {
     const action = `Cannot follow "${this.#a.path}"`;
     needPermission("read", this.#a.dir, action);
     let stopped = false;
-    let last = "";
-    const check = async () => {
+    let last: string | null | undefined; // null: no file
+    const check = () => {
       if (stopped) return;
-      let stamp = "";
+      let text: string | null;
       try {
-        const st = await Deno.stat(this.#a.path);
-        stamp = `${st.ino}:${st.size}:${st.mtime?.getTime()}`;
+        // Synchronous, as the status write: a small local file. (The read
+        // permission of the folder was checked above.)
+        text = Deno.readTextFileSync(this.#a.path);
       } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) {
-          stamp = `error:${messageOf(error)}`;
-        } else stamp = "missing";
-      }
-      if (stamp === last) return;
-      last = stamp;
-      try {
-        const doc = await this.#read(action);
-        if (!stopped) {
-          on({ kind: "snapshot", snapshot: snapshotOf(doc, scope) });
+        if (error instanceof Deno.errors.NotFound) text = null;
+        else {
+          last = undefined; // read again at the next event or poll
+          if (!stopped) {
+            on({
+              kind: "error",
+              error: error instanceof FleetError ? error : new FleetError(
+                `${action}: cannot read "${this.#a.path}": ${messageOf(error)}`,
+                "EUNREACHABLE",
+                { cause: error },
+              ),
+            });
+          }
+          return;
         }
+      }
+      if (text === last || stopped) return; // nothing new
+      try {
+        const doc = text === null ? EMPTY : parseDoc(this.#a.path, text);
+        last = text;
+        on({ kind: "snapshot", snapshot: snapshotOf(doc, scope) });
       } catch (error) {
-        last = ""; // read again at the next poll
-        if (!stopped) on({ kind: "error", error: error as Error });
+        last = undefined;
+        on({ kind: "error", error: error as Error });
       }
     };
-    let running: Promise<void> = Promise.resolve();
+    // Events of one tick are read once.
     let queued = false;
     const kick = () => {
       if (queued) return;
       queued = true;
-      running = running.then(() => {
+      queueMicrotask(() => {
         queued = false;
-        return check();
+        check();
       });
     };
     kick();
-    const poll = setInterval(kick, POLL_MS);
     let watcher: Deno.FsWatcher | undefined;
     try {
       watcher = Deno.watchFs(this.#a.dir, { recursive: false });
     } catch {
-      watcher = undefined; // the poll still runs
+      watcher = undefined; // the poll still runs, more often
     }
-    const base = this.#a.path.slice(this.#a.dir.length + 1);
+    const poll = setInterval(kick, watcher ? POLL_MS : POLL_UNWATCHED_MS);
     const events = (async () => {
       if (!watcher) return;
       try {
         for await (const event of watcher) {
-          if (event.paths.some((p) => p.endsWith(`/${base}`))) kick();
+          if (
+            event.flag === "rescan" || event.paths.includes(this.#a.path)
+          ) kick();
         }
       } catch {
         // the poll still runs
@@ -197,7 +230,6 @@ export class FileStore implements Store {
         clearInterval(poll);
         watcher?.close();
         await events;
-        await running;
       },
     };
   }
@@ -207,14 +239,30 @@ export class FileStore implements Store {
     return `${this.#a.statusDir}/${scope}.${instance}.json`;
   }
 
+  /**
+   * Writes the status whole: a temporary file of its own (one per
+   * instance) renamed over the status file, so that a reader sees the old
+   * status or the new one, and a folder watcher hears only the rename.
+   * The write and the rename are synchronous: a few hundred bytes on a
+   * local disk take microseconds, less than handing them to a thread.
+   */
   async writeStatus(status: FollowerStatus): Promise<void> {
-    const action = `Cannot write the status of "${status.instance}"`;
-    needPermission("write", this.#a.statusDir, action);
-    await Deno.mkdir(this.#a.statusDir, { recursive: true });
-    const path = this.#statusPath(status.scope, status.instance);
-    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(tmp, JSON.stringify(status));
-    await Deno.rename(tmp, path);
+    if (!this.#statusWritable) {
+      const action = `Cannot write the status of "${status.instance}"`;
+      needPermission("write", this.#a.statusDir, action);
+      this.#statusWritable = true;
+    }
+    const name = `${status.scope}.${status.instance}.json`;
+    const tmp = `${this.#statusTmp}/${name}`;
+    const text = JSON.stringify(status);
+    try {
+      Deno.writeTextFileSync(tmp, text);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      await Deno.mkdir(this.#statusTmp, { recursive: true });
+      Deno.writeTextFileSync(tmp, text);
+    }
+    Deno.renameSync(tmp, `${this.#a.statusDir}/${name}`);
   }
 
   async removeStatus(scope: string, instance: string): Promise<void> {
@@ -226,50 +274,9 @@ export class FileStore implements Store {
   }
 
   async statuses(scope: string, maxAge: number): Promise<FollowerStatus[]> {
-    const action = `Cannot read the statuses of "${this.#a.path}"`;
-    needPermission("read", this.#a.statusDir, action);
-    const out: FollowerStatus[] = [];
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(this.#a.statusDir));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
-      throw error;
-    }
-    const now = Date.now();
-    const canPrune =
-      Deno.permissions.querySync({ name: "write", path: this.#a.statusDir })
-        .state === "granted";
-    for (const entry of entries) {
-      const path = `${this.#a.statusDir}/${entry.name}`;
-      if (!entry.isFile) continue;
-      if (entry.name.endsWith(".tmp")) {
-        // a writer that died between write and rename
-        const st = await Deno.stat(path).catch(() => null);
-        if (canPrune && st?.mtime && now - st.mtime.getTime() > maxAge) {
-          await Deno.remove(path).catch(() => {});
-        }
-        continue;
-      }
-      if (
-        !entry.name.startsWith(`${scope}.`) || !entry.name.endsWith(".json")
-      ) {
-        continue;
-      }
-      let status: FollowerStatus;
-      try {
-        status = JSON.parse(await Deno.readTextFile(path));
-      } catch {
-        continue; // removed meanwhile, or not a status
-      }
-      const age = now - Date.parse(status.time);
-      if (!(age <= maxAge)) {
-        if (canPrune) await Deno.remove(path).catch(() => {});
-        continue;
-      }
-      out.push(status);
-    }
-    return out.sort((a, b) => a.instance.localeCompare(b.instance));
+    const list = new StatusFiles(this.#a.statusDir, scope, maxAge);
+    await list.scan();
+    return list.live();
   }
 
   async watchStatuses(
@@ -277,7 +284,10 @@ export class FileStore implements Store {
     maxAge: number,
     on: (statuses: FollowerStatus[]) => void,
   ): Promise<Watch> {
+    const list = new StatusFiles(this.#a.statusDir, scope, maxAge);
     let stopped = false;
+    let full = true;
+    const changed = new Set<string>();
     let queued = false;
     let running: Promise<void> = Promise.resolve();
     const kick = () => {
@@ -287,25 +297,49 @@ export class FileStore implements Store {
         queued = false;
         if (stopped) return;
         try {
-          on(await this.statuses(scope, maxAge));
+          if (full) {
+            full = false;
+            changed.clear();
+            await list.scan();
+          } else {
+            const names = [...changed];
+            changed.clear();
+            for (const name of names) await list.read(name);
+          }
+          if (!stopped) on(list.live());
         } catch {
-          // read again at the next event or poll
+          full = true; // read all again at the next event or poll
         }
       });
     };
     await Deno.mkdir(this.#a.statusDir, { recursive: true }).catch(() => {});
-    kick();
-    const poll = setInterval(kick, POLL_MS);
     let watcher: Deno.FsWatcher | undefined;
     try {
       watcher = Deno.watchFs(this.#a.statusDir, { recursive: false });
     } catch {
       watcher = undefined;
     }
+    kick();
+    // Every poll reads all (a missed event, a status gone stale); between
+    // polls each event reads the one file it names.
+    const poll = setInterval(() => {
+      full = true;
+      kick();
+    }, watcher ? POLL_MS : POLL_UNWATCHED_MS);
+    const prefix = `${this.#a.statusDir}/`;
     const events = (async () => {
       if (!watcher) return;
       try {
-        for await (const _ of watcher) kick();
+        for await (const event of watcher) {
+          if (event.flag === "rescan") full = true;
+          for (const path of event.paths) {
+            const name = path.slice(prefix.length);
+            if (path.startsWith(prefix) && list.concerns(name)) {
+              changed.add(name);
+            }
+          }
+          if (full || changed.size > 0) kick();
+        }
       } catch {
         // the poll still runs
       }
@@ -329,7 +363,8 @@ export class FileStore implements Store {
     const action = `Cannot set desired state in "${this.#a.path}"`;
     needPermission("read", this.#a.path, action);
     needPermission("write", this.#a.dir, action);
-    const lock = await Deno.open(`${this.#a.path}.lock`, {
+    await Deno.mkdir(this.#writeDir, { recursive: true });
+    const lock = await Deno.open(`${this.#writeDir}/lock`, {
       create: true,
       write: true,
     });
@@ -360,16 +395,16 @@ export class FileStore implements Store {
     }
   }
 
-  /** temp file, fsync, rename over the file, fsync of the folder. */
+  /** temp file, fdatasync, rename over the file, fsync of the folder. */
   async #writeAtomically(text: string): Promise<void> {
-    const tmp = `${this.#a.path}.${crypto.randomUUID()}.tmp`;
+    const tmp = `${this.#writeDir}/${crypto.randomUUID()}.tmp`;
     const file = await Deno.open(tmp, { create: true, write: true });
     try {
       const bytes = new TextEncoder().encode(text);
       for (let done = 0; done < bytes.length;) {
         done += await file.write(bytes.subarray(done));
       }
-      await file.sync();
+      await file.syncData();
     } finally {
       file.close();
     }
@@ -393,5 +428,123 @@ export class FileStore implements Store {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/**
+ * The status files of one scope, as a reader keeps them: a full scan
+ * reads every one (and prunes stale ones and leftover temporary files
+ * when it may write), read() one that changed; live() lists those younger
+ * than `maxAge`, sorted by instance.
+ */
+class StatusFiles {
+  readonly #dir: string;
+  readonly #scope: string;
+  readonly #maxAge: number;
+  readonly #statuses = new Map<
+    string,
+    { status: FollowerStatus; time: number }
+  >();
+  /** The file names in the order of their instances; redone when one comes or goes. */
+  #order: string[] | undefined;
+
+  constructor(dir: string, scope: string, maxAge: number) {
+    this.#dir = dir;
+    this.#scope = scope;
+    this.#maxAge = maxAge;
+  }
+
+  /** Whether a file name is a status of this scope. */
+  concerns(name: string): boolean {
+    return name.startsWith(`${this.#scope}.`) && name.endsWith(".json") &&
+      !name.includes("/");
+  }
+
+  #canPrune(): boolean {
+    return Deno.permissions.querySync({ name: "write", path: this.#dir })
+      .state === "granted";
+  }
+
+  async scan(): Promise<void> {
+    needPermission(
+      "read",
+      this.#dir,
+      `Cannot read the statuses of "${this.#dir}"`,
+    );
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(this.#dir));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) entries = [];
+      else throw error;
+    }
+    const canPrune = this.#canPrune();
+    const names = new Set<string>();
+    for (const entry of entries) {
+      if (entry.isFile && this.concerns(entry.name)) {
+        names.add(entry.name);
+        await this.read(entry.name, canPrune);
+      }
+    }
+    for (const name of [...this.#statuses.keys()]) {
+      if (!names.has(name)) this.#forget(name);
+    }
+    if (canPrune) await this.#pruneTemporary();
+  }
+
+  /** Reads one status file again (gone or unreadable: forgotten). */
+  async read(name: string, canPrune = false): Promise<void> {
+    const path = `${this.#dir}/${name}`;
+    let status: FollowerStatus;
+    try {
+      // Synchronous: a status is a few hundred bytes of a local file.
+      status = JSON.parse(Deno.readTextFileSync(path));
+    } catch {
+      this.#forget(name); // removed meanwhile, or not a status
+      return;
+    }
+    const time = Date.parse(status?.time);
+    if (canPrune && !(Date.now() - time <= this.#maxAge)) {
+      await Deno.remove(path).catch(() => {});
+      this.#forget(name);
+      return;
+    }
+    if (!this.#statuses.has(name)) this.#order = undefined;
+    this.#statuses.set(name, { status, time });
+  }
+
+  #forget(name: string): void {
+    if (this.#statuses.delete(name)) this.#order = undefined;
+  }
+
+  /** Temporary files of writers that died between write and rename. */
+  async #pruneTemporary(): Promise<void> {
+    const dir = `${this.#dir}/.tmp`;
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        const path = `${dir}/${entry.name}`;
+        const st = await Deno.stat(path).catch(() => null);
+        if (st?.mtime && Date.now() - st.mtime.getTime() > this.#maxAge) {
+          await Deno.remove(path).catch(() => {});
+        }
+      }
+    } catch {
+      // no such folder
+    }
+  }
+
+  live(): FollowerStatus[] {
+    const instance = (name: string) =>
+      String(this.#statuses.get(name)!.status?.instance);
+    this.#order ??= [...this.#statuses.keys()].sort((a, b) =>
+      instance(a).localeCompare(instance(b))
+    );
+    const now = Date.now();
+    const out: FollowerStatus[] = [];
+    for (const name of this.#order) {
+      const { status, time } = this.#statuses.get(name)!;
+      if (now - time <= this.#maxAge) out.push(status);
+    }
+    return out;
   }
 }

@@ -18,7 +18,13 @@ import {
   type Snapshot,
   toName,
 } from "./_policy.ts";
-import { openStore, parseStore, type Store, type Watch } from "./_store.ts";
+import {
+  openStore,
+  parseStore,
+  retryDelay,
+  type Store,
+  type Watch,
+} from "./_store.ts";
 import type {
   DesiredValue,
   FollowerStatus,
@@ -85,12 +91,15 @@ export interface FollowOptions extends StoreOptions {
  * What a follower knows now; see {@linkcode Follower.state}.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
  * using mod = open();
- * await using follower = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+ * await using follower = await follow(mod, { store, scope: "demo", host: null });
  * const { revision, error, keys } = follower.state;
  * ```
  */
@@ -113,12 +122,15 @@ export interface FollowerState {
  * the state they have (the follower's references and pins stay).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
+ * // A desired-state file (a NATS store is "nats://host:port")
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
  * using mod = open();
- * await using follower = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+ * await using follower = await follow(mod, { store, scope: "demo", host: null });
  * console.log(follower.state.revision);
  * ```
  */
@@ -165,12 +177,15 @@ export class Follower implements AsyncDisposable {
    * @returns The id its status and instance layer use.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * await using f = await follow(mod, { store, scope: "demo", host: null });
    * console.log(f.instance);
    * ```
    */
@@ -184,12 +199,15 @@ export class Follower implements AsyncDisposable {
    * @returns The host.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: "h1" });
+   * await using f = await follow(mod, { store, scope: "demo", host: "h1" });
    * console.log(f.host); // "h1"
    * ```
    */
@@ -204,12 +222,15 @@ export class Follower implements AsyncDisposable {
    * @returns A snapshot of the state.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * await using f = await follow(mod, { store, scope: "demo", host: null });
    * if (f.state.error) console.error(f.state.error);
    * ```
    */
@@ -229,12 +250,15 @@ export class Follower implements AsyncDisposable {
    * @returns `true` once closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * const f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * const f = await follow(mod, { store, scope: "demo", host: null });
    * await f.close();
    * console.log(f.closed); // true
    * ```
@@ -264,7 +288,7 @@ export class Follower implements AsyncDisposable {
   }
 
   async #run(): Promise<void> {
-    let backoff = 250;
+    let attempt = 0;
     while (!this.#closed) {
       try {
         this.#store = await openStore(this.#options.store, this.#options);
@@ -277,8 +301,7 @@ export class Follower implements AsyncDisposable {
         }
         this.#fail(e);
       }
-      await this.#sleep(backoff);
-      backoff = Math.min(2 * backoff, 5000);
+      await this.#sleep(retryDelay(++attempt));
     }
     if (this.#closed || !this.#store) return;
     try {
@@ -328,11 +351,19 @@ export class Follower implements AsyncDisposable {
     settle?.(error);
   }
 
-  /** One apply per minimum interval, with the latest state. */
+  /**
+   * One apply per minimum interval, with the latest state: a change after
+   * a quiet interval is applied at once, the ones that follow it within
+   * the interval together at its end.
+   */
   #schedule(): void {
     if (this.#timer !== undefined || this.#closed) return;
     const min = this.#options.minInterval ?? 100;
-    const delay = Math.max(0, this.#lastApply + min - performance.now());
+    const delay = this.#lastApply + min - performance.now();
+    if (delay <= 0) {
+      this.#apply();
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#apply();
@@ -409,13 +440,16 @@ export class Follower implements AsyncDisposable {
    *   the follower is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow, set } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
-   * const revision = await set("./fleet.json", "demo", { tracing: "on" });
+   * await using f = await follow(mod, { store, scope: "demo", host: null });
+   * const revision = await set(store, "demo", { tracing: "on" });
    * await f.applied(revision);
    * ```
    */
@@ -447,12 +481,15 @@ export class Follower implements AsyncDisposable {
    * when already closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
-   * const f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   * const f = await follow(mod, { store, scope: "demo", host: null });
    * await f.close();
    * ```
    */
@@ -474,13 +511,16 @@ export class Follower implements AsyncDisposable {
    * Closes the follower at the end of an `await using` block.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import { follow } from "@static-keys/deno/fleet";
    *
+   * // A desired-state file (a NATS store is "nats://host:port")
+   * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+   *
    * using mod = open();
    * {
-   *   await using f = await follow(mod, { store: "./fleet.json", scope: "demo", host: null });
+   *   await using f = await follow(mod, { store, scope: "demo", host: null });
    * } // closed here
    * ```
    */
@@ -551,16 +591,18 @@ function defaultHost(action: string): string {
  * @throws {WrongThreadError} Inside a Worker.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { open } from "@static-keys/deno";
  * import { follow } from "@static-keys/deno/fleet";
  *
+ * // A desired-state file; or "nats://10.0.0.5:4222" with user and password
+ * const store = `${Deno.makeTempDirSync({ dir: "build/fleet-scratch" })}/fleet.json`;
+ *
  * using mod = open();
  * await using follower = await follow(mod, {
- *   store: "nats://127.0.0.1:4222",
+ *   store,
  *   scope: "cksum",
- *   user: "follower",
- *   password: "secret",
+ *   host: "host17", // omitted: Deno.hostname(), with --allow-sys=hostname
  * });
  * console.log(follower.state);
  * ```

@@ -6,21 +6,29 @@
 // Revisions are the bucket's: what set() returns is what followers report.
 
 import {
-  connect,
+  createInbox,
   credsAuthenticator,
+  nanos,
   type NatsConnection,
 } from "@nats-io/transport-node";
 import {
+  AckPolicy,
   DeliverPolicy,
-  jetstream,
-  type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
+  StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { FleetError, messageOf } from "./_errors.ts";
+import { connectDeno } from "./_transport.ts";
+import { FleetError, FleetPermissionError, messageOf } from "./_errors.ts";
 import type { LayerId, RawLayer, Snapshot } from "./_policy.ts";
-import type { NatsAddress, Store, Watch, WatchEvent } from "./_store.ts";
+import {
+  type NatsAddress,
+  retryDelay,
+  type Store,
+  type Watch,
+  type WatchEvent,
+} from "./_store.ts";
 import type { DesiredValue, FollowerStatus, StoreOptions } from "./_types.ts";
 
 /** The desired-state bucket when none is named. */
@@ -29,6 +37,43 @@ export const DESIRED_BUCKET = "static_keys_desired";
 export const STATUS_BUCKET = "static_keys_status";
 /** Statuses expire this long after their last write unless set() says. */
 export const STATUS_TTL_MS = 15_000;
+/**
+ * A watch's consumer sends a heartbeat this often while it has nothing to
+ * send; two missed ones (while the process ran) end the watch, which
+ * starts again.
+ */
+export const WATCH_HEARTBEAT_MS = 5000;
+
+/** What the reply subject of a JetStream delivery says about it. */
+interface Delivery {
+  /** The stream's sequence number of the message (a KV revision). */
+  readonly stream: number;
+  /** The consumer's sequence number: 1, 2, 3... without gaps. */
+  readonly consumer: number;
+  /** Messages left to deliver after this one. */
+  readonly pending: number;
+}
+
+/**
+ * Reads `$JS.ACK.<stream>.<consumer>.<count>.<stream seq>.<consumer seq>.
+ * <time>.<pending>`, or the form with a domain and an account hash after
+ * `$JS.ACK` (and maybe a token at the end); undefined for any other subject.
+ */
+export function deliveryOf(reply: string | undefined): Delivery | undefined {
+  if (!reply?.startsWith("$JS.ACK.")) return undefined;
+  const t = reply.split(".");
+  const at = t.length === 9 ? 5 : t.length >= 11 ? 7 : -1;
+  if (at < 0) return undefined;
+  const d = {
+    stream: Number(t[at]),
+    consumer: Number(t[at + 1]),
+    pending: Number(t[at + 3]),
+  };
+  return Number.isSafeInteger(d.stream) && Number.isSafeInteger(d.consumer) &&
+      Number.isSafeInteger(d.pending)
+    ? d
+    : undefined;
+}
 
 /** One key's last message in a bucket, as the watches read it. */
 interface Entry {
@@ -55,6 +100,46 @@ export function layerOf(scope: string, key: string): LayerId | undefined {
   return { kind: m[1] as "host" | "instance", name: m[2] };
 }
 
+/**
+ * The authenticator of a `.creds` file (a user JWT and its nkey seed);
+ * EAUTH naming the file when it cannot be read or is not one.
+ */
+async function credsOf(path: string) {
+  const action =
+    `Cannot use the NATS creds file "${path}" (the creds option, --creds)`;
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    throw new FleetPermissionError(
+      `${action}: reading it needs --allow-read=${path}, run again with --allow-read=${path}`,
+      `--allow-read=${path}`,
+    );
+  }
+  let text: Uint8Array;
+  try {
+    text = await Deno.readFile(path);
+  } catch (error) {
+    throw new FleetError(
+      `${action}: ${messageOf(error)}; give the path of a .creds file`,
+      "EAUTH",
+      { cause: error },
+    );
+  }
+  const authenticator = credsAuthenticator(text);
+  try {
+    // Signs a nonce as the connection will: a file without a JWT and a
+    // seed fails here, before any server is asked.
+    authenticator("0");
+  } catch (error) {
+    throw new FleetError(
+      `${action}: it is not a creds file (${
+        messageOf(error)
+      }); it must hold a user JWT and its nkey seed, as "nsc generate creds" writes them`,
+      "EAUTH",
+      { cause: error },
+    );
+  }
+  return authenticator;
+}
+
 /** What a NATS error means for the fleet. */
 export function natsError(action: string, error: unknown): FleetError {
   if (error instanceof FleetError) return error;
@@ -68,43 +153,6 @@ export function natsError(action: string, error: unknown): FleetError {
   return new FleetError(`${action}: ${text}`, code, { cause: error });
 }
 
-/*
- * The node transport of the NATS client removes a socket's listeners
- * before destroying it (NodeTransport.discard), so a reset that arrives
- * after that, as when a server refuses the credentials and closes the
- * socket, is an "error" event without a listener: an uncaught exception
- * that ends the process. While a store is open (and 10 s after the last
- * one closed or failed to open) such a socket error (ECONNRESET or EPIPE
- * on read or write) is dropped; every other error goes on as it would.
- */
-let openStores = 0;
-let graceUntil = 0;
-let guardInstalled = false;
-
-function strayReset(event: Event): void {
-  const e = (event as ErrorEvent).error ??
-    (event as PromiseRejectionEvent).reason;
-  const { code, syscall } = (e ?? {}) as { code?: string; syscall?: string };
-  if (
-    (openStores > 0 || Date.now() < graceUntil) &&
-    (code === "ECONNRESET" || code === "EPIPE") &&
-    (syscall === "read" || syscall === "write")
-  ) event.preventDefault();
-}
-
-function guardSockets(open: boolean): void {
-  if (!guardInstalled) {
-    guardInstalled = true;
-    globalThis.addEventListener("error", strayReset);
-    globalThis.addEventListener("unhandledrejection", strayReset);
-  }
-  if (open) openStores++;
-  else {
-    openStores = Math.max(0, openStores - 1);
-    graceUntil = Date.now() + 10_000;
-  }
-}
-
 /** The NATS store. */
 export class NatsStore implements Store {
   readonly name: string;
@@ -113,8 +161,9 @@ export class NatsStore implements Store {
   readonly #options: StoreOptions;
   readonly #timeout: number;
   #jsm: JetStreamManager | undefined;
-  #js: JetStreamClient | undefined;
   #closed = false;
+  /** Whether the connection is up (watches check heartbeats only then). */
+  #connected = true;
   #desired: KV | undefined;
   #status: KV | undefined;
   /** Watches to restart on a reconnect (their consumer may be gone). */
@@ -135,8 +184,10 @@ export class NatsStore implements Store {
     (async () => {
       for await (const s of nc.status()) {
         if (s.type === "reconnect") {
+          this.#connected = true;
           for (const restart of this.#restarts) restart();
         } else if (s.type === "disconnect") {
+          this.#connected = false;
           const error = new FleetError(
             `Cannot read "${name}": the connection to ${s.server} was lost; reconnecting`,
             "EUNREACHABLE",
@@ -156,13 +207,11 @@ export class NatsStore implements Store {
       host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
     );
     const name = servers.map((s) => `nats://${s}`).join(",");
-    let authenticator;
-    if (options.creds !== undefined) {
-      authenticator = credsAuthenticator(await Deno.readFile(options.creds));
-    }
-    guardSockets(true);
+    const authenticator = options.creds === undefined
+      ? undefined
+      : await credsOf(options.creds);
     try {
-      const nc = await connect({
+      const nc = await connectDeno({
         servers,
         user: options.user,
         pass: options.password,
@@ -173,13 +222,14 @@ export class NatsStore implements Store {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
         reconnectJitter: 100,
-        pingInterval: 2000,
+        // A server that died closes its sockets (the loss is seen at once);
+        // pings find a silent one (a cut network) within 10 to 15 s.
+        pingInterval: 5000,
         maxPingOut: 2,
         name: "static-keys fleet",
       });
       return new NatsStore(name, nc, options);
     } catch (error) {
-      guardSockets(false);
       throw natsError(`Cannot connect to "${name}"`, error);
     }
   }
@@ -230,10 +280,12 @@ export class NatsStore implements Store {
       if (!create || !/not found/i.test(messageOf(error))) {
         throw natsError(`Cannot open bucket "${name}"`, error);
       }
+      // In memory: statuses are rewritten every heartbeat and expire.
       this.#status = await this.#kvm.create(name, {
         history: 1,
         replicas: create.replicas ?? 1,
         ttl: create.ttl ?? STATUS_TTL_MS,
+        storage: StorageType.Memory,
         timeout: this.#timeout,
       });
     }
@@ -250,20 +302,15 @@ export class NatsStore implements Store {
     }
   }
 
-  /** Messages of `bucket` under `filter` now (0: none, the watch sends none). */
-  async #count(bucket: string, filter: string): Promise<number> {
-    const jsm = await this.#manager();
-    const info = await jsm.streams.info(`KV_${bucket}`, {
-      subjects_filter: `$KV.${bucket}.${filter}`,
-    });
-    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  }
-
   /**
    * The last message of each key of `bucket` under `filter`, delivered
    * whole: `done` gets them once the initial state is in, then after each
-   * update. An ordered consumer reads them: the client makes it again,
-   * from the last message seen, when it goes missing (its node died).
+   * update. A push consumer of our own (no acknowledgements, no pull
+   * requests) sends them to an inbox this connection subscribes to, and
+   * a heartbeat every {@linkcode WATCH_HEARTBEAT_MS} while there is
+   * nothing to send. The watch ends (and the caller starts it again, from
+   * the last value of each key) when the consumer is gone, a delivery is
+   * missing, or two heartbeats were not heard while this process ran.
    * Resolves once the watch runs; the returned stop() ends it.
    */
   async #watchEntries(
@@ -271,49 +318,86 @@ export class NatsStore implements Store {
     filter: string,
     done: (entries: Map<string, Entry>) => void,
   ): Promise<{ stop: () => void; ended: Promise<void> }> {
-    const pending = await this.#count(bucket, filter);
-    this.#js ??= jetstream(this.#nc, { timeout: this.#timeout });
-    const consumer = await this.#js.consumers.get(`KV_${bucket}`, {
-      filter_subjects: `$KV.${bucket}.${filter}`,
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
-    // Heartbeats every second: a consumer whose node died is noticed within
-    // seconds, and the watch starts again (from the last value of each key).
-    const messages = await consumer.consume({
-      expires: 2000,
-      idle_heartbeat: 1000,
-    });
-    (async () => {
-      for await (const s of messages.status()) {
-        if (
-          s.type === "heartbeats_missed" && s.count >= 2 ||
-          s.type === "consumer_deleted" || s.type === "consumer_not_found" ||
-          s.type === "stream_not_found"
-        ) {
-          messages.stop();
-          break;
-        }
-      }
-    })().catch(() => {});
+    const jsm = await this.#manager();
+    const stream = `KV_${bucket}`;
     const prefix = `$KV.${bucket}.`;
     const entries = new Map<string, Entry>();
-    let initial = pending > 0;
-    if (!initial) done(entries);
-    const ended = (async () => {
-      for await (const m of messages) {
+    const ended = Promise.withResolvers<void>();
+    let initial = true;
+    let next = 1; // the consumer sequence of the next delivery
+    let consumer: string | undefined;
+    let stopped = false;
+    let heard = performance.now();
+    // Two heartbeats missed while this process ran: the consumer is gone
+    // (its node died). A check that itself comes late means this process
+    // was not running (a starved machine): what the server sent meanwhile
+    // may still be unread, so that check decides nothing.
+    let due = performance.now() + WATCH_HEARTBEAT_MS;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      const late = now - due;
+      due = now + WATCH_HEARTBEAT_MS;
+      if (late > WATCH_HEARTBEAT_MS / 2 || !this.#connected) return;
+      if (now - heard > 2.5 * WATCH_HEARTBEAT_MS) stop();
+    }, WATCH_HEARTBEAT_MS);
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      sub.unsubscribe();
+      if (consumer) jsm.consumers.delete(stream, consumer).catch(() => {});
+      ended.resolve();
+    };
+    const sub = this.#nc.subscribe(createInbox(), {
+      callback: (error, m) => {
+        if (stopped) return;
+        if (error) return stop();
+        heard = performance.now();
+        const headers = m.headers;
+        if (headers && headers.code !== 0) {
+          // 100: a heartbeat; anything else (409: the consumer was
+          // deleted) ends the watch
+          if (headers.code !== 100) stop();
+          return;
+        }
+        const delivery = deliveryOf(m.reply);
+        if (!delivery || delivery.consumer !== next) return stop();
+        next++;
         const key = m.subject.slice(prefix.length);
         entries.set(key, {
           key,
-          revision: m.seq,
-          operation: m.headers?.get("KV-Operation") || "PUT",
+          revision: delivery.stream,
+          operation: headers?.get("KV-Operation") || "PUT",
           text: m.string(),
         });
-        if (initial && m.info.pending > 0) continue;
+        if (initial && delivery.pending > 0) return;
+        initial = false;
+        done(entries);
+      },
+    });
+    try {
+      const info = await jsm.consumers.add(stream, {
+        deliver_subject: sub.getSubject(),
+        filter_subject: `${prefix}${filter}`,
+        deliver_policy: DeliverPolicy.LastPerSubject,
+        ack_policy: AckPolicy.None,
+        idle_heartbeat: nanos(WATCH_HEARTBEAT_MS),
+        flow_control: false,
+        mem_storage: true,
+        num_replicas: 1,
+      });
+      consumer = info.name;
+      if (stopped) {
+        jsm.consumers.delete(stream, consumer).catch(() => {});
+      } else if (initial && info.num_pending === 0 && next === 1) {
         initial = false;
         done(entries);
       }
-    })();
-    return { stop: () => messages.stop(), ended };
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    return { stop, ended: ended.promise };
   }
 
   /**
@@ -341,28 +425,35 @@ export class NatsStore implements Store {
     this.#restarts.add(restart);
     this.#losses.add(lost);
     const loop = (async () => {
-      let backoff = 250;
+      let attempt = 0; // failed tries since the watch last ran
       while (!stopped) {
         try {
           await open();
           const w = await this.#watchEntries(bucket, filter, done);
           current = w;
           if (stopped) w.stop();
-          backoff = 250;
+          attempt = 0;
           await w.ended;
         } catch (error) {
           if (stopped) break;
-          failed(natsError(`Cannot watch "${this.name}"`, error));
+          // Never out of the loop: the error is the follower's to report,
+          // and the watch is made again (from the current state) until it
+          // runs or is stopped.
+          try {
+            failed(natsError(`Cannot watch "${this.name}"`, error));
+          } catch {
+            // a caller's error must not end the watch
+          }
         }
         if (stopped) break;
+        attempt++;
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, backoff);
+          const t = setTimeout(resolve, retryDelay(attempt));
           wake = () => {
             clearTimeout(t);
             resolve();
           };
         });
-        backoff = Math.min(backoff * 2, 5000);
       }
     })();
     return {
@@ -449,16 +540,22 @@ export class NatsStore implements Store {
     }
   }
 
-  async writeStatus(status: FollowerStatus): Promise<void> {
+  /**
+   * Publishes the status to its key's subject: the status bucket's stream
+   * stores it (a KV put), without an acknowledgement to wait for, read and
+   * parse; a lost one is written again at the next heartbeat.
+   */
+  writeStatus(status: FollowerStatus): Promise<void> {
     try {
-      const kv = await this.#statusKv(false);
-      await kv.put(
-        `${status.scope}.${status.instance}`,
+      this.#nc.publish(
+        `$KV.${this.#statusName}.${status.scope}.${status.instance}`,
         JSON.stringify(status),
       );
+      return Promise.resolve();
     } catch (error) {
-      this.#status = undefined;
-      throw natsError(`Cannot write the status of "${status.instance}"`, error);
+      return Promise.reject(
+        natsError(`Cannot write the status of "${status.instance}"`, error),
+      );
     }
   }
 
@@ -481,7 +578,7 @@ export class NatsStore implements Store {
     } catch (error) {
       throw natsError(`Cannot watch the statuses of "${this.name}"`, error);
     }
-    const parsed = new WeakMap<Entry, FollowerStatus | null>();
+    const statuses = new StatusList();
     let first!: (error?: FleetError) => void;
     const started = new Promise<FleetError | undefined>((r) => first = r);
     const w = this.#keepWatching(
@@ -490,7 +587,7 @@ export class NatsStore implements Store {
       () => this.#statusKv(false),
       (entries) => {
         first();
-        on(liveStatuses(entries, maxAge, parsed));
+        on(statuses.list(entries, maxAge));
       },
       (error) => first(error),
     );
@@ -525,7 +622,6 @@ export class NatsStore implements Store {
     this.#restarts.clear();
     this.#losses.clear();
     await this.#nc.close().catch(() => {});
-    guardSockets(false);
   }
 }
 
@@ -545,28 +641,43 @@ function layerValues(entry: { json<T>(): T }): Record<string, unknown> {
   return {};
 }
 
-/** The statuses among `entries` written in the last `maxAge` ms. */
-function liveStatuses(
-  entries: Map<string, Entry>,
-  maxAge: number,
-  parsed: WeakMap<Entry, FollowerStatus | null>,
-): FollowerStatus[] {
-  const now = Date.now();
-  const out: FollowerStatus[] = [];
-  for (const e of entries.values()) {
-    if (e.operation !== "PUT") continue;
-    let s = parsed.get(e);
-    if (s === undefined) {
-      try {
-        s = JSON.parse(e.text) as FollowerStatus;
-      } catch {
-        s = null; // not a status
-      }
-      parsed.set(e, s); // each entry is parsed once, not once per update
+/**
+ * The live statuses among a watch's entries, sorted by instance. Each
+ * entry is parsed once; the order is sorted again only when a key is new
+ * (entries are never removed from the map, a deleted key stays as a DEL),
+ * so an update costs a pass over the entries, not a sort and a parse of
+ * each.
+ */
+class StatusList {
+  readonly #parsed = new WeakMap<
+    Entry,
+    { status: FollowerStatus; time: number } | null
+  >();
+  #order: string[] = [];
+
+  list(entries: Map<string, Entry>, maxAge: number): FollowerStatus[] {
+    if (entries.size !== this.#order.length) {
+      this.#order = [...entries.keys()].sort((a, b) => a.localeCompare(b));
     }
-    if (s && now - Date.parse(s.time) <= maxAge) out.push(s);
+    const now = Date.now();
+    const out: FollowerStatus[] = [];
+    for (const key of this.#order) {
+      const e = entries.get(key)!;
+      if (e.operation !== "PUT") continue;
+      let s = this.#parsed.get(e);
+      if (s === undefined) {
+        try {
+          const status = JSON.parse(e.text) as FollowerStatus;
+          s = { status, time: Date.parse(status.time) };
+        } catch {
+          s = null; // not a status
+        }
+        this.#parsed.set(e, s);
+      }
+      if (s && now - s.time <= maxAge) out.push(s.status);
+    }
+    return out;
   }
-  return out.sort((a, b) => a.instance.localeCompare(b.instance));
 }
 
 /** The scope's layers from its KV entries (a deleted layer is absent). */

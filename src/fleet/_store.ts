@@ -8,6 +8,22 @@ import type { LayerId, Snapshot } from "./_policy.ts";
 import type { DesiredValue, FollowerStatus, StoreOptions } from "./_types.ts";
 
 /** What a watch reports: a snapshot of the scope, or why there is none now. */
+/** The first wait before a store is tried again, in ms. */
+export const RETRY_MIN_MS = 250;
+/** The longest wait before a store is tried again, in ms. */
+export const RETRY_MAX_MS = 5000;
+
+/**
+ * The wait before try `attempt` (1, 2, ...) of a failed store operation:
+ * doubling from {@linkcode RETRY_MIN_MS} up to {@linkcode RETRY_MAX_MS},
+ * each drawn between half and all of that, so that followers that lost
+ * their store together do not come back together.
+ */
+export function retryDelay(attempt: number): number {
+  const cap = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (attempt - 1));
+  return cap / 2 + Math.random() * cap / 2;
+}
+
 export type WatchEvent =
   | { readonly kind: "snapshot"; readonly snapshot: Snapshot }
   | { readonly kind: "error"; readonly error: Error };

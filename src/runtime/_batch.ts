@@ -161,7 +161,7 @@ export class Batch {
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -181,7 +181,7 @@ export class Batch {
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -201,7 +201,7 @@ export class Batch {
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
@@ -222,7 +222,7 @@ export class Batch {
    * @returns A new builder.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();

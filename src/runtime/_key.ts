@@ -235,7 +235,7 @@ export class StaticKey {
    * @throws {ModuleClosedError} If the module is closed.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
@@ -263,7 +263,7 @@ export class StaticKey {
    *   then (no byte, no pin).
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    * import assert from "node:assert/strict";
    *
@@ -298,7 +298,7 @@ export class StaticKey {
    *   pinned then.
    *
    * @example Usage
-   * ```ts ignore
+   * ```ts
    * import { open } from "@static-keys/deno";
    *
    * using mod = open();
