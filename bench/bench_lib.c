@@ -13,15 +13,24 @@
  *   bench_maps_lines  lines of /proc/self/maps: mappings a flip added
  *                     (the SIGTRAP handler's block aside: the first flip
  *                     in place of the process maps it, once)
+ *   bench_floors      the system calls a flip in place is made of, one
+ *                     at a time, in the calling process (Deno's threads):
+ *                     a pwrite of one code byte to /proc/self/mem, one
+ *                     membarrier(SYNC_CORE), one rt_sigaction query
  *
  * Bench-only: the baseline writes the key's state fields itself, which no
  * user code may do.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "site.h"
@@ -125,5 +134,87 @@ STATIC_KEYS_EXPORT int32_t bench_maps_lines(void)
 	}
 	close(fd);
 	return lines;
+}
+
+static double floor_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int floor_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+enum { FLOOR_ROUNDS = 31, FLOOR_CALLS = 32 };
+
+/* Median over rounds of FLOOR_CALLS calls of what `kind` names, in µs a call. */
+static double floor_median(int kind, int mem, uintptr_t at)
+{
+	double t[FLOOR_ROUNDS];
+	int r, i;
+
+	for (r = 0; r < FLOOR_ROUNDS; r++) {
+		double t0 = floor_now_ns();
+
+		for (i = 0; i < FLOOR_CALLS; i++) {
+			if (kind == 0) {
+				uint8_t b = *(const volatile uint8_t *)at;
+
+				if (pwrite(mem, &b, 1, (off_t)at) != 1)
+					return -1;
+			} else if (kind == 1) {
+				if (syscall(SYS_membarrier, 1 << 5, 0, 0))
+					return -1;
+			} else {
+				struct sigaction cur;
+
+				if (sigaction(SIGTRAP, NULL, &cur))
+					return -1;
+			}
+		}
+		t[r] = (floor_now_ns() - t0) / 1000.0 / FLOOR_CALLS;
+	}
+	qsort(t, FLOOR_ROUNDS, sizeof t[0], floor_cmp);
+	return t[FLOOR_ROUNDS / 2];
+}
+
+/*
+ * out: µs of one pwrite of a code byte (its own value, first byte of key
+ * `index`'s first site) to /proc/self/mem, of one membarrier(SYNC_CORE),
+ * of one rt_sigaction query; then the process's thread count. -1 for a
+ * call the OS refused.
+ */
+STATIC_KEYS_EXPORT int32_t bench_floors(uint32_t index, double *out)
+{
+	struct static_key *k = static_keys_at(index);
+	char line[128];
+	FILE *f;
+	int mem;
+
+	if (!k || !k->sites)
+		return STATIC_KEYS_ENOKEY;
+	mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	out[0] = mem < 0 ? -1
+			 : floor_median(0, mem, jump_entry_code(&k->entries[0]));
+	if (mem >= 0)
+		close(mem);
+	/* registered by the module's first flip in place; once more is free */
+	syscall(SYS_membarrier, 1 << 6, 0, 0);
+	out[1] = floor_median(1, -1, 0);
+	out[2] = floor_median(2, -1, 0);
+	out[3] = 0;
+	f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "Threads:", 8))
+			out[3] = atof(line + 8);
+	if (f)
+		fclose(f);
+	return 0;
 }
 #endif

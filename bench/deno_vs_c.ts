@@ -17,16 +17,37 @@ const quick = Deno.args.includes("--quick");
 using mod = open(path, {
   symbols: {
     bench_c_flips: { parameters: ["u32", "u32"], result: "i32" },
+    bench_floors: { parameters: ["u32", "buffer"], result: "i32" },
   },
 });
-const { bench_c_flips } = mod.symbols;
+const { bench_c_flips, bench_floors } = mod.symbols;
 console.log(JSON.stringify({
   group: "default",
   strategy: mod.strategy,
-  // x86 runs the cross-modification protocol in three passes per request
+  // x86 runs the cross-modification protocol in three passes per request,
+  // with a core synchronisation after the first two
   passes: Deno.build.arch === "x86_64" ? 3 : 1,
+  syncs: Deno.build.arch === "x86_64" ? 2 : 1,
   protocol: mod.stats().protocol,
 }));
+
+// The system calls a flip in place is made of, one at a time, from this
+// process (Deno's threads), after one flip so the module is set up.
+if (Deno.build.os === "linux") {
+  const one = mod.key("one");
+  one.set(true);
+  one.set(false);
+  const floors = new Float64Array(4);
+  if (bench_floors(one.index, floors) === 0) {
+    console.log(JSON.stringify({
+      group: "floor",
+      pwrite_us: Number(floors[0].toFixed(3)),
+      membarrier_us: Number(floors[1].toFixed(3)),
+      sigaction_us: Number(floors[2].toFixed(3)),
+      threads: floors[3],
+    }));
+  }
+}
 
 function median(values: number[]): number {
   const sorted = values.toSorted((a, b) => a - b);

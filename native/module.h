@@ -31,7 +31,10 @@ struct module {
 	int strategy;
 	int default_strategy;   /* what STATIC_KEYS_STRATEGY_DEFAULT means here */
 	int prepared;           /* os_prepare ran for the strategy in use */
-	int protocol;           /* enum protocol_phase, atomic */
+	unsigned protocol;      /* atomic: enum protocol_phase in the low 2
+				 * bits, above them a count of the requests
+				 * that armed it (the trap side's check that
+				 * nothing changed while it looked) */
 	int trap_inflight;      /* atomic: trap handlers reading the request */
 	int busy;               /* a state-changing call is running (re-entry guard) */
 	struct static_keys_stats stats;

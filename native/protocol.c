@@ -69,11 +69,24 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 	const struct jump_entry *e;
 	struct static_key *k = NULL;
 	enum protocol_phase dir;
-	int back = 0;
+	unsigned seen;
+	int back, sent;
 
 	__atomic_add_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
-	dir = (enum protocol_phase)__atomic_load_n(&m->protocol,
-						   __ATOMIC_SEQ_CST);
+again:
+	/*
+	 * The phase and the site's bytes are read at different moments. A
+	 * thread delayed here (preempted between the trap and this read)
+	 * may see no request running, then the breakpoint of the next one:
+	 * it would take that breakpoint for someone else's. So the decision
+	 * stands only when the phase word did not change meanwhile (each
+	 * arm bumps its count); else it is made again.
+	 */
+	seen = __atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST);
+	dir = (enum protocol_phase)(seen & 3u);
+	site = after ? pc - ARCH_BREAKPOINT_SIZE : pc;
+	back = sent = 0;
+	k = NULL;
 	e = site_find(m, site, &k);
 	if (!e && after && (e = site_find(m, pc, &k)) != NULL) {
 		if (site_trapped(site)) /* read only now: pc - 1 is text */
@@ -89,7 +102,7 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 		to = back ? site
 		     : insn ? jump_entry_target(e)
 			    : site + ARCH_JUMP_SIZE;
-		__atomic_add_fetch(&m->stats.traps, 1, __ATOMIC_RELAXED);
+		sent = 1;
 	} else if (!jump_entry_marked(e)) {
 		/* not ours now: a gone breakpoint runs again, another is not ours */
 		to = !back && !site_trapped(site) ? site : 0;
@@ -101,6 +114,10 @@ static uintptr_t protocol_trap(void *ctx, uintptr_t pc, int after)
 
 		to = insn ? jump_entry_target(e) : site + ARCH_JUMP_SIZE;
 	}
+	if (__atomic_load_n(&m->protocol, __ATOMIC_SEQ_CST) != seen)
+		goto again;
+	if (sent)
+		__atomic_add_fetch(&m->stats.traps, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&m->trap_inflight, 1, __ATOMIC_SEQ_CST);
 	return to;
 #else
@@ -152,9 +169,18 @@ static void protocol_mark_leftovers(struct module *m)
 }
 
 /* Ends the protocol: no handler reads the request once this returns. */
+/* The phase word: `dir`, and the arm count kept (arm: one more). */
+static void protocol_phase(struct module *m, enum protocol_phase dir, int arm)
+{
+	unsigned w = __atomic_load_n(&m->protocol, __ATOMIC_RELAXED);
+
+	w = ((w & ~3u) + (arm ? 4u : 0u)) | (unsigned)dir;
+	__atomic_store_n(&m->protocol, w, __ATOMIC_SEQ_CST);
+}
+
 static void protocol_disarm(struct module *m)
 {
-	__atomic_store_n(&m->protocol, PROTOCOL_OFF, __ATOMIC_SEQ_CST);
+	protocol_phase(m, PROTOCOL_OFF, 0);
 	while (__atomic_load_n(&m->trap_inflight, __ATOMIC_SEQ_CST))
 		os_thread_yield();
 }
@@ -199,7 +225,9 @@ static int protocol_pass(struct module *m, int pass, int invert,
 
 /*
  * Every site of the request through the protocol, all runs per pass, one
- * core synchronisation per pass. On failure the same passes run back to
+ * core synchronisation after each pass but the last on x86 (the trap
+ * handler stays installed: see "No synchronisation after the last pass"
+ * in docs/concurrency.md), after the one pass elsewhere. On failure the same passes run back to
  * the old bytes (a site half way holds the breakpoint, so the restore is
  * safe from any pass): over every run, or, when the first pass failed,
  * over the runs up to the failed one (those after it were not touched).
@@ -217,16 +245,27 @@ int patch_protocol(struct module *m)
 		return err_set(STATIC_KEYS_EPATCH,
 			       "Cannot flip keys: the OS refused the breakpoint "
 			       "handler the flip needs; nothing was written");
-	__atomic_store_n(&m->protocol, PROTOCOL_FORWARD, __ATOMIC_SEQ_CST);
+	protocol_phase(m, PROTOCOL_FORWARD, 1);
 	for (pass = first; pass <= last && !rc; pass++) {
 		rc = protocol_pass(m, pass, 0, &p, &fs, &fe, UINTPTR_MAX);
 		if (rc && pass == first)
 			stop = fe;
-		if (!rc)
+		/*
+		 * After the head pass on x86 a core may still fetch the
+		 * breakpoint it saw before (never the old instruction: the
+		 * syncs before made every core see the breakpoint, then the
+		 * new tail). Such a stale breakpoint traps into the handler,
+		 * which stays installed and sends the thread back to run the
+		 * site again (protocol_trap: "a gone breakpoint runs again");
+		 * the trap's return serialises, so the thread then runs the
+		 * new instruction. A 4-byte ISA has no trap to fall back on:
+		 * its one pass keeps its sync.
+		 */
+		if (!rc && (!ARCH_NEEDS_BREAKPOINT || pass < last))
 			rc = protocol_sync(m, &p);
 	}
 	if (rc) {
-		__atomic_store_n(&m->protocol, PROTOCOL_BACK, __ATOMIC_SEQ_CST);
+		protocol_phase(m, PROTOCOL_BACK, 0);
 		for (pass = first; pass <= last; pass++) {
 			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe, stop);
 			if (urc && undo_rc != STATIC_KEYS_EWX)

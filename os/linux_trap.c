@@ -573,6 +573,18 @@ void linux_trap_release(void)
 
 	if (!b || linux_trap.index < 0)
 		return;
+	/*
+	 * A flip ends without a core synchronisation after its last pass: a
+	 * core may still hold one of this module's breakpoints, which only
+	 * this module's trap side sends on. One synchronisation before it
+	 * leaves, so none outlives it (refused: the window is as short as
+	 * ever, see docs/concurrency.md).
+	 */
+	{
+		struct os_patch diag = {0};
+
+		(void)os_sync_core(&diag);
+	}
 	me = &b->module[linux_trap.index];
 	trap_lock(b);
 	__atomic_store_n(&me->state, SLOT_LEAVING, __ATOMIC_SEQ_CST);

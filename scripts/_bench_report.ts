@@ -58,6 +58,14 @@ export interface Results {
    * passes per request (3 on x86): each pass is one patch per run.
    */
   protocolPasses?: Record<string, number>;
+  /** Core synchronisations per request of those strategies (2 on x86). */
+  protocolSyncs?: Record<string, number>;
+  /**
+   * The floors, measured in the same run from the Deno process: µs of one
+   * pwrite of a code byte to /proc/self/mem, one membarrier(SYNC_CORE),
+   * one rt_sigaction query, and that process's thread count (Linux).
+   */
+  floor?: Row;
   checks: Check[];
 }
 
@@ -473,7 +481,7 @@ export function readmeBench(r: Results): string {
     const v = find(r.flip, { strategy: s, sites: 10000, spin: false })
       ?.syscalls;
     if (v === undefined) return "–";
-    const syncs = r.protocolPasses?.[s];
+    const syncs = r.protocolSyncs?.[s] ?? r.protocolPasses?.[s];
     return Number(v).toLocaleString("en-US") +
       (syncs ? ` + ${syncs} membarrier` : "");
   };
@@ -515,5 +523,39 @@ export function readmeBench(r: Results): string {
     table,
     "",
     `System calls are the strategy's own, per request.${hot}${deno}`,
+    ...(r.floor ? ["", floorLine(r)] : []),
   ].join("\n");
+}
+
+/**
+ * The floors of a flip in place, one sentence: what one of each system
+ * call the default strategy makes costs alone, from the Deno process.
+ */
+export function floorLine(r: Results): string {
+  const f = r.floor!;
+  const one = find(r.flip, {
+    strategy: r.defaultStrategy,
+    sites: 1,
+    spin: false,
+  });
+  // A 1-site flip in place: one pwrite per pass, one membarrier per sync,
+  // one rt_sigaction (the handler's check); a pair is two flips.
+  const passes = r.protocolPasses?.[r.defaultStrategy];
+  const syncs = r.protocolSyncs?.[r.defaultStrategy] ?? passes ?? 0;
+  const floor = passes === undefined ? undefined : 2 * (
+    passes * Number(f.pwrite_us) + syncs * Number(f.membarrier_us) +
+    Number(f.sigaction_us)
+  );
+  const pair = !one
+    ? ""
+    : floor === undefined
+    ? ` A 1-site pair of \`${r.defaultStrategy}\` takes ${us(one.us)}.`
+    : ` A 1-site flip of \`${r.defaultStrategy}\` makes ${passes} ` +
+      `\`pwrite\`, ${syncs} \`membarrier\` and 1 \`rt_sigaction\`: a ` +
+      `pair's floor is ${us(floor)}, and it takes ${us(one.us)}.`;
+  return `Floors, measured in the same run from the Deno process ` +
+    `(${f.threads} threads): one \`pwrite\` of a code byte to ` +
+    `\`/proc/self/mem\` takes ${us(f.pwrite_us)}, one ` +
+    `\`membarrier(SYNC_CORE)\` ${us(f.membarrier_us)}, one ` +
+    `\`rt_sigaction\` ${us(f.sigaction_us)}.${pair}`;
 }

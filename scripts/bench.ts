@@ -17,6 +17,7 @@ import {
   checkList,
   checkResults,
   flipTable,
+  floorLine,
   hotTable,
   initTable,
   machineLine,
@@ -172,6 +173,14 @@ const results: Results = {
         Number(fromDeno.find((r) => r.group === "default")?.passes ?? 1),
       ]),
   ),
+  protocolSyncs: Object.fromEntries(
+    ((fromDeno.find((r) => r.group === "default")?.protocol ?? []) as string[])
+      .map((s) => [
+        s,
+        Number(fromDeno.find((r) => r.group === "default")?.syncs ?? 1),
+      ]),
+  ),
+  floor: fromDeno.find((r) => r.group === "floor"),
   checks: [],
 };
 results.checks = checkResults(results);
@@ -193,6 +202,7 @@ const report = [
   "",
   hotTable(results),
   ...(results.init.length ? ["", initTable(results)] : []),
+  ...(results.floor ? ["", floorLine(results)] : []),
   "",
   "Checks:",
   "",

@@ -104,10 +104,10 @@ static void stress(int strategy, long flips)
 		      f_true() == 0x40 + static_key_enabled(&c_true));
 	CHECK("never writable+executable after", check_no_wx_mapping());
 	if ((after.protocol >> strategy) & 1u)
-		CHECK("three (or one) core syncs per request",
+		CHECK("two (or one) core syncs per request",
 		      after.core_syncs - before.core_syncs ==
 			      (after.requests - before.requests) *
-				      (ARCH_NEEDS_BREAKPOINT ? 3 : 1));
+				      plat_core_syncs(strategy));
 	if (check_failed == failed)
 		survived += (unsigned long long)i;
 	printf("%s: %ld reader calls, %llu traps sent on, %llu core syncs\n",

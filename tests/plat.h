@@ -307,6 +307,45 @@ static inline uint8_t *plat_guarded(size_t len, size_t *guard_len)
 	*guard_len = ps;
 	return p + ps;
 }
+
+#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__)) &&      \
+	defined(_GNU_SOURCE) /* REG_RIP, REG_EIP */
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+
+/*
+ * A breakpoint trap at `pc` (the address after the int3) handed to the
+ * SIGTRAP disposition in force, as the kernel would for a core that ran a
+ * stale int3 there: a forged siginfo (SI_KERNEL) and context, the handler
+ * called as a function. Returns the pc it resumes at, or 0 when the
+ * disposition is no SA_SIGINFO handler.
+ */
+#define PLAT_TRAP_CALL 1
+static inline uintptr_t plat_trap_call(uintptr_t pc)
+{
+	struct sigaction cur;
+	siginfo_t info;
+	ucontext_t uc;
+
+	if (sigaction(SIGTRAP, NULL, &cur) || !(cur.sa_flags & SA_SIGINFO) ||
+	    !cur.sa_sigaction)
+		return 0;
+	memset(&info, 0, sizeof info);
+	memset(&uc, 0, sizeof uc);
+	info.si_signo = SIGTRAP;
+	info.si_code = SI_KERNEL;
+#ifdef __x86_64__
+	uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+	cur.sa_sigaction(SIGTRAP, &info, &uc);
+	return (uintptr_t)uc.uc_mcontext.gregs[REG_RIP];
+#else
+	uc.uc_mcontext.gregs[REG_EIP] = (greg_t)pc;
+	cur.sa_sigaction(SIGTRAP, &info, &uc);
+	return (uintptr_t)uc.uc_mcontext.gregs[REG_EIP];
+#endif
+}
+#endif
 #endif
 
 /*
@@ -347,6 +386,13 @@ static inline int plat_protocol(int s)
 
 	static_keys_get_stats(&st);
 	return (st.protocol >> s) & 1u;
+}
+
+/* Core synchronisations per request under s: x86's protocol has none
+ * after its last pass (docs/concurrency.md). */
+static inline unsigned plat_core_syncs(int s)
+{
+	return plat_protocol(s) ? (ARCH_NEEDS_BREAKPOINT ? 2 : 1) : 0;
 }
 
 static inline unsigned plat_passes(int s)
