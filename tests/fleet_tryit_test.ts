@@ -92,7 +92,7 @@ Deno.test("docs/fleet.md's try-it: the example follower applies what the command
     const [, setArgs] = argv(steps[1]);
     const set = await spawn(deno, setArgs, { cwd: ROOT });
     assert.equal(set.code, 0, `${steps[1]}\n${set.stdout}${set.stderr}`);
-    const applied = await out.wait(
+    await out.wait(
       /^revision \d+: (?=.*\btracing=on\b)(?=.*\bchecks=off \(pinned off\))/,
       60_000,
     );
