@@ -228,6 +228,26 @@ function parse(bytes: Uint8Array, work: ElfWork): ElfSymbols | undefined {
 }
 
 /**
+ * A `read(offset, length)` over an open file, as `elfShortfall` and the
+ * loader's checks take it: the bytes at `offset`, fewer at the file's end.
+ */
+export function readerOf(
+  file: Deno.FsFile,
+): (offset: number, length: number) => Uint8Array {
+  return (offset, length) => {
+    const bytes = new Uint8Array(length);
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      const n = file.readSync(bytes.subarray(done));
+      if (!n) break;
+      done += n;
+    }
+    return bytes.subarray(0, done);
+  };
+}
+
+/**
  * Why an ELF file cannot be mapped whole, or undefined when it can (or is
  * not ELF: the loader refuses that cleanly). `read(offset, length)` reads
  * the file (fewer bytes at its end); `size` is its size. The loader maps

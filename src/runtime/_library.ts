@@ -3,7 +3,7 @@
 // and the user's.
 
 import { LibraryNotFoundError, MalformedLibraryError } from "./_errors.ts";
-import { elfShortfall } from "./_elf.ts";
+import { elfShortfall, readerOf } from "./_elf.ts";
 import { abiMismatch, loadError } from "./_loaderror.ts";
 import { assertFfiPermission, readEnv } from "./_guards.ts";
 import {
@@ -272,18 +272,7 @@ function assertWholeFile(path: string): void {
   using _ = file;
   const info = file.statSync();
   if (!info.isFile) return;
-  const read = (offset: number, length: number) => {
-    const bytes = new Uint8Array(length);
-    file.seekSync(offset, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < length) {
-      const n = file.readSync(bytes.subarray(done));
-      if (!n) break;
-      done += n;
-    }
-    return bytes.subarray(0, done);
-  };
-  const why = elfShortfall(read, info.size);
+  const why = elfShortfall(readerOf(file), info.size);
   if (why === undefined) return;
   throw new MalformedLibraryError(
     `Cannot open "${path}": the file is cut short or corrupt, loading it ` +

@@ -12,6 +12,7 @@ import {
   StaticKeysError,
   StatusCode,
 } from "./_errors.ts";
+import { readerOf } from "./_elf.ts";
 
 /** How to link the core, for a library that lacks it. */
 const LINK_CORE = "StaticKeys::static_keys with CMake, " +
@@ -202,17 +203,7 @@ function what(path: string): CoreEvidence | undefined {
   if (kind(path) !== "file") return undefined;
   try {
     using file = Deno.openSync(path, { read: true });
-    return coreEvidence((offset, length) => {
-      const bytes = new Uint8Array(length);
-      file.seekSync(offset, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < length) {
-        const n = file.readSync(bytes.subarray(done));
-        if (!n) break;
-        done += n;
-      }
-      return bytes.subarray(0, done);
-    }, file.statSync().size);
+    return coreEvidence(readerOf(file), file.statSync().size);
   } catch {
     return undefined;
   }
