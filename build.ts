@@ -42,11 +42,11 @@ import {
   build as buildLibrary,
   type BuildOptions,
   type BuildResult,
-} from "./src/build/_build.ts";
+} from "./src/builder/_build.ts";
 
 import { BuildError } from "./src/runtime/_errors.ts";
 
-export type { BuildOptions, BuildResult } from "./src/build/_build.ts";
+export type { BuildOptions, BuildResult } from "./src/builder/_build.ts";
 export { BuildError, type BuildErrorReason } from "./src/runtime/_errors.ts";
 
 /**

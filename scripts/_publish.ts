@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The publish set, as `deno publish --dry-run` reports it, and the part of
-// it the build entry embeds (src/build/_sources.ts).
+// it the build entry embeds (src/builder/_sources.ts).
 
 /** The files the build entry compiles: these roots of the publish set. */
 export const NATIVE_ROOTS = [

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-// deno task sources: regenerate src/build/_sources.ts, the native files of the
+// deno task sources: regenerate src/builder/_sources.ts, the native files of the
 // publish set embedded for the build entry. tests/sources_test.ts fails
 // when a C or CMake file changed and this was not run.
 
 import { nativeFiles, publishedFiles } from "./_publish.ts";
 
 const root = new URL("..", import.meta.url);
-const target = new URL("src/build/_sources.ts", root);
+const target = new URL("src/builder/_sources.ts", root);
 const files = nativeFiles(await publishedFiles(root));
 const entries = await Promise.all(files.map(async (file) => {
   const text = await Deno.readTextFile(new URL(file, root));
@@ -27,10 +27,10 @@ ${entries.join("\n")}
 const module = await format(text);
 const old = await Deno.readTextFile(target).catch(() => "");
 if (old === module) {
-  console.log(`src/build/_sources.ts is up to date (${files.length} files)`);
+  console.log(`src/builder/_sources.ts is up to date (${files.length} files)`);
 } else {
   await Deno.writeTextFile(target, module);
-  console.log(`Wrote src/build/_sources.ts: ${files.length} files`);
+  console.log(`Wrote src/builder/_sources.ts: ${files.length} files`);
 }
 
 /** `text` as `deno fmt` writes it, so the file passes `deno fmt --check`. */
@@ -44,6 +44,6 @@ async function format(text: string): Promise<string> {
   await writer.write(new TextEncoder().encode(text));
   await writer.close();
   const out = await fmt.output();
-  if (!out.success) throw new Error("deno fmt failed on src/build/_sources.ts");
+  if (!out.success) throw new Error("deno fmt failed on src/builder/_sources.ts");
   return new TextDecoder().decode(out.stdout);
 }

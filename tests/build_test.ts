@@ -171,7 +171,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
           `--allow-write --allow-run=cmake --allow-sys=uid jsr:@static-keys/deno@${VERSION}/build", ` +
           `or set STATIC_KEYS_LIB to the path of ${LIBRARY}`,
       });
-      for (const file of ["mod.ts", "build.ts", "src/build/_sources.ts"]) {
+      for (const file of ["mod.ts", "build.ts", "src/builder/_sources.ts"]) {
         assert.ok(run.stderr.includes(`Download ${server.base}${file}`), file);
       }
       assert.deepEqual(tree(cache), [], "nothing was written");
@@ -279,7 +279,7 @@ Deno.test("build() from the served publish set: an empty cache, a build, open() 
 
     await t.step("the lockfile pins the embedded C sources", async () => {
       const remote = JSON.parse(Deno.readTextFileSync(lock)).remote;
-      for (const file of ["build.ts", "mod.ts", "src/build/_sources.ts"]) {
+      for (const file of ["build.ts", "mod.ts", "src/builder/_sources.ts"]) {
         const bytes = Deno.readFileSync(`${ROOT}/${file}`);
         assert.equal(
           remote[`${server.base}${file}`],
@@ -746,11 +746,11 @@ Deno.test("build() refuses a missing piece before writing anything", async (t) =
 
 Deno.test("the embedded sources configure with CMake's defaults, without tests/ and bench/", async () => {
   const scratch = await fresh("defaults");
-  // deno eval writes src/build/_sources.ts out and runs a plain configure.
+  // deno eval writes src/builder/_sources.ts out and runs a plain configure.
   const run = await deno([
     "eval",
     "--no-config",
-    `import { SOURCES } from ${JSON.stringify(`${ROOT}/src/build/_sources.ts`)};
+    `import { SOURCES } from ${JSON.stringify(`${ROOT}/src/builder/_sources.ts`)};
      const src = ${JSON.stringify(`${scratch}/src`)};
      for (const [path, text] of Object.entries(SOURCES)) {
        const file = src + "/" + path;

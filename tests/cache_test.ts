@@ -20,7 +20,7 @@ import {
   TARGET,
   VERSION,
 } from "../src/runtime/_cache.ts";
-import { sourcesDigest } from "../src/build/_build.ts";
+import { sourcesDigest } from "../src/builder/_build.ts";
 import type { Metadata } from "../src/runtime/_trust.ts";
 import { LIB, type Run, runOpen, spawn } from "./_helpers.ts";
 

@@ -206,7 +206,7 @@ Deno.test("the CMake package and the build entry ask for the CMake they need", (
   );
   assert.match(config, /StaticKeys needs CMake \$\{?|needs CMake \d/);
   // The build entry runs `cmake --install` (3.15) when given a prefix.
-  const entry = read("src/build/_cmake.ts");
+  const entry = read("src/builder/_cmake.ts");
   assert.ok(entry.includes('"--install"'));
   const probe = entry.match(/major === 3 && minor < (\d+)/)?.[1];
   assert.equal(`3.${probe}`, newest([floor!, "3.15"]));

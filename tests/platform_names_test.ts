@@ -18,8 +18,8 @@ import {
   cacheLibraryName,
   LIBRARY_NAMES,
 } from "../src/runtime/_library.ts";
-import { builtLibraryPaths } from "../src/build/_cmake.ts";
-import { absolute } from "../src/build/_build.ts";
+import { builtLibraryPaths } from "../src/builder/_cmake.ts";
+import { absolute } from "../src/builder/_build.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");

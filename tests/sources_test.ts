@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-// The publish set and the sources the build entry embeds: src/build/_sources.ts
+// The publish set and the sources the build entry embeds: src/builder/_sources.ts
 // must be the native files of the publish set, byte for byte ("deno task
 // sources" regenerates it), and the version must be one everywhere.
 
 import assert from "node:assert/strict";
 import { nativeFiles, publishedFiles } from "../scripts/_publish.ts";
-import { SOURCES } from "../src/build/_sources.ts";
+import { SOURCES } from "../src/builder/_sources.ts";
 import { VERSION } from "../src/runtime/_cache.ts";
 
 const root = new URL("..", import.meta.url);
@@ -40,7 +40,7 @@ Deno.test("the publish set carries the native sources and no test files", async 
   assert.deepEqual(testOnly, []);
 });
 
-Deno.test("src/build/_sources.ts holds the native files of the publish set, byte for byte", async () => {
+Deno.test("src/builder/_sources.ts holds the native files of the publish set, byte for byte", async () => {
   const expected = nativeFiles(await published);
   assert.deepEqual(
     Object.keys(SOURCES).sort(),
