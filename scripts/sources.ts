@@ -44,6 +44,8 @@ async function format(text: string): Promise<string> {
   await writer.write(new TextEncoder().encode(text));
   await writer.close();
   const out = await fmt.output();
-  if (!out.success) throw new Error("deno fmt failed on src/builder/_sources.ts");
+  if (!out.success) {
+    throw new Error("deno fmt failed on src/builder/_sources.ts");
+  }
   return new TextDecoder().decode(out.stdout);
 }

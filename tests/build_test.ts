@@ -750,7 +750,9 @@ Deno.test("the embedded sources configure with CMake's defaults, without tests/ 
   const run = await deno([
     "eval",
     "--no-config",
-    `import { SOURCES } from ${JSON.stringify(`${ROOT}/src/builder/_sources.ts`)};
+    `import { SOURCES } from ${
+      JSON.stringify(`${ROOT}/src/builder/_sources.ts`)
+    };
      const src = ${JSON.stringify(`${scratch}/src`)};
      for (const [path, text] of Object.entries(SOURCES)) {
        const file = src + "/" + path;
