@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "site.h"
 
 STATIC_KEYS_EXPORT int32_t static_keys_ffi_set(uint32_t index, int32_t enabled);
@@ -136,21 +137,6 @@ STATIC_KEYS_EXPORT int32_t bench_maps_lines(void)
 	return lines;
 }
 
-static double floor_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int floor_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 enum { FLOOR_ROUNDS = 31, FLOOR_CALLS = 32 };
 
 /* Median over rounds of FLOOR_CALLS calls of what `kind` names, in µs a call. */
@@ -160,7 +146,7 @@ static double floor_median(int kind, int mem, uintptr_t at)
 	int r, i;
 
 	for (r = 0; r < FLOOR_ROUNDS; r++) {
-		double t0 = floor_now_ns();
+		double t0 = bench_now_ns();
 
 		for (i = 0; i < FLOOR_CALLS; i++) {
 			if (kind == 0) {
@@ -178,9 +164,9 @@ static double floor_median(int kind, int mem, uintptr_t at)
 					return -1;
 			}
 		}
-		t[r] = (floor_now_ns() - t0) / 1000.0 / FLOOR_CALLS;
+		t[r] = (bench_now_ns() - t0) / 1000.0 / FLOOR_CALLS;
 	}
-	qsort(t, FLOOR_ROUNDS, sizeof t[0], floor_cmp);
+	qsort(t, FLOOR_ROUNDS, sizeof t[0], bench_cmp_double);
 	return t[FLOOR_ROUNDS / 2];
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "static_keys.h"
 
 #define HOT_FEATURES 1000
@@ -35,21 +36,6 @@ typedef uint64_t (*hot_pass)(uint64_t);
 static const char *const kinds[3] = {"static", "flag", "empty"};
 static const hot_pass passes[3] = {hot_pass_static, hot_pass_flag, hot_pass_empty};
 static volatile uint64_t sink;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Last-level cache size from sysfs, or 32 MiB when it cannot be read. */
 static size_t llc_bytes(void)
@@ -138,13 +124,13 @@ int main(int argc, char **argv)
 
 				if (e)
 					evict(buf, len);
-				t0 = now_ns();
+				t0 = bench_now_ns();
 				sink = passes[kk](sink);
-				r[kk][i] = (now_ns() - t0) / HOT_FEATURES;
+				r[kk][i] = (bench_now_ns() - t0) / HOT_FEATURES;
 			}
 		}
 		for (k = 0; k < 3; k++) {
-			qsort(r[k], (size_t)rounds, sizeof(double), cmp_double);
+			qsort(r[k], (size_t)rounds, sizeof(double), bench_cmp_double);
 			ns[k] = r[k][rounds / 2];
 		}
 		for (k = 0; k < 3; k++) {

@@ -110,6 +110,12 @@ function us(v: unknown): string {
   return `${v >= 10 ? v.toFixed(1) : v.toFixed(2)} µs`;
 }
 
+/** The maps lines a strategy's flip added, signed, or "–". */
+function mapsCell(r: Results, strategy: string): string {
+  const m = find(r.maps, { strategy });
+  return m ? `${Number(m.after_enable) >= 0 ? "+" : ""}${m.after_enable}` : "–";
+}
+
 /** Strategies in the order the table and the chart show them. */
 export function strategies(r: Results): string[] {
   const seen = [...new Set(r.flip.map((f) => String(f.strategy)))];
@@ -133,12 +139,7 @@ export function flipTable(r: Results): string {
     const v = find(r.flip, { strategy: s, sites: 10000, spin: false })?.[field];
     return v === undefined ? "–" : Number(v).toLocaleString("en-US");
   };
-  const maps = (s: string) => {
-    const m = find(r.maps, { strategy: s });
-    return m
-      ? `${Number(m.after_enable) >= 0 ? "+" : ""}${m.after_enable}`
-      : "–";
-  };
+  const maps = (s: string) => mapsCell(r, s);
   const batch = (s: string) => us(find(r.batch, { strategy: s })?.us);
   const deno = (s: string) => {
     const d = find(r.deno, { strategy: s, sites: 1 });
@@ -485,12 +486,7 @@ export function readmeBench(r: Results): string {
     return Number(v).toLocaleString("en-US") +
       (syncs ? ` + ${syncs} membarrier` : "");
   };
-  const maps = (s: string) => {
-    const m = find(r.maps, { strategy: s });
-    return m
-      ? `${Number(m.after_enable) >= 0 ? "+" : ""}${m.after_enable}`
-      : "–";
-  };
+  const maps = (s: string) => mapsCell(r, s);
   const batch = (s: string) => us(find(r.batch, { strategy: s })?.us);
   const table = [
     `| enable + disable | ${names.join(" | ")} |`,
