@@ -368,11 +368,18 @@ static void scan_block_add(struct tables *t, struct scan *s, size_t j)
 	}
 }
 
-/* The entries so far (dense, in slots [0, kept)) become records. */
+/*
+ * The entries so far (dense, in slots [0, kept)) become records. From here
+ * on the sort writes every page of the table: they are made writable in
+ * one call first (os_populate_write), before the check pass reads the
+ * rest of them. A page read first and written later costs two faults, and
+ * the second copies the page.
+ */
 static void scan_encode(struct tables *t, struct scan *s)
 {
 	size_t j;
 
+	os_populate_write(t->slot, t->n * sizeof(union slot));
 	s->encoded = 1;
 	s->blocked = s->code_sorted;
 	s->kmin = UINT32_MAX;

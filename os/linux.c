@@ -84,6 +84,31 @@ void os_sections(struct os_sections *out)
 	out->keys_stop = __stop___static_keys_tab;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack it */
+#endif
+
+/*
+ * One madvise over the whole pages inside the range: each is copied out of
+ * the page cache (or allocated) and mapped writable in the kernel's loop,
+ * without an exception per page. EINVAL (a kernel before 5.14), EFAULT or
+ * ENOMEM leave the rest to ordinary faults; errno is left as it was.
+ */
+void os_populate_write(void *start, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)start, hi = lo + len;
+	int saved = errno;
+
+	if (page <= 0 || hi < lo)
+		return;
+	lo = (lo + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	hi &= ~((uintptr_t)page - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+	errno = saved;
+}
+
 /* os_init's caps.sync_core: the protocol runs through in-place strategies */
 static int linux_sync_offered;
 

@@ -132,6 +132,14 @@ void os_sections(struct os_sections *out)
 	out->keys_stop = ke > ks ? ke : NULL;
 }
 
+/* No call makes copy-on-write pages private ahead of the writes: they
+ * fault as the sort reaches them. */
+void os_populate_write(void *start, size_t len)
+{
+	(void)start;
+	(void)len;
+}
+
 /* ---- image --------------------------------------------------------------- */
 
 /*

@@ -152,6 +152,13 @@ void os_sections(struct os_sections *out)
 	out->keys_stop = __stop___static_keys_tab;
 }
 
+/* No pager to ask: the table is written in place. */
+void os_populate_write(void *start, size_t len)
+{
+	(void)start;
+	(void)len;
+}
+
 /* ---- image --------------------------------------------------------------- */
 
 NONE_BOUND(char, __executable_start);

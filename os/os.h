@@ -130,6 +130,18 @@ int os_init(struct os_caps *caps);
 void os_sections(struct os_sections *out);
 
 /*
+ * A hint before init's sort writes every page of [start, start + len) (this
+ * module's entry table): the whole pages inside the range are made present
+ * and writable in one call where the OS can (Linux >= 5.14:
+ * MADV_POPULATE_WRITE), so the sort does not take a read fault and then a
+ * copy-on-write fault on each page of a table the loader mapped from the
+ * file. Changes no byte and never touches a page the range covers only in
+ * part. Where the OS cannot, or refuses, it does nothing: the writes then
+ * fault as before.
+ */
+void os_populate_write(void *start, size_t len);
+
+/*
  * A token for the calling thread: never 0, the same on every call from it,
  * and never handed to another thread of this process, even after this one
  * exits. A pthread_t, a Linux tid or a Windows thread id does not qualify:
