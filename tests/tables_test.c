@@ -142,7 +142,7 @@ static void site_write(uintptr_t code, uintptr_t target, int jmp)
 	if (jmp)
 		arch_jump_jmp((uint8_t *)code, code, target);
 	else
-		arch_jump_nop((uint8_t *)code, code);
+		arch_jump_nop((uint8_t *)code, code, target);
 }
 
 enum order { IN_CODE_ORDER, SHUFFLED, IN_KEY_ORDER, REVERSED, IN_RUNS };
@@ -270,7 +270,7 @@ static int table_sound(size_t nr_e, size_t nk, int exact)
 			if (k->enabled ^ jump_entry_branch(e))
 				arch_jump_jmp(b, jump_entry_code(e), jump_entry_target(e));
 			else
-				arch_jump_nop(b, jump_entry_code(e));
+				arch_jump_nop(b, jump_entry_code(e), jump_entry_target(e));
 			if (memcmp(b, (const void *)jump_entry_code(e), ARCH_JUMP_SIZE))
 				return 0;
 		}
