@@ -22,9 +22,10 @@
 
 static volatile int stop, started;
 static long bad, calls[READERS];
-/* valgrind runs one thread at a time and hands the CPU over only now and
- * then: readers that never yield starve the flipping thread, and the run
- * time then depends on the scheduler (minutes to past any timeout) */
+/* valgrind runs one thread at a time and, without --fair-sched=yes (which
+ * scripts/test.ts passes), hands the CPU over only now and then: readers
+ * that never yield starve the flipping thread, and the run time then
+ * depends on the scheduler (minutes to past any timeout) */
 static int polite;
 
 static void *reader(void *arg)
