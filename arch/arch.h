@@ -21,7 +21,9 @@
  *       (STATIC_KEYS_ENTRY_PUSHSECTION from os/os_sections.h), and evaluate to
  *       0 on the fall-through path and 1 at the target. `key` must be the
  *       address of a key with static storage; `branch` a constant 0 or 1.
- *   arch_jump_nop(out, code)           write the nop bytes for a site
+ *   arch_jump_nop(out, code, target)   write the nop bytes for a site (an
+ *       instruction that falls through; x86's carries the jmp's disp32, so
+ *       the two states differ in byte 0 only; the others ignore target)
  *   arch_jump_jmp(out, code, target)   write the jmp bytes; pre: in reach
  *   arch_jump_in_reach(code, target)   1 when a jmp from code can reach target
  *   arch_sync_icache(start, end)       make new bytes in [start, end) visible
@@ -49,7 +51,7 @@
 #define STATIC_KEYS_ARCH_H
 
 #if defined(__x86_64__) || defined(__i386__)
-#include "x86.h" /* 5-byte nop / jmp rel32 */
+#include "x86.h" /* test eax, imm32 / jmp rel32 */
 #elif defined(__aarch64__)
 #include "aarch64.h" /* nop / b imm26 */
 #elif defined(__riscv) && __riscv_xlen == 64

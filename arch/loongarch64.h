@@ -49,9 +49,10 @@
 #define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
 	ARCH_LOONGARCH_BRANCH(key, branch, "b %l[l_yes]")
 
-static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
+static inline void arch_jump_nop(uint8_t *out, uintptr_t code, uintptr_t target)
 {
 	(void)code;
+	(void)target;
 	arch_put32le(out, ARCH_LOONGARCH_NOP);
 }
 

@@ -59,9 +59,10 @@
 #define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
 	ARCH_RISCV_BRANCH(key, branch, "jal x0, %l[l_yes]")
 
-static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
+static inline void arch_jump_nop(uint8_t *out, uintptr_t code, uintptr_t target)
 {
 	(void)code;
+	(void)target;
 	arch_put32le(out, ARCH_RISCV_NOP);
 }
 

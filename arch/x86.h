@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * x86.h - x86_64 and i686. A site is a 5-byte nop (0f 1f 44 00 00) or a
- * 5-byte jmp rel32 (e9 + disp32); both ends of the rel32 fit any module.
- * Instruction fetch snoops stores on x86, and every strategy ends in a
- * syscall that serialises, so the icache hook has nothing to do.
+ * x86.h - x86_64 and i686. A site is 5 bytes: `jmp rel32` (e9 + disp32,
+ * disp32 = target - (site + 5)) when on, and when off `test eax, imm32`
+ * (a9 + the same four bytes), which falls through like a nop. Both states
+ * share bytes 1-4, so a flip rewrites byte 0 only (the kernel's
+ * text_poke_bp skips its middle pass for such a change, and the protocol
+ * here skips its tail pass: native/protocol.c). The off state writes the
+ * flags and reads eax: harmless in an `asm goto` site, since GCC and clang
+ * treat every x86 inline asm as clobbering the flags ("cc"), and nothing
+ * waits on a result no instruction reads. Both ends of the rel32 fit any
+ * module. Instruction fetch snoops stores on x86, and every strategy ends
+ * in a syscall that serialises, so the icache hook has nothing to do.
  * A 5-byte instruction cannot change in one store under a core that runs
  * it, so a flip in place under other threads uses the breakpoint protocol
  * (docs/concurrency.md): `int3` (cc) over byte 0 first.
@@ -64,19 +71,10 @@
 			     key, branch)
 
 #define ARCH_STATIC_BRANCH(key, branch)                                        \
-	ARCH_X86_BRANCH(key, branch, ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00")
+	ARCH_X86_BRANCH(key, branch, ".byte 0xa9\n\t.long %l[l_yes] - (. + 4)")
 #define ARCH_STATIC_BRANCH_JUMP(key, branch)                                   \
 	ARCH_X86_BRANCH(key, branch, ".byte 0xe9\n\t.long %l[l_yes] - (. + 4)")
 
-static inline void arch_jump_nop(uint8_t *out, uintptr_t code)
-{
-	(void)code;
-	out[0] = 0x0f;
-	out[1] = 0x1f;
-	out[2] = 0x44;
-	out[3] = 0x00;
-	out[4] = 0x00;
-}
 
 static inline int arch_jump_in_reach(uintptr_t code, uintptr_t target)
 {
@@ -86,15 +84,23 @@ static inline int arch_jump_in_reach(uintptr_t code, uintptr_t target)
 	return sizeof(uintptr_t) == 4 || (disp >= INT32_MIN && disp <= INT32_MAX);
 }
 
+/* opcode + disp32 = target - (code + 5): the jmp (e9) or the test (a9) */
+static inline void arch_x86_rel32(uint8_t *out, uint8_t opcode, uintptr_t code,
+				  uintptr_t target)
+{
+	out[0] = opcode;
+	arch_put32le(out + 1, (uint32_t)(target - (code + ARCH_JUMP_SIZE)));
+}
+
+/* test eax, imm32: falls through; its imm32 is the jmp's disp32 */
+static inline void arch_jump_nop(uint8_t *out, uintptr_t code, uintptr_t target)
+{
+	arch_x86_rel32(out, 0xa9, code, target);
+}
+
 static inline void arch_jump_jmp(uint8_t *out, uintptr_t code, uintptr_t target)
 {
-	uint32_t disp = (uint32_t)(target - (code + ARCH_JUMP_SIZE));
-
-	out[0] = 0xe9;
-	out[1] = (uint8_t)disp;
-	out[2] = (uint8_t)(disp >> 8);
-	out[3] = (uint8_t)(disp >> 16);
-	out[4] = (uint8_t)(disp >> 24);
+	arch_x86_rel32(out, 0xe9, code, target);
 }
 
 static inline void arch_sync_icache(void *start, void *end)

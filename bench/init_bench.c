@@ -154,7 +154,8 @@ int main(int argc, char **argv)
 	B.text = arena;
 	B.ent = (struct jump_entry *)(((uintptr_t)arena + text_len + 63) & ~(uintptr_t)63);
 	for (i = 0; i + SITE_GAP <= text_len; i += SITE_GAP)
-		arch_jump_nop(B.text + i, (uintptr_t)B.text + i);
+		arch_jump_nop(B.text + i, (uintptr_t)B.text + i,
+			      (uintptr_t)B.text + i + SITE_GAP);
 	B.img.text.lo = (uintptr_t)B.text;
 	B.img.text.hi = (uintptr_t)B.text + text_len;
 	B.img.nr_read = 1;

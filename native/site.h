@@ -25,14 +25,15 @@ static inline int site_jmp(const struct jump_entry *e, int enabled)
 	return enabled ^ jump_entry_branch(e);
 }
 
-/* The bytes of that instruction for the site at `code` (jmp: to `target`). */
+/* The bytes of that instruction for the site at `code` whose jmp goes to
+ * `target` (the nop may carry it too: x86's does). */
 static inline void site_insn_bytes(uintptr_t code, uintptr_t target, int jmp,
 				   uint8_t *out)
 {
 	if (jmp)
 		arch_jump_jmp(out, code, target);
 	else
-		arch_jump_nop(out, code);
+		arch_jump_nop(out, code, target);
 }
 
 /* The bytes site e holds while its key is `enabled`. */

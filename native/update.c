@@ -10,9 +10,10 @@
  *           pages; on failure restore the runs already patched (runs.c).
  *           Where the strategy writes in place, through the cross-
  *           modification protocol (protocol.c, docs/concurrency.md): on
- *           x86 three passes over every run (breakpoint over byte 0, the
- *           other bytes, byte 0) with a core synchronisation after each;
- *           elsewhere one aligned store per site and one synchronisation
+ *           x86 passes over every run (breakpoint over byte 0, the other
+ *           bytes unless none changes, byte 0) with a core
+ *           synchronisation after each but the last; elsewhere one
+ *           aligned store per site and one synchronisation
  *   publish the new key states and counts, then the stats
  *
  * This file holds mark, check and publish, and the entry points that

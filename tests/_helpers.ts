@@ -251,8 +251,12 @@ export function defaultStrategy(stats: Stats): Strategy {
   return stats.concurrent.includes("procmem") ? "procmem" : "remap";
 }
 
-/** os_patch passes per run of one request: three under x86's protocol. */
+/**
+ * os_patch passes per run of one request: two under x86's protocol (the
+ * breakpoint, then byte 0: the tail pass is skipped, as x86's nop and jmp
+ * differ in byte 0 only).
+ */
 export function passes(stats: Stats, strategy: Strategy): number {
   const x86 = Deno.build.arch === "x86_64";
-  return x86 && stats.protocol.includes(strategy) ? 3 : 1;
+  return x86 && stats.protocol.includes(strategy) ? 2 : 1;
 }

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arch_test.c - the arch/ encoders of the target this is compiled for,
- * against the bytes the real assembler and linker produce. One table per
- * architecture; arch.h picks the header, this file picks the table.
+ * against the bytes the real assembler and linker produce. Two tables per
+ * architecture (the jmp at each offset, the nop for a target at each
+ * offset); arch.h picks the header, this file picks the tables.
  *
  * The tables were generated once with tests/arch_vectors.sh (Debian 12
  * cross binutils 2.40) and pasted here: `off` is target - site, `reach`
  * says whether the assembler (x86, aarch64) or the linker (riscv64, whose
  * gas leaves R_RISCV_JAL to ld) accepted the jump. Each table includes the
  * largest and smallest reachable offsets and the first unreachable ones.
+ * x86's nop is `test eax, imm32` whose imm32 is the jmp's disp32 (arch/x86.h):
+ * its table gives the `test` line for each offset, and every reachable jmp
+ * must equal its nop but for byte 0. The other nops ignore the target.
  */
 #include "check.h"
 #include "static_keys.h"
@@ -23,7 +27,15 @@ struct vector {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
-static const uint8_t nop_bytes[] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+static const struct vector nops[] = {
+	{"test $0xfffffffb, %eax", 0, 1, {0xa9, 0xfb, 0xff, 0xff, 0xff}},
+	{"test $0x0, %eax", 5, 1, {0xa9, 0x00, 0x00, 0x00, 0x00}},
+	{"test $0x40, %eax", 0x45, 1, {0xa9, 0x40, 0x00, 0x00, 0x00}},
+	{"test $0xffffeffb, %eax", -0x1000, 1, {0xa9, 0xfb, 0xef, 0xff, 0xff}},
+	{"test $0x7fffffff, %eax", 0x80000004, 1, {0xa9, 0xff, 0xff, 0xff, 0x7f}},
+	{"test $0x80000000, %eax", -0x7ffffffb, 1, {0xa9, 0x00, 0x00, 0x00, 0x80}},
+};
+#define ONE_BYTE_FLIP 1 /* nop and jmp differ in byte 0 only */
 static const struct vector vectors[] = {
 	{"jmp .+0", 0, 1, {0xe9, 0xfb, 0xff, 0xff, 0xff}},
 	{"jmp .+5", 5, 1, {0xe9, 0x00, 0x00, 0x00, 0x00}},
@@ -38,7 +50,12 @@ static const struct vector vectors[] = {
 /* rel32 wraps around a 32-bit address space: every target is in reach */
 #define WRAPS (sizeof(uintptr_t) == 4)
 #elif defined(__aarch64__)
-static const uint8_t nop_bytes[] = {0x1f, 0x20, 0x03, 0xd5};
+static const struct vector nops[] = {
+	{"nop", 0, 1, {0x1f, 0x20, 0x03, 0xd5}},
+	{"nop", 0x40, 1, {0x1f, 0x20, 0x03, 0xd5}},
+	{"nop", -0x1000, 1, {0x1f, 0x20, 0x03, 0xd5}},
+};
+#define ONE_BYTE_FLIP 0
 static const struct vector vectors[] = {
 	{"b .+0", 0, 1, {0x00, 0x00, 0x00, 0x14}},
 	{"b .+4", 4, 1, {0x01, 0x00, 0x00, 0x14}},
@@ -54,7 +71,12 @@ static const struct vector vectors[] = {
 };
 #define WRAPS 0
 #elif defined(__riscv) && __riscv_xlen == 64
-static const uint8_t nop_bytes[] = {0x13, 0x00, 0x00, 0x00};
+static const struct vector nops[] = {
+	{"nop", 0, 1, {0x13, 0x00, 0x00, 0x00}},
+	{"nop", 0x40, 1, {0x13, 0x00, 0x00, 0x00}},
+	{"nop", -0x1000, 1, {0x13, 0x00, 0x00, 0x00}},
+};
+#define ONE_BYTE_FLIP 0
 static const struct vector vectors[] = {
 	{"jal x0, .+0", 0, 1, {0x6f, 0x00, 0x00, 0x00}},
 	{"jal x0, .+2", 2, 1, {0x6f, 0x00, 0x20, 0x00}},
@@ -110,21 +132,36 @@ static void check_vector(const struct vector *v, uintptr_t code)
 	arch_jump_jmp(out, code, target);
 	snprintf(name, sizeof name, "%s: bytes match the assembler's", v->src);
 	CHECK(name, memcmp(out, v->bytes, ARCH_JUMP_SIZE) == 0);
+	if (!ONE_BYTE_FLIP)
+		return;
+	memset(out, 0xaa, sizeof out);
+	arch_jump_nop(out, code, target);
+	snprintf(name, sizeof name, "%s: the nop differs in byte 0 only", v->src);
+	CHECK(name, out[0] != v->bytes[0] &&
+			    memcmp(out + 1, v->bytes + 1, ARCH_JUMP_SIZE - 1) == 0);
+}
+
+static void check_nop(const struct vector *v, uintptr_t code)
+{
+	uint8_t out[ARCH_JUMP_SIZE];
+	char name[96];
+
+	memset(out, 0xaa, sizeof out);
+	arch_jump_nop(out, code, code + (uintptr_t)v->off);
+	snprintf(name, sizeof name, "%s (target at %+lld): nop bytes match the "
+		 "assembler's", v->src, (long long)v->off);
+	CHECK(name, memcmp(out, v->bytes, ARCH_JUMP_SIZE) == 0);
 }
 
 int main(void)
 {
-	uint8_t out[ARCH_JUMP_SIZE];
 	size_t b, i;
 
-	printf("arch %s, %d-byte sites, %zu vectors\n", ARCH_NAME,
-	       ARCH_JUMP_SIZE, COUNT(vectors));
-	CHECK("the nop is one site long", sizeof nop_bytes == ARCH_JUMP_SIZE);
+	printf("arch %s, %d-byte sites, %zu jmp and %zu nop vectors\n",
+	       ARCH_NAME, ARCH_JUMP_SIZE, COUNT(vectors), COUNT(nops));
 	for (b = 0; b < COUNT(bases); b++) {
-		memset(out, 0xaa, sizeof out);
-		arch_jump_nop(out, bases[b]);
-		CHECK("nop bytes match the assembler's",
-		      memcmp(out, nop_bytes, ARCH_JUMP_SIZE) == 0);
+		for (i = 0; i < COUNT(nops); i++)
+			check_nop(&nops[i], bases[b]);
 		for (i = 0; i < COUNT(vectors); i++)
 			check_vector(&vectors[i], bases[b]);
 	}

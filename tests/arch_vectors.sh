@@ -46,11 +46,16 @@ rv() {
 }
 
 echo "# x86_64 (as --64; {disp32}/{disp8} force the 5-byte forms)"
-for l in "nopl 0x0(%rax,%rax,1)" "jmp .+0" "jmp .+5" "jmp .+0x45" "jmp .-0x1000" \
+for l in "jmp .+0" "jmp .+5" "jmp .+0x45" "jmp .-0x1000" \
 	"jmp .+0x123459" "jmp .+0x80000004" "jmp .-0x7ffffffb" \
 	"jmp .+0x80000005" "jmp .-0x7ffffffc"; do
-	case $l in jmp*) p="{disp32} " ;; *) p="{disp8} " ;; esac
+	p="{disp32} "
 	printf '%-24s %s\n' "$l" "$(one "as --64" objcopy "$p$l")"
+done
+echo "# x86_64 nops: test eax, imm32 with the jmp's disp32 (target - site - 5)"
+for l in '$0xfffffffb, %eax' '$0x0, %eax' '$0x40, %eax' '$0xffffeffb, %eax' \
+	'$0x7fffffff, %eax' '$0x80000000, %eax'; do
+	printf '%-24s %s\n' "test $l" "$(one "as --64" objcopy "test $l")"
 done
 
 echo "# aarch64 (aarch64-linux-gnu-as)"

@@ -388,19 +388,45 @@ static inline int plat_protocol(int s)
 	return (st.protocol >> s) & 1u;
 }
 
-/* Core synchronisations per request under s: x86's protocol has none
- * after its last pass (docs/concurrency.md). */
-static inline unsigned plat_core_syncs(int s)
+/*
+ * 1 when a flip changes a site's bytes after the breakpoint's, so the
+ * protocol needs its tail pass: never where the arch's nop and jmp share
+ * them (x86: a9/e9 + the same disp32), always where there is no
+ * breakpoint protocol to skip a pass of. Asked of the arch for one site.
+ */
+static inline int plat_tail_moves(void)
 {
-	return plat_protocol(s) ? (ARCH_NEEDS_BREAKPOINT ? 2 : 1) : 0;
+#if ARCH_NEEDS_BREAKPOINT
+	uint8_t nop[ARCH_JUMP_SIZE], jmp[ARCH_JUMP_SIZE];
+	int i;
+
+	arch_jump_nop(nop, 0x10000, 0x10400);
+	arch_jump_jmp(jmp, 0x10000, 0x10400);
+	for (i = ARCH_BREAKPOINT_SIZE; i < ARCH_JUMP_SIZE; i++)
+		if (nop[i] != jmp[i])
+			return 1;
+#endif
+	return 0;
 }
 
+/*
+ * Core synchronisations per request under s: x86's protocol has none
+ * after its last pass, and none after the tail pass it skips when a flip
+ * changes byte 0 only (docs/concurrency.md).
+ */
+static inline unsigned plat_core_syncs(int s)
+{
+	if (!plat_protocol(s))
+		return 0;
+	return ARCH_NEEDS_BREAKPOINT && plat_tail_moves() ? 2 : 1;
+}
+
+/* os_patch calls per run of a request under s: one per protocol pass. */
 static inline unsigned plat_passes(int s)
 {
-	struct static_keys_stats st;
-
-	static_keys_get_stats(&st);
-	return ARCH_NEEDS_BREAKPOINT && ((st.protocol >> s) & 1u) ? 3 : 1;
+	if (!ARCH_NEEDS_BREAKPOINT || !plat_protocol(s))
+		return 1;
+	return plat_tail_moves() ? 3 : 2;
 }
 
 #endif /* STATIC_KEYS_TEST_PLAT_H */

@@ -89,23 +89,27 @@ Deno.test("sites() shows the instruction a flip writes and the function sees", (
 });
 
 Deno.test({
-  name: "sites() bytes are the x86_64 nop and jmp rel32 of each site",
+  name:
+    "sites() bytes are the x86_64 jmp rel32 or test eax, imm32 to each site's target",
   ignore: Deno.build.arch !== "x86_64",
   fn() {
     using mod = openDemo();
-    const jmp = (s: Site) => {
+    // e9 (jmp) or a9 (test eax: the nop), then target - (site + 5)
+    const insn = (s: Site, opcode: number) => {
       const rel = Number(
         BigInt.asIntN(32, s.target.address - (s.address + 5n)),
       );
       const b = new Uint8Array(5);
-      b[0] = 0xe9;
+      b[0] = opcode;
       new DataView(b.buffer).setInt32(1, rel, true);
       return b;
     };
-    const nop = Uint8Array.of(0x0f, 0x1f, 0x44, 0x00, 0x00);
     const check = () => {
       for (const s of mod.sites()) {
-        assert.deepEqual(s.bytes, s.instruction === "nop" ? nop : jmp(s));
+        assert.deepEqual(
+          s.bytes,
+          insn(s, s.instruction === "nop" ? 0xa9 : 0xe9),
+        );
         assert.equal(
           s.hex,
           Array.from(s.bytes, (b) => b.toString(16).padStart(2, "0")).join(

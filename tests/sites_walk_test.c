@@ -62,7 +62,7 @@ static void check_sites(struct static_key *key, int want, const char *step)
 		int insn = static_key_enabled((struct static_key_true *)key) ^
 			   s[i].likely;
 
-		arch_jump_nop(nop, s[i].code);
+		arch_jump_nop(nop, s[i].code, s[i].target);
 		arch_jump_jmp(jmp, s[i].code, s[i].target);
 		CHECK(step, s[i].size == ARCH_JUMP_SIZE);
 		CHECK(step, same(s[i].bytes, (const uint8_t *)s[i].code));

@@ -27,8 +27,8 @@ static volatile int calls;
 
 /*
  * The probe goes on this function's first instruction, which is not its
- * site: a uprobe on a 5-byte nop is itself a patch (Linux 6.18 turns it
- * into a call), and the core then refuses the site as rewritten.
+ * site: a uprobe on a site is itself a patch (its breakpoint over byte 0),
+ * and the core then refuses the site as rewritten.
  */
 __attribute__((noinline, aligned(PLAT_PAGE_ALIGN))) static int probed(void)
 {

@@ -497,8 +497,9 @@ struct static_keys_stats {
 	 * Threads that execute sites while a flip runs (docs/concurrency.md):
 	 * `concurrent` has bit 1 << id for each strategy that is safe for
 	 * them on this system, `protocol` for each that runs the
-	 * cross-modification protocol here (x86: three passes and two core
-	 * synchronisations per request; 4-byte ISAs: one). Strategies not in
+	 * cross-modification protocol here (x86: two passes and one core
+	 * synchronisation per request, three and two when a site's bytes
+	 * after the first change; 4-byte ISAs: one). Strategies not in
 	 * `concurrent` work, but only while no other thread runs a site.
 	 */
 	uint32_t concurrent;

@@ -82,7 +82,8 @@ export interface Site extends CodeLocation {
    */
   readonly branch: "likely" | "unlikely";
   /**
-   * The instruction there now: the arch's `nop` (falls through), its `jmp`
+   * The instruction there now: the arch's `nop` (one that falls through;
+   * on x86 `test eax, imm32`, which changes only the flags), its `jmp`
    * to `target`, or `other` when something else rewrote the bytes (a
    * debugger's breakpoint, another patcher): `repair()` leaves those.
    */
@@ -99,7 +100,10 @@ export interface Site extends CodeLocation {
    * 4 on aarch64, riscv64 and loongarch64).
    */
   readonly bytes: Uint8Array;
-  /** `bytes` as hex pairs, e.g. `"0f 1f 44 00 00"`. */
+  /**
+   * `bytes` as hex pairs, e.g. `"a9 3b 01 00 00"` (x86_64's nop: `test eax,
+   * imm32`, whose imm32 is the `jmp`'s displacement).
+   */
   readonly hex: string;
   /**
    * Where the `jmp` goes (also while the site holds the `nop`: where it

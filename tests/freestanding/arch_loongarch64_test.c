@@ -73,7 +73,7 @@ int main(void)
 	size_t b, i;
 
 	CHECK("a site is 4 bytes", ARCH_JUMP_SIZE == 4);
-	arch_jump_nop(out, bases[0]);
+	arch_jump_nop(out, bases[0], bases[0]);
 	CHECK("nop is andi $zero, $zero, 0", bytes_are(out, nop));
 
 	for (b = 0; b < ROWS(bases); b++) {
