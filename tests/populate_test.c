@@ -192,7 +192,8 @@ static void test_init(void)
 	if (text == MAP_FAILED || !ent)
 		return;
 	for (i = 0; i + gap <= text_len; i += gap)
-		arch_jump_nop(text + i, (uintptr_t)text + i);
+		arch_jump_nop(text + i, (uintptr_t)text + i,
+			      (uintptr_t)text + i + gap);
 	for (i = 0; i < 2; i++) {
 		memset(&keys[i], 0, sizeof keys[i]);
 		keys[i].name = names + 2 * i;
