@@ -32,6 +32,11 @@
  *   ARCH_NEEDS_BREAKPOINT      1 when no single store can replace a site
  *                              under a core that runs it (x86: the core
  *                              uses the breakpoint protocol), else 0
+ *   ARCH_TAIL_SHARED           with ARCH_NEEDS_BREAKPOINT: 1 when every
+ *                              site's two instructions hold the same bytes
+ *                              after the breakpoint's (x86), so a flip
+ *                              rewrites only those the breakpoint covers;
+ *                              0 (the default) when they may differ
  *   ARCH_BREAKPOINT_SIZE / arch_breakpoint(out)
  *       with ARCH_NEEDS_BREAKPOINT: the trap instruction written over the
  *       first bytes of a site while its other bytes change
@@ -60,6 +65,10 @@
 #include "loongarch64.h" /* nop / b offs26 */
 #else
 #error "static-keys: no arch/ header for this architecture; see arch/arch.h"
+#endif
+
+#ifndef ARCH_TAIL_SHARED
+#define ARCH_TAIL_SHARED 0
 #endif
 
 #ifndef ARCH_HAS_JUMP_CHECK

@@ -111,6 +111,8 @@ static inline void arch_sync_icache(void *start, void *end)
 
 #define ARCH_NEEDS_BREAKPOINT 1
 #define ARCH_BREAKPOINT_SIZE 1
+/* a9 or e9, then the same disp32: only byte 0 ever changes */
+#define ARCH_TAIL_SHARED 1
 
 /* int3: the byte a site's first byte becomes while the rest changes */
 static inline void arch_breakpoint(uint8_t *out)

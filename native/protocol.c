@@ -226,45 +226,6 @@ static int protocol_pass(struct module *m, int pass, int invert,
 }
 
 /*
- * 1 when the tail pass would write anything: some site of the request
- * holds, after the breakpoint's bytes, other bytes than the instruction
- * it gets. When none does (the two instructions of a site share those
- * bytes), the pass and the core synchronisation after it are skipped, as
- * the kernel's text_poke_bp does: every core fetches the old or the new
- * instruction, or the breakpoint over either, since all of them end the
- * same. Asked before the first pass; reads only.
- */
-static int protocol_tail_moves(struct module *m)
-{
-#if ARCH_NEEDS_BREAKPOINT
-	uint8_t b[ARCH_JUMP_SIZE];
-	struct static_key *k;
-	uint32_t i;
-
-	KEYS_FOR_EACH(m, k)
-	{
-		if (!key_moves(k))
-			continue;
-		for (i = 0; i < k->sites; i++) {
-			const struct jump_entry *e = &k->entries[i];
-
-			if (!site_moves(k, e))
-				continue;
-			site_bytes(e, site_state(k, 0), b);
-			if (memcmp((const uint8_t *)jump_entry_code(e) +
-					   ARCH_BREAKPOINT_SIZE,
-				   b + ARCH_BREAKPOINT_SIZE,
-				   ARCH_JUMP_SIZE - ARCH_BREAKPOINT_SIZE))
-				return 1;
-		}
-	}
-#else
-	(void)m;
-#endif
-	return 0;
-}
-
-/*
  * Every site of the request through the protocol, all runs per pass, one
  * core synchronisation after each pass but the last on x86 (the trap
  * handler stays installed: see "No synchronisation after the last pass"
@@ -272,9 +233,13 @@ static int protocol_tail_moves(struct module *m)
  * the old bytes (a site half way holds the breakpoint, so the restore is
  * safe from any pass): over every run, or, when the first pass failed,
  * over the runs up to the failed one (those after it were not touched).
- * Sites that hold their old bytes already are left alone (runs.c). When
- * the tail pass would write nothing (protocol_tail_moves) it is skipped
- * both ways: no site's tail changed, so the restore has none to put back.
+ * Sites that hold their old bytes already are left alone (runs.c). Where
+ * a site's two instructions share every byte after the breakpoint's
+ * (ARCH_TAIL_SHARED, x86), the tail pass would write nothing: it and its
+ * synchronisation are skipped both ways, as the kernel's text_poke_bp
+ * skips them when only the first byte changes (every core fetches the old
+ * instruction, the new one or the breakpoint, since all of them end the
+ * same), and the restore has no tail to put back.
  */
 int patch_protocol(struct module *m)
 {
@@ -283,7 +248,7 @@ int patch_protocol(struct module *m)
 	int first = ARCH_NEEDS_BREAKPOINT ? PASS_TRAP : PASS_ALL;
 	int last = ARCH_NEEDS_BREAKPOINT ? PASS_HEAD : PASS_ALL;
 	int pass, rc = 0, urc, undo_rc = 0, usync_failed = 0;
-	int tail = ARCH_NEEDS_BREAKPOINT && protocol_tail_moves(m);
+	int tail = ARCH_NEEDS_BREAKPOINT && !ARCH_TAIL_SHARED;
 
 	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m, protocol_thunk))
 		return err_set(STATIC_KEYS_EPATCH,
