@@ -2,7 +2,8 @@
 // A fleet on a 3-node NATS JetStream cluster started here (loopback, R3
 // buckets): 20 follower processes, each with the package's library. A set
 // converges on all of them; so does one after the bucket's leader node is
-// killed; a restarted follower catches up; 1,000 sets in a second end at
+// killed, and get(), status() and waitFor() answer while it is down; a
+// restarted follower catches up; 1,000 sets in a second end at
 // the last revision with coalesced requests; a malformed value and an
 // unknown key are refused and reported; a follower's credentials cannot
 // change the desired state and an anonymous connection is refused. Each
@@ -193,6 +194,30 @@ Deno.test({
             for (const report of await reports(followers)) {
               assert.equal(keyOf(report, "tracing").enabled, false);
               assert.equal(report.consistent, true);
+            }
+            // With the node still down, reads answer every time: the
+            // server may place a consumer on the dead node, whose request
+            // never answers, so get() and status() read without one, and
+            // waitFor() tries its watch again rather than wait out its
+            // whole timeout on that one request.
+            for (let i = 0; i < 6; i++) {
+              const state = await get(cluster.store, SCOPE, OPERATOR);
+              assert.equal(state.revision, r);
+              assert.equal(state.scope.tracing, "off");
+              const now = await status(cluster.store, SCOPE, admin);
+              assert.equal(now.revision, r);
+              assert.deepEqual(
+                now.followers.filter((f) => f.converged).map((f) => f.instance),
+                followers.map((f) => f.instance),
+              );
+              const { applied, pending } = await waitFor(
+                cluster.store,
+                SCOPE,
+                r,
+                { ...admin, timeout: RECOVERY_MS },
+              );
+              assert.deepEqual(pending, []);
+              assert.equal(applied.length, FOLLOWERS);
             }
           } finally {
             await cluster.start(index); // the next steps have 3 nodes

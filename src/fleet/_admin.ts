@@ -125,6 +125,9 @@ export interface WaitResult {
   readonly pending: readonly FollowerStatus[];
 }
 
+/** How long one store operation inside {@linkcode waitFor} may take. */
+const OPERATION_MS = 5000;
+
 /** The layer of a target; ESCOPE when both host and instance are given. */
 function layerOf(target: Target): LayerId {
   if (target.host !== undefined && target.instance !== undefined) {
@@ -345,6 +348,11 @@ export async function status(
  * Waits until every live follower of `scope` has applied `revision` (or a
  * later one), watching their statuses, for at most `options.timeout` ms
  * (10,000 when omitted). Followers that appear while it waits count too.
+ * Here `timeout` bounds the whole wait: each store operation inside it
+ * (connecting, starting the watch) may take at most 5,000 ms (or
+ * `timeout`, if shorter, but at least 1,000 ms), and one that
+ * times out (a cluster electing a leader, a watch placed on a node that is
+ * down) is tried again while the wait lasts.
  *
  * @param store The store, as for {@linkcode set}.
  * @param scope The scope.
@@ -375,7 +383,13 @@ export async function waitFor(
 ): Promise<WaitResult> {
   checkName("scope", scope);
   const timeout = options.timeout ?? 10_000;
-  return await withStore(store, options, async (s) => {
+  // The whole wait's timeout is not each operation's: a watch request that
+  // hangs would otherwise use all of it (and waitFor would never retry).
+  const operation = {
+    ...options,
+    timeout: Math.max(1000, Math.min(timeout, OPERATION_MS)),
+  };
+  return await withStore(store, operation, async (s) => {
     let last: FollowerStatus[] = [];
     let done!: () => void;
     const finished = new Promise<void>((resolve) => done = resolve);

@@ -43,6 +43,18 @@ export const STATUS_TTL_MS = 15_000;
  * starts again.
  */
 export const WATCH_HEARTBEAT_MS = 5000;
+/**
+ * How many consumers a one-shot read (and the first start of a status
+ * watch) tries when one does not answer in time. In a cluster with a node
+ * down, the server may place a watch's consumer on that node, and the
+ * request then times out; the next consumer lands elsewhere.
+ */
+export const WATCH_TRIES = 3;
+
+/** Whether `error` is a request that did not answer in time. */
+function timedOut(error: unknown): boolean {
+  return /timeout|timed out/i.test(messageOf(error));
+}
 
 /** What the reply subject of a JetStream delivery says about it. */
 interface Delivery {
@@ -483,25 +495,50 @@ export class NatsStore implements Store {
 
   async read(scope: string): Promise<Snapshot> {
     try {
-      await this.#desiredKv(false);
-      return await new Promise<Snapshot>((resolve, reject) => {
-        let w: { stop: () => void } | undefined;
-        let got: Snapshot | undefined;
-        this.#watchEntries(this.#desiredName, `${scope}.>`, (entries) => {
-          got ??= toSnapshot(scope, entries);
-          w?.stop();
-          resolve(got);
-        }).then((watch) => {
-          w = watch;
-          if (got) watch.stop();
-        }, reject);
-      });
+      const kv = await this.#desiredKv(false);
+      const entries = await this.#lastEntries(this.#desiredName, scope, kv);
+      return toSnapshot(scope, entries);
     } catch (error) {
       if (/not found/i.test(messageOf(error))) {
         return { revision: 0, layers: [] };
       }
       throw natsError(`Cannot read desired state from "${this.name}"`, error);
     }
+  }
+
+  /**
+   * The last entry of each key of `bucket` under `scope`, read without a
+   * consumer: the stream's leader lists the keys, and each is read by a
+   * direct get, which any of the stream's replicas answers. A one-shot read
+   * so does not depend on where the server would place a consumer (in a
+   * cluster with a node down, that node may be chosen, and the request
+   * never answered).
+   */
+  async #lastEntries(
+    bucket: string,
+    scope: string,
+    kv: KV,
+  ): Promise<Map<string, Entry>> {
+    const jsm = await this.#manager();
+    const prefix = `$KV.${bucket}.`;
+    const info = await jsm.streams.info(`KV_${bucket}`, {
+      subjects_filter: `${prefix}${scope}.>`,
+    });
+    const keys = Object.keys(info.state.subjects ?? {})
+      .map((subject) => subject.slice(prefix.length))
+      .sort();
+    const entries = new Map<string, Entry>();
+    const got = await Promise.all(keys.map((key) => kv.get(key)));
+    for (const e of got) {
+      if (!e) continue; // expired since it was listed
+      entries.set(e.key, {
+        key: e.key,
+        revision: e.revision,
+        operation: e.operation,
+        text: e.string(),
+      });
+    }
+    return entries;
   }
 
   async set(
@@ -581,6 +618,7 @@ export class NatsStore implements Store {
     const statuses = new StatusList();
     let first!: (error?: FleetError) => void;
     const started = new Promise<FleetError | undefined>((r) => first = r);
+    let timeouts = 0; // before the watch first ran
     const w = this.#keepWatching(
       this.#statusName,
       `${scope}.>`,
@@ -589,7 +627,12 @@ export class NatsStore implements Store {
         first();
         on(statuses.list(entries, maxAge));
       },
-      (error) => first(error),
+      // A consumer that did not answer is tried again (the loop does);
+      // the caller hears of it after WATCH_TRIES of them.
+      (error) => {
+        if (timedOut(error) && ++timeouts < WATCH_TRIES) return;
+        first(error);
+      },
     );
     const error = await started;
     if (error) {
@@ -600,19 +643,13 @@ export class NatsStore implements Store {
   }
 
   async statuses(scope: string, maxAge: number): Promise<FollowerStatus[]> {
-    let first!: (list: FollowerStatus[]) => void;
-    const got = new Promise<FollowerStatus[]>((resolve) => first = resolve);
-    let w: Watch;
     try {
-      w = await this.watchStatuses(scope, maxAge, (list) => first(list));
+      const kv = await this.#statusKv(false);
+      const entries = await this.#lastEntries(this.#statusName, scope, kv);
+      return new StatusList().list(entries, maxAge);
     } catch (error) {
       if (/not found/i.test(messageOf(error))) return [];
-      throw error;
-    }
-    try {
-      return await got;
-    } finally {
-      await w.stop();
+      throw natsError(`Cannot read the statuses of "${this.name}"`, error);
     }
   }
 
