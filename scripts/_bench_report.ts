@@ -2,7 +2,7 @@
 // deno task bench's report: the results' shape, the Markdown tables, the
 // checks of what the design promises (one patch per run of pages, the
 // default against the per-site baseline, init, the hot path, Deno against
-// C), README's block, and the SVG chart.
+// C), README's block and docs/performance.md's, and the SVG chart.
 
 /** The files one run of `deno task bench` writes, relative to the root. */
 export interface BenchOutputs {
@@ -12,14 +12,19 @@ export interface BenchOutputs {
   chart: string;
   /** The report's Markdown: machine line, tables, checks. */
   report: string;
-  /** README.md, whose bench block gets the report; absent: left alone. */
+  /** README.md, whose bench block gets the headline; absent: left alone. */
   readme?: string;
+  /**
+   * docs/performance.md, whose bench block gets the full table; absent
+   * (with `readme`): left alone.
+   */
+  performance?: string;
 }
 
 /**
  * Where a run writes: build/bench/results/ (the clone stays clean), or,
- * with `--update`, the committed bench/results/ and README's bench block
- * (`--no-readme` leaves README alone).
+ * with `--update`, the committed bench/results/ and the bench blocks of
+ * README and docs/performance.md (`--no-readme` leaves both alone).
  */
 export function benchOutputs(args: readonly string[]): BenchOutputs {
   const report = "build/bench/results/report.md";
@@ -34,7 +39,9 @@ export function benchOutputs(args: readonly string[]): BenchOutputs {
     json: "bench/results/latest.json",
     chart: "bench/results/flip_cost.svg",
     report,
-    ...(args.includes("--no-readme") ? {} : { readme: "README.md" }),
+    ...(args.includes("--no-readme")
+      ? {}
+      : { readme: "README.md", performance: "docs/performance.md" }),
   };
 }
 
@@ -414,13 +421,71 @@ export function machineLine(r: Results): string {
   return `${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, ${m.deno}, load ${m.load} at start, ${m.date}`;
 }
 
+/** The syscalls cell of a strategy's 10,000-site flip, membarriers added. */
+function syscallsCell(r: Results, s: string): string {
+  const v = find(r.flip, { strategy: s, sites: 10000, spin: false })?.syscalls;
+  if (v === undefined) return "–";
+  const syncs = r.protocolSyncs?.[s] ?? r.protocolPasses?.[s];
+  return Number(v).toLocaleString("en-US") +
+    (syncs ? ` + ${syncs} membarrier` : "");
+}
+
+/** The hot path in one sentence (with a leading space), or "". */
+function hotSentence(r: Results, empty: boolean): string {
+  const ns = (kind: string, evicted: boolean) =>
+    Number(find(r.hot, { kind, evicted })?.ns ?? NaN).toFixed(2);
+  return r.hot.length === 0 ? "" : " A static branch costs " +
+    `${ns("static", true)} ns a test against ${ns("flag", true)} ns for a ` +
+    "relaxed-atomic flag when the working set evicts the flags " +
+    `(${ns("static", false)} against ${ns("flag", false)} ns while they ` +
+    `stay cached${empty ? `; no test at all: ${ns("empty", false)} ns` : ""}).`;
+}
+
+/** Deno against C in one sentence (with a leading space), or "". */
+function denoSentence(r: Results): string {
+  const ratios = r.deno.filter((d) => d.sites === 1)
+    .map((d) => Number(d.ratio));
+  return ratios.length === 0 ? "" : " A flip from Deno takes " +
+    `${Math.min(...ratios).toFixed(2)}× to ${
+      Math.max(...ratios).toFixed(2)
+    }× the time of the same flip from C (1 site, one process).`;
+}
+
 /**
- * README's performance block: the machine, flips per strategy (the default
- * first, the per-site baseline last), and the hot path and Deno against C
- * in one sentence each. Every number comes from `r`, so README shows the
- * results file (tests/figures_test.ts checks that it does).
+ * README's performance block, the headline of one run: the machine, the
+ * default strategy against the per-site baseline at 1 and 10,000 sites,
+ * and the hot path and Deno against C in one sentence each. Every number
+ * comes from `r`, so README shows the results file
+ * (tests/figures_test.ts checks that it does).
  */
 export function readmeBench(r: Results): string {
+  const d = r.defaultStrategy;
+  const flip = (s: string, sites: number) =>
+    us(find(r.flip, { strategy: s, sites, spin: false })?.us);
+  const ratios = r.deno.filter((x) => x.sites === 1)
+    .map((x) => Number(x.ratio));
+  const deno = ratios.length === 0
+    ? ""
+    : ` A flip from Deno takes ${Math.min(...ratios).toFixed(2)}× to ${
+      Math.max(...ratios).toFixed(2)
+    }× its time from C.`;
+  return `Measured by \`deno task bench\` on ${machineLine(r)}, medians ` +
+    `from C: an enable+disable pair of the default strategy, \`${d}\`, ` +
+    `takes ${flip(d, 1)} on 1 site and ${flip(d, 10000)} on 10,000 ` +
+    `(${syscallsCell(r, d)} system calls); patching each site on its own, ` +
+    `as the Rust crate static-keys does, ${flip(PER_SITE, 1)} and ` +
+    `${flip(PER_SITE, 10000)} (${syscallsCell(r, PER_SITE)}).${
+      hotSentence(r, false)
+    }${deno}`;
+}
+
+/**
+ * docs/performance.md's block: the machine, flips per strategy (the
+ * default first, the per-site baseline last), the hot path and Deno
+ * against C in one sentence each, and the floors. Every number comes from
+ * `r` (tests/figures_test.ts checks the page against the results file).
+ */
+export function performanceBench(r: Results): string {
   const cols = [
     r.defaultStrategy,
     ...strategies(r).filter((s) => s !== PER_SITE && s !== r.defaultStrategy),
@@ -433,14 +498,7 @@ export function readmeBench(r: Results): string {
     `| ${label} | ${cols.map(cell).join(" | ")} |`;
   const flip = (sites: number, spin: boolean) => (s: string) =>
     us(find(r.flip, { strategy: s, sites, spin })?.us);
-  const syscalls = (s: string) => {
-    const v = find(r.flip, { strategy: s, sites: 10000, spin: false })
-      ?.syscalls;
-    if (v === undefined) return "–";
-    const syncs = r.protocolSyncs?.[s] ?? r.protocolPasses?.[s];
-    return Number(v).toLocaleString("en-US") +
-      (syncs ? ` + ${syncs} membarrier` : "");
-  };
+  const syscalls = (s: string) => syscallsCell(r, s);
   const maps = (s: string) => mapsCell(r, s);
   const batch = (s: string) => us(find(r.batch, { strategy: s })?.us);
   const table = [
@@ -454,26 +512,15 @@ export function readmeBench(r: Results): string {
     row("system calls, 10,000 sites", syscalls),
     row("`/proc/self/maps` lines added", maps),
   ].join("\n");
-  const ns = (kind: string, evicted: boolean) =>
-    Number(find(r.hot, { kind, evicted })?.ns ?? NaN).toFixed(2);
-  const hot = r.hot.length === 0 ? "" : " A static branch costs " +
-    `${ns("static", true)} ns a test against ${ns("flag", true)} ns for a ` +
-    "relaxed-atomic flag when the working set evicts the flags " +
-    `(${ns("static", false)} against ${ns("flag", false)} ns while they ` +
-    `stay cached; no test at all: ${ns("empty", false)} ns).`;
-  const ratios = r.deno.filter((d) => d.sites === 1)
-    .map((d) => Number(d.ratio));
-  const deno = ratios.length === 0 ? "" : " A flip from Deno takes " +
-    `${Math.min(...ratios).toFixed(2)}× to ${
-      Math.max(...ratios).toFixed(2)
-    }× the time of the same flip from C (1 site, one process).`;
   return [
     `Measured by \`deno task bench\` on ${machineLine(r)}: medians of ` +
     `enable+disable pairs from C. Default strategy: \`${r.defaultStrategy}\`.`,
     "",
     table,
     "",
-    `System calls are the strategy's own, per request.${hot}${deno}`,
+    `System calls are the strategy's own, per request.${hotSentence(r, true)}${
+      denoSentence(r)
+    }`,
     ...(r.floor ? ["", floorLine(r)] : []),
   ].join("\n");
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The generated blocks of README.md and CONTRIBUTING.md, and the figures
-// the suite reports (CONTRIBUTING.md, "What the suite proves"). A test
+// The generated blocks of README.md, docs/ and CONTRIBUTING.md, and the
+// figures the suite reports (CONTRIBUTING.md, "What the suite proves"). A test
 // program prints `figure: <name>: <n>` on stdout, n counted as it ran;
 // deno task test reads every test's output from ctest's log, sums the
 // figures by name over the tests that passed, prints them and writes
@@ -161,7 +161,7 @@ export const FIGURES_BLOCK: Block = {
   end: END,
 };
 
-/** README's flip figures, from bench/results/latest.json. */
+/** README's headline flip figures, from bench/results/latest.json. */
 export const BENCH_BLOCK: Block = {
   file: "README.md",
   begin:
@@ -169,9 +169,16 @@ export const BENCH_BLOCK: Block = {
   end: "<!-- bench:end -->",
 };
 
-/** README's fleet figures, from bench/results/fleet.json. */
+/** docs/performance.md's flip figures, every strategy, from the same file. */
+export const PERFORMANCE_BLOCK: Block = {
+  file: "docs/performance.md",
+  begin: BENCH_BLOCK.begin,
+  end: BENCH_BLOCK.end,
+};
+
+/** docs/fleet.md's fleet figures, from bench/results/fleet.json. */
 export const FLEET_BLOCK: Block = {
-  file: "README.md",
+  file: "docs/fleet.md",
   begin:
     "<!-- fleet:begin (deno task figures writes this from bench/results/fleet.json) -->",
   end: "<!-- fleet:end -->",

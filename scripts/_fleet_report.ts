@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// README's fleet block, from bench/results/fleet.json (deno task
-// bench:fleet): every number comes from the results file, so README shows
-// what the last run measured (tests/figures_test.ts checks it).
+// docs/fleet.md's benchmark block, from bench/results/fleet.json (deno
+// task bench:fleet): every number comes from the results file, so the page
+// shows what the last run measured (tests/figures_test.ts checks it).
 
 /** One row of bench/results/fleet.json. */
 export interface FleetRow {
@@ -14,6 +14,12 @@ export interface FleetRow {
   mean: number;
   /** Time of set() alone (the write), median. */
   write: number;
+  /** CPU ms (user + system) per revision of one follower process. */
+  followerCpu: number;
+  /** CPU ms per second of an idle follower. */
+  idleCpu: number;
+  /** CPU ms per revision of the NATS servers (0 for a file store). */
+  serverCpu: number;
 }
 
 /** bench/results/fleet.json. */
@@ -32,8 +38,11 @@ const STORES: Record<string, string> = {
 
 const ms = (v: number) => v.toFixed(1);
 
-/** README's fleet block: the run, one row per store and follower count. */
-export function readmeFleet(r: FleetResults): string {
+/**
+ * docs/fleet.md's block: the run, then one row per store and follower
+ * count with the times and the CPU each part spent.
+ */
+export function fleetBench(r: FleetResults): string {
   const sets = [...new Set(r.rows.map((row) => row.sets))].join(" or ");
   const writes = r.rows.map((row) => row.write);
   return [
@@ -41,12 +50,14 @@ export function readmeFleet(r: FleetResults): string {
     `${r.machine}, Deno ${r.deno}, with every follower a process of its ` +
     `own on that machine; ${sets} sets one after the other per row.`,
     "",
-    "| store | followers | p50 ms | p99 ms | set() alone ms |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| store | followers | p50 ms | p99 ms | set() alone ms | follower CPU ms/rev | idle follower CPU ms/s | server CPU ms/rev |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...r.rows.map((row) =>
       `| ${STORES[row.store] ?? row.store} | ${row.followers} | ${
         ms(row.p50)
-      } | ${ms(row.p99)} | ${ms(row.write)} |`
+      } | ${ms(row.p99)} | ${ms(row.write)} | ${row.followerCpu.toFixed(2)} | ${
+        row.idleCpu.toFixed(2)
+      } | ${row.store === "file" ? "-" : ms(row.serverCpu)} |`
     ),
     "",
     `The write itself (\`set() alone\`) took ${ms(Math.min(...writes))} to ` +

@@ -5,9 +5,11 @@
 // Deno.bench), prints one table, checks the results, and writes them,
 // the chart and the report to build/bench/results/. Only with --update does
 // it rewrite the committed bench/results/latest.json, the chart
-// bench/results/flip_cost.svg and README's block between its bench markers
-// (readmeBench(): the same block deno task figures writes, and
-// tests/figures_test.ts checks against bench/results/latest.json).
+// bench/results/flip_cost.svg and the blocks between the bench markers of
+// README (readmeBench(), the headline) and docs/performance.md
+// (performanceBench(), every strategy): the same blocks deno task figures
+// writes, and tests/figures_test.ts checks against
+// bench/results/latest.json.
 
 import $ from "dax";
 import { build, buildDir, lines, root } from "./_common.ts";
@@ -21,11 +23,12 @@ import {
   hotTable,
   initTable,
   machineLine,
+  performanceBench,
   readmeBench,
   type Results,
   type Row,
 } from "./_bench_report.ts";
-import { BENCH_BLOCK, replaceBetween } from "./_figures.ts";
+import { BENCH_BLOCK, PERFORMANCE_BLOCK, replaceBetween } from "./_figures.ts";
 
 const quick = Deno.args.includes("--quick");
 const started = performance.now();
@@ -211,16 +214,26 @@ const report = [
 console.log(`\n${report}\n`);
 write(outputs.report, report + "\n");
 
-// With --update, README shows this run: its block between the bench markers.
-if (outputs.readme) {
-  const readme = root.join(outputs.readme);
-  readme.writeTextSync(
-    replaceBetween(readme.readTextSync(), BENCH_BLOCK, readmeBench(results)),
-  );
+// With --update, README and docs/performance.md show this run: their
+// blocks between the bench markers.
+for (
+  const [file, block, body] of [
+    [outputs.readme, BENCH_BLOCK, readmeBench],
+    [outputs.performance, PERFORMANCE_BLOCK, performanceBench],
+  ] as const
+) {
+  if (!file) continue;
+  const doc = root.join(file);
+  doc.writeTextSync(replaceBetween(doc.readTextSync(), block, body(results)));
 }
 // deno fmt owns the layout of the committed files we wrote, as of every
 // file (build/ is excluded from it).
-const committed = [outputs.readme, outputs.json, outputs.chart]
+const committed = [
+  outputs.readme,
+  outputs.performance,
+  outputs.json,
+  outputs.chart,
+]
   .filter((f): f is string => f !== undefined && !f.startsWith("build/"));
 if (committed.length > 0) {
   await $`${deno} fmt ${committed}`.cwd(root).quiet();
@@ -228,11 +241,16 @@ if (committed.length > 0) {
 $.logStep(
   "Wrote",
   `${
-    [outputs.json, outputs.chart, outputs.report, outputs.readme]
-      .filter(Boolean).join(", ")
+    [
+      outputs.json,
+      outputs.chart,
+      outputs.report,
+      outputs.readme,
+      outputs.performance,
+    ].filter(Boolean).join(", ")
   } in ${((performance.now() - started) / 1000).toFixed(0)} s${
     outputs.readme === undefined && !Deno.args.includes("--update")
-      ? " (--update writes bench/results/ and README's table instead)"
+      ? " (--update writes bench/results/, README and docs/performance.md instead)"
       : ""
   }`,
 );

@@ -2,22 +2,29 @@
 // deno task figures: rewrites the generated blocks from their sources, so
 // nothing is typed by hand: CONTRIBUTING's "What the suite proves" from
 // build/figures.json (the last deno task test; skipped without it),
-// README's performance block from bench/results/latest.json and its fleet
-// block from bench/results/fleet.json.
+// README's and docs/performance.md's bench blocks from
+// bench/results/latest.json, and docs/fleet.md's block from
+// bench/results/fleet.json.
 
 import $ from "dax";
 import { buildDir, root } from "./_common.ts";
 import {
   BENCH_BLOCK,
+  type Block,
   FIGURES_BLOCK,
   figuresBlock,
   type FiguresFile,
   FLEET_BLOCK,
+  PERFORMANCE_BLOCK,
   replaceBetween,
   replaceBlock,
 } from "./_figures.ts";
-import { readmeBench, type Results } from "./_bench_report.ts";
-import { type FleetResults, readmeFleet } from "./_fleet_report.ts";
+import {
+  performanceBench,
+  readmeBench,
+  type Results,
+} from "./_bench_report.ts";
+import { fleetBench, type FleetResults } from "./_fleet_report.ts";
 
 const written: string[] = [];
 const file = buildDir.join("figures.json");
@@ -34,22 +41,24 @@ if (file.existsSync()) {
     `the suite's figures: no ${file} (deno task test writes it)`,
   );
 }
-const readme = root.join(BENCH_BLOCK.file);
-let text = readme.readTextSync();
-const bench = root.join("bench", "results", "latest.json");
-text = replaceBetween(
-  text,
-  BENCH_BLOCK,
-  readmeBench(bench.readJsonSync<Results>()),
-);
-const fleet = root.join("bench", "results", "fleet.json");
-text = replaceBetween(
-  text,
-  FLEET_BLOCK,
-  readmeFleet(fleet.readJsonSync<FleetResults>()),
-);
-readme.writeTextSync(text);
-written.push(`the bench and fleet figures into ${BENCH_BLOCK.file}`);
-await $`${Deno.execPath()} fmt ${FIGURES_BLOCK.file} ${BENCH_BLOCK.file}`
+const bench = root.join("bench", "results", "latest.json")
+  .readJsonSync<Results>();
+const fleet = root.join("bench", "results", "fleet.json")
+  .readJsonSync<FleetResults>();
+const blocks: [Block, string][] = [
+  [BENCH_BLOCK, readmeBench(bench)],
+  [PERFORMANCE_BLOCK, performanceBench(bench)],
+  [FLEET_BLOCK, fleetBench(fleet)],
+];
+// Every file's new text first, so a missing block writes nothing.
+const texts = new Map<string, string>();
+for (const [block, body] of blocks) {
+  const text = texts.get(block.file) ?? root.join(block.file).readTextSync();
+  texts.set(block.file, replaceBetween(text, block, body));
+}
+for (const [file, text] of texts) root.join(file).writeTextSync(text);
+const files = [...texts.keys()];
+written.push(`the bench and fleet figures into ${files.join(", ")}`);
+await $`${Deno.execPath()} fmt ${FIGURES_BLOCK.file} ${files}`
   .cwd(root).quiet();
 $.logStep("Wrote", written.join(", "));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // deno task bench leaves a clone clean: a run writes its results, chart and
 // report under build/ (ignored by git); only --update rewrites the
-// committed bench/results/ and README's bench block.
+// committed bench/results/ and the bench blocks of README and
+// docs/performance.md.
 
 import assert from "node:assert/strict";
 import { benchOutputs } from "../scripts/_bench_report.ts";
@@ -24,6 +25,7 @@ Deno.test("deno task bench writes under build/ unless --update", async (t) => {
     await t.step(`deno task bench ${args.join(" ")}`.trim(), () => {
       const out = benchOutputs(args);
       assert.equal(out.readme, undefined, "README.md is left alone");
+      assert.equal(out.performance, undefined, "docs/ is left alone");
       for (const file of [out.json, out.chart, out.report]) {
         assert.ok(file.startsWith("build/"), file);
         assert.ok(ignored(file), `${file} is not ignored by git`);
@@ -36,7 +38,10 @@ Deno.test("deno task bench writes under build/ unless --update", async (t) => {
       chart: "bench/results/flip_cost.svg",
       report: "build/bench/results/report.md",
       readme: "README.md",
+      performance: "docs/performance.md",
     });
-    assert.equal(benchOutputs(["--update", "--no-readme"]).readme, undefined);
+    const noReadme = benchOutputs(["--update", "--no-readme"]);
+    assert.equal(noReadme.readme, undefined);
+    assert.equal(noReadme.performance, undefined);
   });
 });

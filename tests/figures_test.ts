@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Every figure the published and contributor docs show comes from a
-// results file, never typed by hand: README's performance block from
-// bench/results/latest.json (deno task bench --update), its fleet block
-// from bench/results/fleet.json (deno task bench:fleet), and
+// results file, never typed by hand: the performance blocks of README
+// (the headline) and docs/performance.md (every strategy) from
+// bench/results/latest.json (deno task bench --update), docs/fleet.md's
+// block from bench/results/fleet.json (deno task bench:fleet), and
 // CONTRIBUTING's "What the suite proves" from the figures the suite printed
 // in its last run (build/figures.json, written by deno task test from
 // ctest's log); the parsing behind the last sums figure lines by name over
-// the tests that passed. deno task figures rewrites all three.
+// the tests that passed. deno task figures rewrites them all.
 
 import assert from "node:assert/strict";
 import {
@@ -20,11 +21,16 @@ import {
   markdownText,
   parseBlock,
   parseCTestLog,
+  PERFORMANCE_BLOCK,
   replaceBetween,
   replaceBlock,
 } from "../scripts/_figures.ts";
-import { readmeBench, type Results } from "../scripts/_bench_report.ts";
-import { type FleetResults, readmeFleet } from "../scripts/_fleet_report.ts";
+import {
+  performanceBench,
+  readmeBench,
+  type Results,
+} from "../scripts/_bench_report.ts";
+import { fleetBench, type FleetResults } from "../scripts/_fleet_report.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const CONTRIBUTING = new URL("CONTRIBUTING.md", ROOT);
@@ -158,21 +164,28 @@ function shown(block: Block): string {
   return text;
 }
 
-Deno.test("README's performance figures are bench/results/latest.json's", () => {
+Deno.test("README's and docs/performance.md's figures are bench/results/latest.json's", () => {
   const results: Results = JSON.parse(read("bench/results/latest.json"));
-  assert.equal(
-    markdownText(shown(BENCH_BLOCK)),
-    markdownText(readmeBench(results)),
-    "README's bench block is not what bench/results/latest.json gives: run deno task figures",
-  );
+  for (
+    const [block, body] of [
+      [BENCH_BLOCK, readmeBench(results)],
+      [PERFORMANCE_BLOCK, performanceBench(results)],
+    ] as const
+  ) {
+    assert.equal(
+      markdownText(shown(block)),
+      markdownText(body),
+      `${block.file}'s bench block is not what bench/results/latest.json gives: run deno task figures`,
+    );
+  }
 });
 
-Deno.test("README's fleet figures are bench/results/fleet.json's", () => {
+Deno.test("docs/fleet.md's figures are bench/results/fleet.json's", () => {
   const results: FleetResults = JSON.parse(read("bench/results/fleet.json"));
   assert.equal(
     markdownText(shown(FLEET_BLOCK)),
-    markdownText(readmeFleet(results)),
-    "README's fleet block is not what bench/results/fleet.json gives: run deno task figures",
+    markdownText(fleetBench(results)),
+    "docs/fleet.md's fleet block is not what bench/results/fleet.json gives: run deno task figures",
   );
 });
 

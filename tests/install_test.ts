@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
-// README walked as a new user would: the publish set served by a JSR
+// README and docs/building.md walked as a new user would: the publish set served by a JSR
 // registry on 127.0.0.1 (JSR_URL), an empty Deno cache (DENO_DIR) and an
 // empty folder outside the repository. First README's quick start, word
 // by word: its sh blocks run as written (`deno` is this deno), its files
 // written as shown (the first line of a block names the file), the
 // output it shows compared with what the program printed; so a key of the
 // reader's own library, built with CMake against the build entry's
-// install, flips. Then README's other commands on the same cache and
-// install: the build entry without --prefix (builds nothing, prints the
-// path, also with the narrow flags), a program that opens the package's
-// library with the flags README names, libraries built with README's
-// other build lines (tests/consumer/readme_build.sh: pkg-config, a plain
+// install, flips. Then the docs' other commands on the same cache and
+// install: docs/building.md's build entry line without --prefix (builds
+// nothing, prints the path, also with the narrow flags of
+// docs/security.md), a program that opens the package's library with the
+// flags that page names, libraries built with docs/building.md's other
+// build lines (tests/consumer/readme_build.sh: pkg-config, a plain
 // compiler line, C++ with each C++ compiler here), each opened from Deno
 // with its own symbols and flipped; and a library whose own version script
 // hides the core's exports (tests/consumer/version_script.sh), by CMake and
@@ -30,6 +31,8 @@ import { blocks, commands, section } from "./_markdown.ts";
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
 const README = `${ROOT}/README.md`;
+const BUILDING = `${ROOT}/docs/building.md`;
+const SECURITY = `${ROOT}/docs/security.md`;
 const LIBRARY = LIBRARY_NAMES[Deno.build.os][0];
 
 /** Runs `script` under sh; fails the test with its output if it fails. */
@@ -123,16 +126,19 @@ Deno.test("quickStart() and sameOutput() read README's quick start as steps", ()
 Deno.test({
   name:
     "README's quick start as a new user, word by word: a key of the reader's own " +
-    "CMake-built library flips; then README's other commands, flags and build lines",
+    "CMake-built library flips; then the docs' other commands, flags and build lines",
   ignore: Deno.build.os !== "linux",
   async fn(t) {
-    const readme = Deno.readTextFileSync(README);
-    const steps = quickStart(readme);
-    const own = commands(readme, "## The package's own library");
+    const steps = quickStart(Deno.readTextFileSync(README));
+    const own = commands(
+      Deno.readTextFileSync(BUILDING),
+      "## The package's own library",
+    );
+    const security = Deno.readTextFileSync(SECURITY);
     assert.equal(
       own.length,
       1,
-      "README builds the package's library with one command",
+      "docs/building.md builds the package's library with one command",
     );
     assert.match(own[0], /^deno run .* jsr:@static-keys\/deno\/build$/);
 
@@ -261,7 +267,7 @@ Deno.test({
       );
 
       await step(
-        "README's build entry line then builds nothing and prints the path",
+        "docs/building.md's build entry line then builds nothing and prints the path",
         async () => {
           assert.deepEqual(await user(own[0]), {
             code: 0,
@@ -272,18 +278,22 @@ Deno.test({
       );
 
       await step(
-        "README's narrow flags: --allow-env=STATIC_KEYS_CACHE, --allow-read=<cache> and --allow-sys=uid once built",
+        "docs/security.md's narrow flags: --allow-env=STATIC_KEYS_CACHE, --allow-read=<cache> and --allow-sys=uid once built",
         async () => {
           const narrow = own[0].replace(
             "--allow-env --allow-read --allow-write --allow-run=cmake --allow-sys=uid",
             `--allow-env=STATIC_KEYS_CACHE --allow-read=${cache} --allow-sys=uid`,
           );
-          assert.notEqual(narrow, own[0], "README's flags are the ones above");
+          assert.notEqual(
+            narrow,
+            own[0],
+            "docs/building.md's flags are the ones above",
+          );
           assert.ok(
-            readme.includes(
+            security.includes(
               "`--allow-env --allow-read=<cache> --allow-sys=uid`",
             ),
-            "README names the narrow flags",
+            "docs/security.md names the narrow flags",
           );
           assert.deepEqual(await user(narrow, { STATIC_KEYS_CACHE: cache }), {
             code: 0,
@@ -294,13 +304,13 @@ Deno.test({
       );
 
       await step(
-        "a program with README's flags opens the package's library and flips",
+        "a program with docs/security.md's flags opens the package's library and flips",
         async () => {
           const flags =
             "--allow-env --allow-read=<cache> --allow-sys=uid --allow-ffi=<library>";
           assert.ok(
-            readme.includes(`\`${flags}\``),
-            "README names these flags",
+            security.includes(`\`${flags}\``),
+            "docs/security.md names these flags",
           );
           await sh(
             `cp "$1" "$2"`,

@@ -33,15 +33,15 @@ export const STRATEGIES = [
  * | `mprotect` | make the page rwx, write, make it r-x again (2 syscalls per run and pass) | a brief rwx window |
  * | `alias` | once, move the code pages into a memfd mapped r-x and rw-; a flip is a plain store (0 syscalls) | a writable alias exists while it is chosen |
  * | `direct` | the text is writable (bare metal) | n/a |
- * | `procmem` | one `pwrite` per run through `/proc/self/mem`, once per pass of the protocol (3 on x86) (Linux; refused where the kernel forbids it) | never writable and executable |
+ * | `procmem` | one `pwrite` per run through `/proc/self/mem`, once per pass of the protocol (2 on x86) (Linux; refused where the kernel forbids it) | never writable and executable |
  *
  * `default` picks the OS layer's default: a strategy that keeps W^X and
  * is safe while other threads run the sites. On Linux x86 that is
  * `procmem` with the cross-modification protocol where the kernel has
  * membarrier's core synchronisation (4.16 and later), else `remap`; on
  * Linux aarch64 and riscv64 `remap`; `mprotect` on Windows; `remap` on
- * macOS; `direct` freestanding. It is not always the fastest: README's
- * performance table compares them. `StaticKeysModule.strategy` names the
+ * macOS; `direct` freestanding. It is not always the fastest:
+ * docs/performance.md compares them. `StaticKeysModule.strategy` names the
  * one in use.
  *
  * @example Usage

@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: MIT
 # readme_build.sh STEP README PREFIX OUT SOURCE_DIR [CC] [CXX...]
 #
-# Builds libraries as README.md says, against the C package installed in
-# PREFIX, in OUT/<step>/, where static-keys/ is a link to PREFIX: README's
+# Builds libraries as README.md's quick start and docs/building.md's
+# "Other build systems" (in SOURCE_DIR) say, against the C package installed
+# in PREFIX, in OUT/<step>/, where static-keys/ is a link to PREFIX: their
 # commands run as written (they name ./static-keys, the quick start's
 # --prefix), with cc replaced by CC. Every line of the sh block of
-# "Other build systems" must be one this script knows, so a README edit the
-# tests do not run fails.
+# "Other build systems" must be one this script knows, so an edit of the
+# page the tests do not run fails.
 #
 #   cmake         the quick start's mylib.c and CMakeLists.txt, as shown,
 #                 built with its cmake lines (tests/install_test.ts runs the
@@ -21,20 +22,22 @@
 set -eu
 
 step=$1 readme=$2 prefix=$3 out=$4 src=$5
+building="${src}/docs/building.md"
 cc=${6:-cc}
 shift 5
 [ $# -gt 0 ] && shift
 guard=static_keys_core_missing__link_libstatic_keys_core_after_your_objects
 
-# A section: from its heading to the next heading outside a code block.
+# A section of file $2 (README by default): from its heading to the next
+# heading outside a code block.
 section() {
 	awk -v title="$1" '/^```/ { fence = !fence }
 	     !fence && /^#+ / { if (on) exit; if ($0 ~ title) { on = 1; next } }
-	     on' "$readme"
+	     on' "${2:-$readme}"
 }
 # The lines of the code blocks of one language of "Other build systems".
 block() {
-	section '^### Other build systems$' |
+	section '^## Other build systems$' "$building" |
 		awk -v lang="$1" '$0 == "```" lang { b = 1; next } /^```/ { b = 0 } b && NF'
 }
 # The quick start's block whose first line is a comment naming file $1.
@@ -58,7 +61,7 @@ fail() {
 # One README line of each kind, or a failure naming what is missing.
 line_of() {
 	l=$(block sh | grep -E "$1" || true)
-	[ -n "$l" ] || fail "README's Other build systems section has no line matching /$1/"
+	[ -n "$l" ] || fail "docs/building.md's Other build systems section has no line matching /$1/"
 	[ "$(printf '%s\n' "$l" | wc -l)" -eq 1 ] || fail "several lines match /$1/: $l"
 	printf '%s\n' "$l"
 }
@@ -68,7 +71,7 @@ block sh | while IFS= read -r l; do
 	case $l in
 	'export PKG_CONFIG_PATH="$PWD/static-keys/lib/pkgconfig"') ;;
 	"cc "*) ;;
-	*) fail "README line not run by any test: $l" ;;
+	*) fail "docs/building.md line not run by any test: $l" ;;
 	esac
 done
 
