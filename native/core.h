@@ -22,6 +22,15 @@
 #define KEY_FLAG_PIN_SHIFT 5  /* bits 5-6: the pin the request leaves */
 #define KEY_FLAG_PIN_MASK (3u << KEY_FLAG_PIN_SHIFT)
 
+/*
+ * key->reserved once init is done: KEY_SITES_CHECKED after a flip or a
+ * repair found every site of the key holding the instruction its state
+ * implies. Init reads no site (docs/init.md), so until then a site that
+ * holds the other instruction is not known to be the entry's: repair
+ * reports it and leaves it, as it does a site holding anything else.
+ */
+#define KEY_SITES_CHECKED 1u
+
 /* room for a failed rollback's text: what failed, and what was read back */
 #define STATIC_KEYS_ERRBUF 1024
 

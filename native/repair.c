@@ -18,7 +18,9 @@
  * (threads meeting it are sent on by the key's state), and marks the
  * site: ours to rewrite, whichever instruction the tail is from. An
  * unmarked breakpoint is a debugger's or a uprobe's (gdb writes exactly
- * this), and is left alone.
+ * this), and is left alone. So is the other instruction at a site of a
+ * key whose sites no flip or repair has found whole yet (init reads no
+ * site, KEY_SITES_CHECKED): the entry may not describe that site.
  */
 static enum site_state repair_kind(const struct static_key *k,
 				   const struct jump_entry *e)
@@ -27,6 +29,8 @@ static enum site_state repair_kind(const struct static_key *k,
 
 	if (state == SITE_TRAPPED || state == SITE_TRAPPED_OTHER)
 		return jump_entry_marked(e) ? SITE_OTHER : SITE_UNKNOWN;
+	if (state == SITE_OTHER && !(k->reserved & KEY_SITES_CHECKED))
+		return SITE_UNKNOWN;
 	return state;
 }
 
@@ -49,11 +53,19 @@ static int unknown_site(const struct static_key *k, const struct jump_entry *e,
 	err_str(&eb, k->name);
 	err_str(&eb, "\": ");
 	site_mismatch(&eb, e, k->enabled);
-	err_str(&eb, " or the other instruction ");
-	site_bytes(e, !k->enabled, other);
-	err_bytes(&eb, other, ARCH_JUMP_SIZE);
-	err_str(&eb, "; something else rewrote it (a debugger?), so it was "
-		     "left as it is (");
+	if (site_read(e, k->enabled) == SITE_OTHER) {
+		/* a key not checked yet (repair_kind) */
+		err_str(&eb, ", the other instruction, and no flip or repair "
+			     "has found this key's sites whole since the "
+			     "module was loaded: its entry may not describe "
+			     "this site, so it was left as it is (");
+	} else {
+		err_str(&eb, " or the other instruction ");
+		site_bytes(e, !k->enabled, other);
+		err_bytes(&eb, other, ARCH_JUMP_SIZE);
+		err_str(&eb, "; something else rewrote it (a debugger?), so "
+			     "it was left as it is (");
+	}
 	err_u64(&eb, unknown);
 	err_str(&eb, " such sites; ");
 	err_u64(&eb, rewritten);
@@ -89,6 +101,8 @@ static uint32_t repair_mark(struct module *m,
 		if (rewritten)
 			k->flags = (uint8_t)(KEY_FLAG_PENDING | KEY_FLAG_REPAIR |
 					      (k->enabled ? KEY_FLAG_TARGET : 0));
+		else if (!unknown) /* every site agrees */
+			k->reserved = KEY_SITES_CHECKED;
 		if (per_key && i < count)
 			report_set(&per_key[i], k->sites, rewritten, unknown);
 		report_set(total, total->sites + k->sites,

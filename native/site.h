@@ -5,8 +5,8 @@
  * keeps this in two places, jump_label_type() (enabled ^ branch) and its
  * arch's __jump_label_patch (the "unexpected op" check and message); here
  * every file that decides or checks a site asks this one: update's check,
- * init's check pass (tables.c, inline: init is hot), repair, sites as
- * data, the protocol's trap and the read-back after a rollback.
+ * repair, sites as data, the protocol's trap and the read-back after a
+ * rollback (init reads no site: docs/init.md).
  */
 #ifndef STATIC_KEYS_SITE_H
 #define STATIC_KEYS_SITE_H

@@ -10,11 +10,15 @@
  *            its name pointer lies in a readable segment of the module and
  *            the string ends there; then no two names are equal
  *   entries  each names a record of the key section, its site and its
- *            target lie in the module's executable segment, the jump
- *            reaches, and the site holds the instruction the key's state
- *            implies (the arch builds the bytes), or that instruction
- *            under a debugger's breakpoint; in address order, no two
- *            sites overlap (the same site twice included)
+ *            target lie in the module's executable segment, and the jump
+ *            reaches; in address order, no two sites overlap (the same
+ *            site twice included)
+ *
+ * No site's bytes are read: as the kernel's jump_label_init, init leaves
+ * that to what writes a site. A flip checks every site of each key it
+ * moves, and repair every site it may rewrite, before any byte is written
+ * (update.c, repair.c, docs/init.md). Reading 100,000 sites out of the
+ * text was half of a cold init.
  *
  * Sorting, in the same pass where it can (docs/init.md). The linker
  * appends entries in the order of the code, so the table is usually in
@@ -28,8 +32,9 @@
  * not in address order is first brought into it: a few runs are merged,
  * anything else goes through introsort.
  */
-#include "site.h"
 #include "tables.h"
+
+#include "arch/arch.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -256,42 +261,6 @@ entry_place_fail(const struct tables *t, size_t i, const struct jump_entry *e,
 	return STATIC_KEYS_EINIT; /* not reached: entry_place_ok said no */
 }
 
-/* The site holds the instruction its key's state implies. */
-static inline int entry_bytes_ok(const struct static_key *k,
-				 const struct jump_entry *e, uintptr_t code,
-				 uintptr_t target)
-{
-	uint8_t want[ARCH_JUMP_SIZE];
-
-	site_insn_bytes(code, target, site_jmp(e, k->enabled), want);
-	return site_holds((const void *)code, want);
-}
-
-/*
- * Says what entry i's site holds instead (entry_bytes_ok said no); 0 when
- * it is the instruction with a breakpoint over its first bytes: a
- * debugger's (gdb's `break *f` before init) or a uprobe's. That site is
- * kept: flips of its key are refused while the breakpoint is there (the
- * update's check), sites() shows it, and the rest of the module works.
- */
-static __attribute__((cold, noinline)) int
-entry_bytes_fail(const struct tables *t, size_t i, const struct jump_entry *e,
-		 size_t ki)
-{
-	const struct static_key *k = &t->keys[ki];
-	struct errbuf eb;
-
-	if (site_read(e, k->enabled) == SITE_TRAPPED)
-		return 0;
-	entry_fail_begin(&eb, i, (uintptr_t)e);
-	err_str(&eb, " of key \"");
-	err_str(&eb, k->name);
-	err_str(&eb, "\": ");
-	site_mismatch(&eb, e, k->enabled);
-	err_str(&eb, ": the entry does not describe a site");
-	return STATIC_KEYS_EINIT;
-}
-
 static int overlap_fail(size_t i, uintptr_t at, size_t j, uintptr_t prev,
 			uintptr_t code, const char *order)
 {
@@ -491,9 +460,6 @@ static int entries_scan(struct tables *t, struct scan *s)
 				goto out_undo;
 			}
 		}
-		if (!entry_bytes_ok(&keys[ki], e, code, target) &&
-		    (rc = entry_bytes_fail(t, i, e, ki)) != 0)
-			goto out_undo;
 		if (kept && key_sorted &&
 		    (ki < prev_key || (ki == prev_key && off < prev_off)))
 			key_sorted = 0;

@@ -221,6 +221,7 @@ static int request_check(struct module *m)
 			if (rc)
 				return rc;
 		}
+		k->reserved = KEY_SITES_CHECKED; /* repair may rewrite them */
 	}
 	return 0;
 }

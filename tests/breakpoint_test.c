@@ -4,9 +4,10 @@
  * byte 0, the rest intact, as gdb writes it) is the debugger's:
  *
  *   init     one set before init is accepted (the rest of the module
- *            works, flips of its key are refused while it is there), and
- *            an init that failed (a site holding junk) succeeds when
- *            called again once the site is whole
+ *            works, flips of its key are refused while it is there); so
+ *            is junk or the other instruction at a site (init reads no
+ *            site): flips of its key are refused and repair leaves it,
+ *            nothing written, until the site is whole
  *   trap     a thread that meets it goes to the debugger's handler (the
  *            one installed before ours), not along a key's path; one that
  *            meets the breakpoint a refused restore of ours left goes
@@ -53,9 +54,16 @@ __attribute__((noinline)) static int f_free(void)
 static uint8_t *watched_site;
 static uint8_t watched_byte; /* what the breakpoint covers */
 
-/* Forgets init and owner: the next call sets the module up again. */
+/*
+ * Forgets init and owner: the next call sets the module up again, as in a
+ * fresh process (keys as defined: what flips and repair noted is gone).
+ */
 static void module_forget(void)
 {
+	struct static_key *k;
+
+	for (k = this_module.sec.keys_start; k && k < this_module.sec.keys_stop; k++)
+		k->reserved = 0;
 	this_module.init = MODULE_NEW;
 	this_module.setup_thread = 0;
 	this_module.owner = 0;
@@ -142,7 +150,31 @@ static int repaired(uint32_t rewritten, uint32_t unknown, int rc_want)
 	return 0;
 }
 
-/* init: a breakpoint at a site is accepted; a failed init is retried. */
+static uint8_t other_byte; /* byte 0 of the other instruction */
+
+/* The instruction of watched's other state goes on its first site. */
+static void other_on_site(void)
+{
+	uint8_t other[ARCH_JUMP_SIZE];
+
+	site_bytes(&watched.key.entries[0], !watched.key.enabled, other);
+	other_byte = other[0];
+	CHECK("the other instruction goes on the site",
+	      other_byte != watched_byte &&
+		      !plat_poke_code(watched_site, other, sizeof other));
+}
+
+/* A repair reports the site and leaves byte 0 as `byte`. */
+static void junk_repair(const char *what, uint8_t byte)
+{
+	struct static_keys_repair_report r;
+
+	CHECK(what, static_keys_repair(&r, NULL, 0) == STATIC_KEYS_EBADSITE &&
+			    r.unknown == 1 && r.rewritten == 0 &&
+			    *watched_site == byte);
+}
+
+/* init: a breakpoint, junk, the other instruction at a site are accepted. */
 static void at_init(void)
 {
 	CHECK_OK("init", static_keys_init());
@@ -170,18 +202,48 @@ static void at_init(void)
 	CHECK("and runs", f_watched() == 1 && sites_match(&watched.key));
 	CHECK_OK("back", static_branch_disable(&watched));
 
+	/* init reads no site: junk there is refused by what would write it */
 	module_forget();
 	CHECK("junk goes on the site", !poke(watched_site, 0xf4));
-	CHECK("init fails",
-	      static_keys_init() == STATIC_KEYS_EINIT &&
-		      strstr(static_keys_last_error(), "holds f4"));
-	CHECK("and finds no key", static_keys_count() == 0 &&
-					  static_branch_enable(&free_key) == STATIC_KEYS_EINIT);
-	CHECK("the site is whole again", !poke(watched_site, watched_byte));
-	CHECK_OK("init again succeeds", static_keys_init());
-	CHECK_OK("and keys flip", static_branch_enable(&free_key));
+	CHECK_OK("init with junk at a site", static_keys_init());
+	CHECK("the module has every key", static_keys_find("free_key") == &free_key.key);
+	CHECK("a flip of its key is refused, nothing written",
+	      static_branch_enable(&watched) == STATIC_KEYS_EBADSITE &&
+		      strstr(static_keys_last_error(), "holds f4") &&
+		      *watched_site == 0xf4 && !static_key_enabled(&watched));
+	junk_repair("repair leaves the junk", 0xf4);
+	CHECK_OK("other keys flip", static_branch_enable(&free_key));
 	CHECK("and run", f_free() == 1);
 	CHECK_OK("back", static_branch_disable(&free_key));
+	CHECK("the site is whole again", !poke(watched_site, watched_byte));
+	CHECK_OK("then its key flips", static_branch_enable(&watched));
+	CHECK("and runs", f_watched() == 1 && sites_match(&watched.key));
+	CHECK_OK("back", static_branch_disable(&watched));
+
+	/*
+	 * The other instruction at a site before init: no flip has found its
+	 * key's sites whole, so its entry is not known to describe the site.
+	 */
+	module_forget();
+	other_on_site();
+	CHECK_OK("init with the other instruction at a site", static_keys_init());
+	CHECK("a flip of its key is refused, nothing written",
+	      static_branch_enable(&watched) == STATIC_KEYS_EBADSITE &&
+		      *watched_site == other_byte && !static_key_enabled(&watched));
+	CHECK("a flip to the state it is in writes nothing",
+	      static_branch_disable(&watched) == 0 &&
+		      *watched_site == other_byte);
+	junk_repair("repair leaves the other instruction", other_byte);
+	CHECK("and says why", strstr(static_keys_last_error(),
+				     "no flip or repair has found this key's "
+				     "sites whole since the module was loaded"));
+	CHECK("the site is whole again", !poke(watched_site, watched_byte));
+	CHECK_OK("a repair finds the key whole", static_keys_repair(NULL, NULL, 0));
+	other_on_site();
+	CHECK_OK("then repair rewrites the other instruction",
+		 static_keys_repair(NULL, NULL, 0));
+	CHECK("back to the key's state", *watched_site == watched_byte &&
+						 sites_match(&watched.key));
 }
 
 /* Refused restore: sites of p0 and p1 keep our breakpoint (marked). */

@@ -59,9 +59,16 @@ static void *first_read(void *arg)
 	return NULL;
 }
 
-/* Forgets init and owner: the next call sets the module up again. */
+/*
+ * Forgets init and owner: the next call sets the module up again, as in a
+ * fresh process (keys as defined: what flips noted is gone).
+ */
 static void module_forget(void)
 {
+	struct static_key *k;
+
+	for (k = this_module.sec.keys_start; k && k < this_module.sec.keys_stop; k++)
+		k->reserved = 0;
 	this_module.init = MODULE_NEW;
 	this_module.setup_thread = 0;
 	this_module.owner = 0;

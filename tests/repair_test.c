@@ -4,7 +4,9 @@
  * leaves two of four pages flipped while the keys read as before: flips
  * are then refused. static_keys_repair() rewrites exactly those sites,
  * through every strategy offered, all or nothing, and flips work again. A
- * site holding neither instruction is reported and left as it is.
+ * site holding neither instruction is reported and left as it is (so is
+ * the other instruction at a key no flip or repair found whole:
+ * breakpoint_test).
  */
 #include "check.h"
 #include "plat.h"
@@ -153,11 +155,15 @@ int main(void)
 
 	CHECK_OK("init", static_keys_init());
 	CHECK("four sites each", spread.key.sites == 4 && spread_too.key.sites == 4);
-	CHECK_OK("a consistent module", static_keys_repair(&total, NULL, 0));
-	CHECK("a consistent module", report_is(&total, 10, 0, 0));
 
+	/*
+	 * The first half flip comes before any repair: init reads no site, so
+	 * it is the flip's check that lets repair rewrite its keys' sites.
+	 */
 	for (s = STATIC_KEYS_STRATEGY_REMAP; s < STATIC_KEYS_STRATEGY_COUNT; s++)
 		repair_under(s);
+	CHECK_OK("a consistent module", static_keys_repair(&total, NULL, 0));
+	CHECK("a consistent module", report_is(&total, 10, 0, 0));
 	CHECK_OK("default", static_keys_set_strategy(STATIC_KEYS_STRATEGY_DEFAULT));
 
 	/*

@@ -174,7 +174,7 @@ struct static_key {
 	uint8_t flags;
 	uint32_t cursor;
 	int32_t next_count;
-	uint32_t reserved; /* always 0 */
+	uint32_t reserved; /* 0 as defined; the core's own after init */
 };
 
 /* What static_key_pinned() returns. */
