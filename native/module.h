@@ -18,6 +18,18 @@ enum protocol_phase {
 	PROTOCOL_BACK,    /* rolling back: to their old states again */
 };
 
+/*
+ * The runs of the request the protocol is patching, as its first pass
+ * found them (next_run), for the passes after it: they visit the same runs,
+ * and finding a run walks every site in it. Kept only when they fit.
+ */
+#define MODULE_RUNS_KEPT 16
+struct module_runs {
+	uintptr_t start[MODULE_RUNS_KEPT], end[MODULE_RUNS_KEPT];
+	uint32_t n;  /* runs the first pass found so far */
+	int whole;   /* it found them all, and all fit: the passes after use them */
+};
+
 /* One per module: the core is linked into each module on its own. */
 struct module {
 	struct os_caps caps;
@@ -37,6 +49,7 @@ struct module {
 				 * nothing changed while it looked) */
 	int trap_inflight;      /* atomic: trap handlers reading the request */
 	int busy;               /* a state-changing call is running (re-entry guard) */
+	struct module_runs runs; /* the protocol's, during one request */
 	struct static_keys_stats stats;
 };
 

@@ -199,19 +199,55 @@ static int protocol_sync(struct module *m, struct os_patch *p)
 }
 
 /*
+ * The pass's next run (the i-th): from the runs the first pass kept when
+ * it kept them all (m->runs), else found again by next_run; the first
+ * pass (`first`) keeps them. 0 when none is left.
+ */
+static int protocol_next_run(struct module *m, uint32_t *i, int first,
+			     uintptr_t *start, uintptr_t *end)
+{
+	struct module_runs *r = &m->runs;
+
+	if (r->whole) {
+		if (*i >= r->n)
+			return 0;
+		*start = r->start[*i];
+		*end = r->end[*i];
+		++*i;
+		return 1;
+	}
+	if (!next_run(m, start, end)) {
+		if (first && r->n <= MODULE_RUNS_KEPT)
+			r->whole = 1;
+		return 0;
+	}
+	if (first) {
+		if (r->n < MODULE_RUNS_KEPT) {
+			r->start[r->n] = *start;
+			r->end[r->n] = *end;
+		}
+		if (r->n <= MODULE_RUNS_KEPT)
+			r->n++;
+	}
+	return 1;
+}
+
+/*
  * One pass over every run. Forward, stops at the first failure (its run
  * in *fs..*fe); back (invert), goes on up to the run starting at `stop`
- * and returns the worst code.
+ * and returns the worst code. The cursors still move run by run: fill_run
+ * starts each key's walk at its cursor.
  */
-static int protocol_pass(struct module *m, int pass, int invert,
+static int protocol_pass(struct module *m, int pass, int invert, int first,
 			 struct os_patch *p, uintptr_t *fs, uintptr_t *fe,
 			 uintptr_t stop)
 {
 	uintptr_t start, end;
+	uint32_t i = 0;
 	int rc, worst = 0;
 
 	cursors_reset(m);
-	while (next_run(m, &start, &end) && start < stop) {
+	while (protocol_next_run(m, &i, first, &start, &end) && start < stop) {
 		rc = run_patch(m, start, end, invert, pass, p);
 		if (rc && !invert) {
 			*fs = start;
@@ -254,11 +290,14 @@ int patch_protocol(struct module *m)
 		return err_set(STATIC_KEYS_EPATCH,
 			       "Cannot flip keys: the OS refused the breakpoint "
 			       "handler the flip needs; nothing was written");
+	m->runs.n = 0;
+	m->runs.whole = 0;
 	protocol_phase(m, PROTOCOL_FORWARD, 1);
 	for (pass = first; pass <= last && !rc; pass++) {
 		if (pass == PASS_TAIL && !tail)
 			continue;
-		rc = protocol_pass(m, pass, 0, &p, &fs, &fe, UINTPTR_MAX);
+		rc = protocol_pass(m, pass, 0, pass == first, &p, &fs, &fe,
+				   UINTPTR_MAX);
 		if (rc && pass == first)
 			stop = fe;
 		/*
@@ -280,7 +319,7 @@ int patch_protocol(struct module *m)
 		for (pass = first; pass <= last; pass++) {
 			if (pass == PASS_TAIL && !tail)
 				continue;
-			urc = protocol_pass(m, pass, 1, &undo, &fs, &fe, stop);
+			urc = protocol_pass(m, pass, 1, 0, &undo, &fs, &fe, stop);
 			if (urc && undo_rc != STATIC_KEYS_EWX)
 				undo_rc = urc;
 			if (protocol_sync(m, &undo) && !usync_failed++)

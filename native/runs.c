@@ -91,8 +91,9 @@ int next_run(struct module *m, uintptr_t *start, uintptr_t *end)
  * runs the whole protocol back to the old bytes. fill_run never asks for an
  * undo while rolling back (see there).
  */
-static void fill_site(const struct jump_entry *e, int state, int pass,
-		      int undo, uint8_t *at)
+static inline __attribute__((always_inline)) void
+fill_site(const struct jump_entry *e, int state, int pass, int undo,
+	  uint8_t *at)
 {
 	uint8_t b[ARCH_JUMP_SIZE];
 	int i;
@@ -118,6 +119,40 @@ static void fill_site(const struct jump_entry *e, int state, int pass,
 }
 
 /*
+ * The request's sites of key k inside [base, lim), from its cursor on,
+ * through fill_site; rolling back (invert), only those that do not hold
+ * their old bytes yet. Inlined into fill_run once per case with `pass`,
+ * `back` and `invert` constant, so that a pass computes only what it
+ * writes (the breakpoint pass, no site's bytes at all).
+ */
+static inline __attribute__((always_inline)) void
+fill_key(const struct static_key *k, int state, int pass, int back,
+	 int invert, uint8_t *view, uintptr_t base, uintptr_t lim)
+{
+	const struct jump_entry *e = k->entries + k->cursor;
+	const struct jump_entry *stop = k->entries + k->sites;
+	/* site_moves, with the flag read once: the view may alias the key */
+	int repair = (k->flags & KEY_FLAG_REPAIR) != 0;
+	uint8_t old[ARCH_JUMP_SIZE];
+
+	for (; e < stop; e++) {
+		uintptr_t c = jump_entry_code(e);
+
+		if (c >= lim)
+			break;
+		if (c < base || c + ARCH_JUMP_SIZE > lim ||
+		    (repair && !jump_entry_marked(e)))
+			continue;
+		if (invert) {
+			site_bytes(e, state, old);
+			if (site_holds(view + (c - base), old))
+				continue;
+		}
+		fill_site(e, state, pass, back, view + (c - base));
+	}
+}
+
+/*
  * The bytes of one run (os_fill_fn). Writes only the request's own sites
  * inside [base, base + len), and only the old or new bytes of each (or
  * the protocol's breakpoint). An undo (the OS layer gives up on this call
@@ -132,46 +167,49 @@ static void fill_run(void *ctx, uint8_t *view, uintptr_t base, size_t len,
 {
 	struct patch_ctx *pc = ctx;
 	int back = undo && !pc->invert && pc->pass != PASS_ALL;
-	uint8_t old[ARCH_JUMP_SIZE];
+	uintptr_t lim = base + len;
 	struct static_key *k;
 
 	KEYS_FOR_EACH(pc->m, k)
 	{
 		int state = site_state(k, undo || pc->invert);
-		uint32_t i;
 
 		if (!key_moves(k))
 			continue;
-		for (i = k->cursor; i < k->sites; i++) {
-			const struct jump_entry *e = &k->entries[i];
-			uintptr_t c = jump_entry_code(e);
-
-			if (c >= base + len)
-				break;
-			if (c < base || c + ARCH_JUMP_SIZE > base + len ||
-			    !site_moves(k, e))
-				continue;
-			if (pc->invert) {
-				site_bytes(e, state, old);
-				if (site_holds(view + (c - base), old))
-					continue;
-			}
-			fill_site(e, state, pc->pass, back, view + (c - base));
-		}
+		if (pc->invert || back)
+			fill_key(k, state, pc->pass, back, pc->invert, view,
+				 base, lim);
+		else if (pc->pass == PASS_TRAP)
+			fill_key(k, state, PASS_TRAP, 0, 0, view, base, lim);
+		else if (pc->pass == PASS_HEAD)
+			fill_key(k, state, PASS_HEAD, 0, 0, view, base, lim);
+		else
+			fill_key(k, state, pc->pass, 0, 0, view, base, lim);
 	}
 }
 
+/* A key's sites are in address order: each cursor moves by binary search. */
 void run_done(struct module *m, uintptr_t end)
 {
 	struct static_key *k;
 
 	KEYS_FOR_EACH(m, k)
 	{
+		uint32_t lo, hi;
+
 		if (!key_moves(k))
 			continue;
-		while (k->cursor < k->sites &&
-		       jump_entry_code(&k->entries[k->cursor]) < end)
-			k->cursor++;
+		lo = k->cursor;
+		hi = k->sites;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (jump_entry_code(&k->entries[mid]) < end)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		k->cursor = lo;
 	}
 }
 

@@ -50,6 +50,19 @@ static inline int site_holds(const void *at, const uint8_t *want)
 	return memcmp(at, want, ARCH_JUMP_SIZE) == 0;
 }
 
+/*
+ * 1 when site e holds the bytes of its key's state `enabled`: site_read's
+ * first question, inline for the loops that ask it of every site of a
+ * request (the update's check) and call site_read only for the others.
+ */
+static inline int site_holds_state(const struct jump_entry *e, int enabled)
+{
+	uint8_t want[ARCH_JUMP_SIZE];
+
+	site_bytes(e, enabled, want);
+	return site_holds((const void *)jump_entry_code(e), want);
+}
+
 /* What a site holds, against its key's state (site_read). */
 enum site_state {
 	SITE_AGREES,        /* the instruction of the key's state */

@@ -174,7 +174,8 @@ static int request_mark(struct module *m, const struct request *req)
 
 /* ---- check -------------------------------------------------------------- */
 
-static int site_check(const struct static_key *k, const struct jump_entry *e)
+static __attribute__((noinline)) int
+site_check(const struct static_key *k, const struct jump_entry *e)
 {
 	enum site_state state;
 	struct errbuf eb;
@@ -213,11 +214,20 @@ static int request_check(struct module *m)
 
 	KEYS_FOR_EACH(m, k)
 	{
-		if (!KEY_PENDING(k) || KEY_TARGET(k) == k->enabled)
+		int enabled = k->enabled;
+
+		if (!KEY_PENDING(k) || KEY_TARGET(k) == enabled)
 			continue;
 		for (i = 0; i < k->sites; i++) {
-			int rc = site_check(k, &k->entries[i]);
+			const struct jump_entry *e = &k->entries[i];
+			int rc;
 
+			/* the common case inline; site_check says what is wrong */
+			if (arch_jump_in_reach(jump_entry_code(e),
+					       jump_entry_target(e)) &&
+			    site_holds_state(e, enabled))
+				continue;
+			rc = site_check(k, e);
 			if (rc)
 				return rc;
 		}

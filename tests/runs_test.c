@@ -68,6 +68,32 @@ TURNS(turns_dc, td, tc)
 SPLIT_BLOCK(split_a)
 SPLIT_BLOCK(split_b)
 
+/*
+ * far: FAR_BLOCKS blocks of 3 sites, each block on pages of its own (4 KiB
+ * pages): more runs in one request than the protocol keeps from its first
+ * pass for the others (MODULE_RUNS_KEPT), so the passes after it find them
+ * again.
+ */
+DEFINE_STATIC_KEY_FALSE(far);
+#define FAR_BLOCKS (MODULE_RUNS_KEPT + 4)
+#define FAR_BLOCK(i)                                                           \
+	__attribute__((noinline, aligned(8192))) static int far_##i(void)     \
+	{                                                                      \
+		int n = 0;                                                     \
+		R3(if (static_branch_unlikely(&far)) n++;)                     \
+		return n;                                                      \
+	}
+#define FAR4(a, b, c, d) FAR_BLOCK(a) FAR_BLOCK(b) FAR_BLOCK(c) FAR_BLOCK(d)
+FAR4(0, 1, 2, 3) FAR4(4, 5, 6, 7) FAR4(8, 9, 10, 11) FAR4(12, 13, 14, 15)
+FAR4(16, 17, 18, 19)
+static int (*const far_fns[])(void) = {
+	far_0,  far_1,  far_2,  far_3,  far_4,  far_5,  far_6,
+	far_7,  far_8,  far_9,  far_10, far_11, far_12, far_13,
+	far_14, far_15, far_16, far_17, far_18, far_19,
+};
+_Static_assert(sizeof far_fns / sizeof *far_fns == FAR_BLOCKS,
+	       "one function per block of far");
+
 static uintptr_t page_size;
 static uintptr_t pages[2 * 9000];
 
@@ -224,6 +250,75 @@ static void per_strategy(int strategy)
 		CHECK("one run forward, one back", st.last_runs == 2);
 }
 
+/* What far's sites add up to: 3 a block while it is on. */
+static int far_runs_all(void)
+{
+	int n = 0;
+	size_t i;
+
+	for (i = 0; i < FAR_BLOCKS; i++)
+		n += far_fns[i]();
+	return n;
+}
+
+/*
+ * A request of many runs through the protocol: the passes after the first
+ * find runs the first could not keep; with few runs (split), they take the
+ * kept ones. A failure in the first pass, or in a later pass of either,
+ * restores every site and changes no key.
+ */
+static void kept_runs(int strategy)
+{
+	struct static_key_change far_on = {&far.key, 1}, far_off = {&far.key, 0};
+	struct static_key_change split_on = {&split.key, 1};
+	struct static_keys_stats st;
+	unsigned passes = plat_passes(strategy);
+	uint64_t runs;
+	int i;
+	char what[128];
+
+	if (!plat_strategy_offered(strategy) || !plat_protocol(strategy) ||
+	    static_keys_set_strategy(strategy))
+		return;
+	flip_counts("many runs through the protocol", strategy, &far_on, 1);
+	CHECK("far runs its sites", far_runs_all() == 3 * FAR_BLOCKS);
+	static_keys_get_stats(&st);
+	runs = st.last_runs;
+	if (page_size == 4096)
+		CHECK("more runs than the first pass keeps",
+		      runs > MODULE_RUNS_KEPT);
+	flip_counts("and back", strategy, &far_off, 1);
+	CHECK("far is off", far_runs_all() == 0);
+
+	/* the first run of the first pass, a run of the first pass, of the last */
+	for (i = 0; i < 3; i++) {
+		int at = i == 0 ? 1 : i == 1 ? (int)runs
+					     : (int)(runs * (passes - 1) + 2);
+
+		snprintf(what, sizeof what, "%s, many runs, os patch %d fails",
+			 static_keys_strategy_name(strategy), at);
+		test_hooks.fault_at = at;
+		CHECK(what, static_keys_update(&far_on, 1) == STATIC_KEYS_EPATCH);
+		test_hooks.fault_at = 0;
+		CHECK(what, !static_key_enabled(&far) && sites_hold(&far.key, 0));
+		CHECK(what, far_runs_all() == 0);
+	}
+	CHECK_OK("far flips after them", static_keys_update(&far_on, 1));
+	CHECK("far is on", far_runs_all() == 3 * FAR_BLOCKS && sites_match(&far.key));
+	CHECK_OK("and off", static_keys_update(&far_off, 1));
+
+	/* few runs: a later pass fails on the second of the runs kept */
+	snprintf(what, sizeof what, "%s, kept runs, a later pass fails",
+		 static_keys_strategy_name(strategy));
+	if (passes > 1 && split_has_gap()) {
+		test_hooks.fault_at = 2 * (int)(passes - 1) + 2;
+		CHECK(what, static_keys_update(&split_on, 1) == STATIC_KEYS_EPATCH);
+		test_hooks.fault_at = 0;
+		CHECK(what, !static_key_enabled(&split) && sites_hold(&split.key, 0));
+		CHECK(what, split_a() == 0 && split_b() == 0);
+	}
+}
+
 int main(void)
 {
 	CHECK_OK("init", static_keys_init());
@@ -236,9 +331,13 @@ int main(void)
 	CHECK("sites", wa.key.sites == 600 && wb.key.sites == 600 &&
 			       split.key.sites == 600);
 	CHECK("initial", wide() == wide_wants() && split_a() == 0 && turns_ab() == 0 && turns_dc() == 0);
+	CHECK("far's sites", far.key.sites == 3 * FAR_BLOCKS && far_runs_all() == 0);
 	per_strategy(STATIC_KEYS_STRATEGY_REMAP);
 	per_strategy(STATIC_KEYS_STRATEGY_MPROTECT);
 	per_strategy(STATIC_KEYS_STRATEGY_ALIAS);
+	kept_runs(STATIC_KEYS_STRATEGY_MPROTECT);
+	kept_runs(STATIC_KEYS_STRATEGY_ALIAS);
+	kept_runs(STATIC_KEYS_STRATEGY_PROCMEM);
 	CHECK("no wx", check_no_wx_mapping());
 	return check_summary();
 }
