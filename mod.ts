@@ -21,7 +21,7 @@
  *     static_keys_demo_tracing: { parameters: [], result: "i32" },
  *   },
  * });
- * console.table(mod.keys); // audit, experimental, checks, tracing
+ * console.table(mod.keys); // a row per key, in the linker's order
  *
  * mod.key("tracing").enable(); // rewrites every tracing site
  * mod.symbols.static_keys_demo_tracing(); // 1: the branch is taken now

@@ -68,6 +68,22 @@ static void module_span(const struct module *m, uintptr_t *lo, uintptr_t *hi)
 	*hi = site_end_page(m, *hi - 1);
 }
 
+/* The names of the strategies in `mask`, by id, ", " between them. */
+static void strategy_list(struct errbuf *eb, uint32_t mask)
+{
+	const char *sep = "";
+	int s;
+
+	for (s = STATIC_KEYS_STRATEGY_DEFAULT + 1; s < STATIC_KEYS_STRATEGY_COUNT;
+	     s++) {
+		if (!((mask >> s) & 1u))
+			continue;
+		err_str(eb, sep);
+		err_str(eb, strategy_names[s]);
+		sep = ", ";
+	}
+}
+
 static int strategy_refused(const struct module *m, int strategy, int rc,
 			    const struct os_patch *diag)
 {
@@ -85,7 +101,9 @@ static int strategy_refused(const struct module *m, int strategy, int rc,
 	} else if (rc == STATIC_KEYS_ENOTSUP) {
 		err_str(&eb, "the ");
 		err_str(&eb, m->caps.name);
-		err_str(&eb, " layer does not offer it");
+		err_str(&eb, " layer does not offer it: choose one it offers (");
+		strategy_list(&eb, m->caps.strategies);
+		err_str(&eb, ")");
 	} else {
 		err_refusal(&eb, diag);
 		err_str(&eb, "; the strategy in use did not change");

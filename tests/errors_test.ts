@@ -89,8 +89,8 @@ const CODES = [
   [
     StatusCode.ENOTSUP,
     UnsupportedStrategyError,
-    'Cannot use strategy "direct": the linux layer does not offer it',
-    /does not offer it$/,
+    'Cannot use strategy "direct": the linux layer does not offer it: choose one it offers (remap, mprotect, alias, procmem)',
+    /choose one it offers \(remap, mprotect, alias, procmem\)$/,
   ],
   [
     StatusCode.ECOUNT,

@@ -191,12 +191,60 @@ Deno.test("open() names --allow-env=STATIC_KEYS_LIB when it cannot read the vari
     );
     assert.deepEqual(result, { name: "opened", message: LIB });
   });
-  await t.step("the package's library opens when it is allowed", async () => {
-    const { result } = await runOpen([`--allow-ffi=${LIB}`], [], {
-      STATIC_KEYS_LIB: mine,
-    });
-    assert.deepEqual(result, { name: "opened", message: LIB });
-  });
+  await t.step(
+    "--allow-ffi for the package's library: that one opens",
+    async () => {
+      const { result } = await runOpen([`--allow-ffi=${LIB}`], [], {
+        STATIC_KEYS_LIB: mine,
+      });
+      assert.deepEqual(result, { name: "opened", message: LIB });
+    },
+  );
+  // An unscoped --allow-ffi names no library: the package's would load in
+  // place of the variable's, set or not, so open() refuses both ways.
+  const unseen = {
+    name: "FfiPermissionError",
+    code: -9,
+    path: LIB,
+    message:
+      `Cannot open the package's library: STATIC_KEYS_LIB cannot be read ` +
+      `without --allow-env, and with --allow-ffi for every library the one ` +
+      `it may name would be passed over unseen: run again with ` +
+      `--allow-env=STATIC_KEYS_LIB, or with --allow-ffi=${LIB} for the ` +
+      `package's library`,
+  };
+  for (
+    const [what, env] of [["set", { STATIC_KEYS_LIB: mine }], [
+      "unset",
+      {},
+    ]] as const
+  ) {
+    await t.step(
+      `an unscoped --allow-ffi, the variable ${what}: refused`,
+      async () => {
+        const { result } = await runOpen(["--allow-ffi"], [], env);
+        assert.deepEqual(result, unseen);
+      },
+    );
+  }
+  await t.step(
+    "an unscoped --allow-ffi with --allow-env: the variable's",
+    async () => {
+      const { result } = await runOpen(
+        ["--allow-ffi", "--allow-env=STATIC_KEYS_LIB"],
+        [],
+        { STATIC_KEYS_LIB: LIB },
+      );
+      assert.deepEqual(result, { name: "opened", message: LIB });
+    },
+  );
+  await t.step(
+    "an unscoped --allow-ffi, a path given: no variable involved",
+    async () => {
+      const { result } = await runOpen(["--allow-ffi"], [LIB]);
+      assert.deepEqual(result, { name: "opened", message: LIB });
+    },
+  );
 });
 
 Deno.test("open() refuses arguments of the wrong type", async (t) => {

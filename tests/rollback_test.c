@@ -107,6 +107,8 @@ int main(void)
 
 	CHECK("direct not offered here",
 	      static_keys_set_strategy(STATIC_KEYS_STRATEGY_DIRECT) == STATIC_KEYS_ENOTSUP);
+	CHECK("the refusal names those offered",
+	      strstr(static_keys_last_error(), "choose one it offers (") != NULL);
 	CHECK("unknown strategy", static_keys_set_strategy(42) == STATIC_KEYS_ENOTSUP);
 	CHECK("refusal explains", strstr(static_keys_last_error(), "does not offer") != NULL);
 	CHECK_OK("back to default", static_keys_set_strategy(STATIC_KEYS_STRATEGY_DEFAULT));

@@ -5,12 +5,19 @@
 
 import assert from "node:assert/strict";
 import {
+  AbiMismatchError,
   ModuleClosedError,
   type Site,
   StaticKeysError,
   UnknownKeyError,
 } from "../mod.ts";
 import { findFunction, readElfSymbols } from "../src/runtime/_elf.ts";
+import {
+  ABI_VERSION,
+  type NativeSymbols,
+  symbols as nativeSymbols,
+} from "../src/runtime/_ffi.ts";
+import { SiteReader } from "../src/runtime/_sites.ts";
 import { INITIAL, LIB, openDemo, taken } from "./_helpers.ts";
 import { assertNamedAsNm, nmHolding, nmText } from "./_nm.ts";
 
@@ -137,6 +144,30 @@ Deno.test("sites() refuses an unknown key, a bad name and a closed module", () =
   assert.throws(() => mod.sites(), ModuleClosedError);
   assert.throws(() => mod.sites("tracing"), ModuleClosedError);
   assert.ok(new ModuleClosedError("x") instanceof StaticKeysError);
+});
+
+Deno.test("sites() of a library built before static_keys_ffi_sites is an AbiMismatchError", () => {
+  // The package's library as a core of the same ABI without that export.
+  const lib = Deno.dlopen(LIB, nativeSymbols);
+  const older = {
+    ...lib.symbols,
+    static_keys_ffi_sites: undefined,
+  } as unknown as NativeSymbols;
+  const reader = new SiteReader(older, LIB);
+  assert.throws(() => reader.read(0, "tracing", 2), (e: unknown) => {
+    assert.ok(e instanceof AbiMismatchError);
+    assert.equal(e.code, -9);
+    assert.equal(e.path, LIB);
+    assert.deepEqual([e.found, e.expected], [ABI_VERSION, ABI_VERSION]);
+    assert.equal(
+      e.message,
+      `Cannot list the sites of key "tracing" in "${LIB}": the library was ` +
+        `built with an older static-keys core, without ` +
+        `static_keys_ffi_sites: rebuild it against this version's C package`,
+    );
+    return true;
+  });
+  lib.close();
 });
 
 Deno.test("readElfSymbols() finds every function nm lists, by address", () => {

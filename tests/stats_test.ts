@@ -90,9 +90,11 @@ Deno.test("StaticKeysModule.setStrategy() refuses a strategy this system lacks",
     assert.throws(() => mod.setStrategy("direct"), (error: unknown) => {
       assert.ok(error instanceof UnsupportedStrategyError);
       assert.equal(error.code, -7);
+      // What to do: the strategies it offers, as stats().strategies.
       assert.equal(
         error.message,
-        'Cannot use strategy "direct": the linux layer does not offer it',
+        'Cannot use strategy "direct": the linux layer does not offer it: ' +
+          `choose one it offers (${mod.stats().strategies.join(", ")})`,
       );
       return true;
     });

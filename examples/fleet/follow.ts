@@ -3,7 +3,7 @@
 // demo keys) follows scope "demo" of the store given as first argument,
 // and every change is printed. See docs/fleet.md.
 //
-//   deno run --allow-ffi --allow-read=. --allow-write=. \
+//   deno run --allow-ffi=build/lib --allow-read=. --allow-write=. \
 //     examples/fleet/follow.ts ./fleet.json
 
 import { open } from "../../mod.ts";

@@ -525,8 +525,10 @@ export class HiddenExportsError extends NotAModuleError {
 /**
  * The library's C ABI is not the version this module speaks (code
  * `EINIT`): it was built with an older or newer static-keys core than this
- * `mod.ts`. Rebuild the library against the C package of this version
- * (the build entry's `--prefix`), or import the version of
+ * `mod.ts`. Also `sites()` of a library whose core is older than
+ * `static_keys_ffi_sites` (`found` then equals `expected`: the export came
+ * within the same ABI version). Rebuild the library against the C package
+ * of this version (the build entry's `--prefix`), or import the version of
  * `@static-keys/deno` that matches it.
  *
  * @example Usage
@@ -813,6 +815,9 @@ export class UntrustedLibraryError extends StaticKeysError {
  * loader maps such a file and the process dies with `SIGBUS` when it
  * touches the missing pages, so `open()` checks the headers against the
  * file's size before `Deno.dlopen`, when `--allow-read` covers the file.
+ * Without `--allow-read` of the library the check cannot run and such a
+ * file may kill the process with `SIGBUS`: grant `--allow-read=<path>`
+ * with `--allow-ffi=<path>`.
  *
  * @example Usage
  * ```ts

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Checks made before any native call: the main thread, --allow-ffi.
+// Checks made before any native call: the main thread, --allow-ffi, and
+// that open() without a path knows which library is meant.
 
 import { FfiPermissionError, WrongThreadError } from "./_errors.ts";
 
@@ -26,6 +27,30 @@ export function assertFfiPermission(path: string): void {
   throw new FfiPermissionError(
     `Cannot open "${path}": loading native code requires --allow-ffi, ` +
       `run again with --allow-ffi=${path}`,
+    path,
+  );
+}
+
+/**
+ * Throws FfiPermissionError when `open()` without a path cannot know which
+ * library is meant: `variable` (STATIC_KEYS_LIB) cannot be read without
+ * --allow-env, and an unscoped --allow-ffi would let the package's library
+ * at `path` load in place of the one the variable may name. With
+ * --allow-ffi scoped to `path`, the grant itself names the library.
+ */
+export function assertLibraryChosen(path: string, variable: string): void {
+  if (
+    Deno.permissions.querySync({ name: "env", variable }).state === "granted"
+  ) {
+    return;
+  }
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return;
+  throw new FfiPermissionError(
+    `Cannot open the package's library: ${variable} cannot be read without ` +
+      `--allow-env, and with --allow-ffi for every library the one it may ` +
+      `name would be passed over unseen: run again with ` +
+      `--allow-env=${variable}, or with --allow-ffi=${path} for the ` +
+      `package's library`,
     path,
   );
 }

@@ -238,8 +238,8 @@ export class StaticKeysModule<
    * @throws {TypeError} If `name` is not a string.
    * @throws {UnknownKeyError} If there is no such key.
    * @throws {ModuleClosedError} If the module is closed.
-   * @throws {StaticKeysError} If the library predates this call (`code`
-   *   `ENOTSUP`).
+   * @throws {AbiMismatchError} If the library was built with an older
+   *   core, without `static_keys_ffi_sites`.
    *
    * @example Usage
    * ```ts

@@ -6,8 +6,9 @@ import {
   LibraryNotFoundError,
   UntrustedLibraryError,
 } from "./_errors.ts";
-import { assertMainThread, readEnv } from "./_guards.ts";
+import { assertLibraryChosen, assertMainThread, readEnv } from "./_guards.ts";
 import {
+  type DefaultLibrary,
   type Library,
   LIBRARY_ENV,
   loadLibrary,
@@ -33,7 +34,12 @@ import type { OpenOptions } from "./_types.ts";
  * and it, its metadata and every folder up to the cache root belong to you
  * or root and are not writable by group or others. Checking needs
  * `--allow-read=<cache>` and `--allow-sys=uid` (see docs/security.md). A
- * path you give, or `STATIC_KEYS_LIB`, is loaded as it is. With
+ * path you give, or `STATIC_KEYS_LIB`, is loaded as it is.
+ * `STATIC_KEYS_LIB` is read only with `--allow-env=STATIC_KEYS_LIB` (Deno
+ * cannot tell whether it is set without it); unread, it counts as unset
+ * when `--allow-ffi` is scoped to the package's library, and an unscoped
+ * `--allow-ffi` is refused rather than loading the package's library in
+ * place of the one the variable may name. With
  * `--allow-read` of an ELF library, a file cut short is refused before the
  * loader could crash on it.
  *
@@ -48,7 +54,9 @@ import type { OpenOptions } from "./_types.ts";
  *   {@linkcode OpenOptions}.
  * @returns A disposable handle over the module.
  * @throws {WrongThreadError} Inside a Web Worker.
- * @throws {FfiPermissionError} Without `--allow-ffi` for the path.
+ * @throws {FfiPermissionError} Without `--allow-ffi` for the path; without
+ *   a path, with an unscoped `--allow-ffi` and no `--allow-env` for
+ *   `STATIC_KEYS_LIB`.
  * @throws {LibraryNotFoundError} If the file does not exist; for the
  *   package's own library the message says how to build it.
  * @throws {UntrustedLibraryError} If the library in the build entry's
@@ -97,11 +105,20 @@ export function open<
   const symbols = options.symbols ?? ({} as S);
   const where = path === undefined ? "the package's library" : `"${path}"`;
   assertMainThread(`Cannot open ${where}`);
+  let found: DefaultLibrary | undefined;
+  if (path === undefined) {
+    try {
+      found = locateDefaultLibrary();
+    } catch (error) {
+      throw withEnvNote(error);
+    }
+    // Never the package's library in place of STATIC_KEYS_LIB's unseen.
+    assertLibraryChosen(found.path, LIBRARY_ENV);
+  }
   let resolved: string;
   let lib: Library<S>;
   try {
-    if (path === undefined) {
-      const found = locateDefaultLibrary();
+    if (found !== undefined) {
       resolved = found.path;
       // The build entry's cache: only the library it wrote there, checked
       // before anything of it runs.
@@ -113,7 +130,7 @@ export function open<
     }
     lib = loadLibrary(resolved, symbols, missingHint(path));
   } catch (error) {
-    throw path === undefined ? withEnvNote(error) : error;
+    throw found !== undefined ? withEnvNote(error) : error;
   }
   let mod: StaticKeysModule<S> | undefined;
   try {

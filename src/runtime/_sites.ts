@@ -3,9 +3,14 @@
 // Names come from the loader (dladdr: exported functions), then from the
 // library file's own symbol table when --allow-read covers it.
 
-import { StaticKeysError, StatusCode, unwrap } from "./_errors.ts";
+import { AbiMismatchError, unwrap } from "./_errors.ts";
 import { type ElfSymbols, findFunction, readElfSymbols } from "./_elf.ts";
-import { type NativeSymbols, SITE_FIELDS, SYMBOL_FIELDS } from "./_ffi.ts";
+import {
+  ABI_VERSION,
+  type NativeSymbols,
+  SITE_FIELDS,
+  SYMBOL_FIELDS,
+} from "./_ffi.ts";
 
 /**
  * A place in a library's code: its run-time address and, when known, the
@@ -220,10 +225,14 @@ export class SiteReader {
     const action = `Cannot list the sites of key "${key}" in "${this.#path}"`;
     const sites = this.#sym.static_keys_ffi_sites;
     if (!sites) {
-      throw new StaticKeysError(
-        `${action}: the library was built without static_keys_ffi_sites, ` +
-          `rebuild it with this version of the static-keys core`,
-        { code: StatusCode.ENOTSUP },
+      // Same ABI number, older core: the export came later.
+      throw new AbiMismatchError(
+        `${action}: the library was built with an older static-keys core, ` +
+          `without static_keys_ffi_sites: rebuild it against this ` +
+          `version's C package`,
+        this.#path,
+        this.#sym.static_keys_ffi_abi_version(),
+        ABI_VERSION,
       );
     }
     const out = new BigUint64Array(Math.max(1, count) * SITE_FIELDS);
