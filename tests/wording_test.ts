@@ -18,6 +18,14 @@ export const PROCESS_WORDS: readonly [string, RegExp][] = [
     /\bour\s+(?:own\s+|build\s+|development\s+|test\s+|CI\s+)?(?:machines?|servers?|boxes|runners?|team)\b/i,
   ],
   ["the development machine", /\bdevelopment machines?\b/i],
+  // The authors' voice and their timeline: "more than ours", "in one
+  // session", "until this release".
+  ['"ours"', /\bours\b/i],
+  ["a working session", /\b(?:one|this|that|the same) session\b/i],
+  [
+    "a release of the project",
+    /\b(?:this|the last|the next|an earlier) release\b/i,
+  ],
   // "here" closing a clause or a parenthesis is where a figure was taken:
   // "(13 µs here)", "took 5 ms here,", "not run here".
   ['"here" for where it was measured', /\bhere\s*[),;.]|\bnot run here\b/i],
@@ -74,6 +82,9 @@ Deno.test("processWords() finds process words and leaves plain prose alone", () 
     "the crate itself cannot be built here)",
     "the 500× goal",
     `read ${["", "work", "shared", "DESIGN"].join("/")}.txt`,
+    "grows with the machine's load more than ours",
+    "both builds in one session",
+    "Until this release `remap` copied",
   ];
   for (const line of flagged) {
     assert.equal(processWords("sample", line).length > 0, true, line);
@@ -85,6 +96,11 @@ Deno.test("processWords() finds process words and leaves plain prose alone", () 
     "Pass it to `open()` here and there",
     "our CMake setup builds with hidden visibility",
     "the ISSUE field",
+    "the hours it ran",
+    "a NATS session token",
+    "the login session of the service",
+    "the release build (-DCMAKE_BUILD_TYPE=Release)",
+    "the pourquoi",
   ];
   for (const line of plain) {
     assert.deepEqual(processWords("sample", line), [], line);
