@@ -297,6 +297,18 @@ Deno.test({
           ),
         );
       });
+      await t.step(`cli without --allow-read: ${what}`, async () => {
+        const run = await runDeno([`--allow-ffi=${path}`, CLI, path]);
+        assert.equal(run.signal, null, "no signal ended it");
+        assert.equal(run.code, EXIT.failed, run.stderr);
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `^Cannot open "${path}": the command line checks the file ` +
+              `before loading it .* needs --allow-read=${path} for that`,
+          ),
+        );
+      });
       await t.step(`open(): ${what}`, async () => {
         const { result } = await runOpen(
           [`--allow-ffi=${path}`, `--allow-read=${path}`],
