@@ -267,6 +267,11 @@ static void layered(int unused_x, int unused_y)
 	(void)unused_y;
 	CHECK_OK("layers: the first flip installs the handler", static_branch_enable(&trap_key));
 	on = 1;
+	if (!in_protocol()) { /* the default fell back at the first flip */
+		printf("NOTE: no breakpoint protocol after the first flip here: "
+		       "the entry points are not tested\n");
+		return;
+	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = layer_handler;
 	sa.sa_flags = SA_SIGINFO;
