@@ -5,15 +5,17 @@
  * through a store (see `docs/fleet.md`).
  *
  * ```sh
- * deno run --allow-ffi=./libmine.so jsr:@static-keys/deno/cli ./libmine.so
- * deno run --allow-ffi=./libmine.so jsr:@static-keys/deno/cli ./libmine.so --json
- * deno run --allow-ffi=./libmine.so jsr:@static-keys/deno/cli ./libmine.so tracing=on checks=off
+ * deno run --allow-ffi=./libmine.so --allow-read=./libmine.so jsr:@static-keys/deno/cli ./libmine.so
+ * deno run --allow-ffi=./libmine.so --allow-read=./libmine.so jsr:@static-keys/deno/cli ./libmine.so --json
+ * deno run --allow-ffi=./libmine.so --allow-read=./libmine.so jsr:@static-keys/deno/cli ./libmine.so tracing=on checks=off
  * deno run --allow-read=. --allow-write=. jsr:@static-keys/deno/cli fleet set ./fleet.json cksum tracing=on --wait
  * deno run --allow-net=127.0.0.1:4222 jsr:@static-keys/deno/cli fleet status nats://127.0.0.1:4222 cksum
  * ```
  *
- * Add `--allow-read=./libmine.so` to name static and hidden functions too.
- * Exit codes: 0 ok, 1 other failure, 2 usage, 3 no such file, 4 not a
+ * `--allow-read` of the library is needed too: the file is checked before
+ * it is loaded (a file cut short would crash the process), and its symbol
+ * table names static and hidden functions. Exit codes: 0 ok, 1 other
+ * failure (a permission missing), 2 usage, 3 no such file, 4 not a
  * static-keys library, 5 unknown key; for `fleet`: 6 store unreachable, 7
  * not converged, 8 refused by the store.
  *

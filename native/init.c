@@ -27,7 +27,7 @@ int module_setup(struct module *m)
 	m->strategy = m->default_strategy;
 	m->prepared = 0; /* a new strategy: its set-up comes at the first patch */
 	os_sections(&m->sec);
-	if (os_image(&img))
+	if (os_image(&img) || TEST_HOOK_COUNTDOWN(setup_fail))
 		return err_set(STATIC_KEYS_EINIT,
 			       "Cannot init module: the OS layer cannot tell "
 			       "where this module's code is mapped");

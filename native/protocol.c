@@ -286,10 +286,20 @@ int patch_protocol(struct module *m)
 	int pass, rc = 0, urc, undo_rc = 0, usync_failed = 0;
 	int tail = ARCH_NEEDS_BREAKPOINT && !ARCH_TAIL_SHARED;
 
-	if (ARCH_NEEDS_BREAKPOINT && os_trap_arm(protocol_trap, m, protocol_thunk))
-		return err_set(STATIC_KEYS_EPATCH,
-			       "Cannot flip keys: the OS refused the breakpoint "
-			       "handler the flip needs; nothing was written");
+	if (ARCH_NEEDS_BREAKPOINT) {
+		struct os_patch arm = {0};
+
+		if (os_trap_arm(protocol_trap, m, protocol_thunk, &arm)) {
+			struct errbuf eb;
+
+			err_begin(&eb);
+			err_str(&eb, "Cannot flip keys: the OS refused the "
+				     "breakpoint handler the flip needs: ");
+			err_refusal(&eb, &arm);
+			err_str(&eb, "; nothing was written");
+			return STATIC_KEYS_EPATCH;
+		}
+	}
 	m->runs.n = 0;
 	m->runs.whole = 0;
 	protocol_phase(m, PROTOCOL_FORWARD, 1);

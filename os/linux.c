@@ -317,7 +317,7 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 static int linux_procmem_probe(uintptr_t lo, uintptr_t hi, struct os_patch *d)
 {
 	if (linux_text.mem_fd < 0 && linux_transient(linux_text.mem_err))
-		return linux_fail(d, "open(\"/proc/self/mem\")", linux_text.mem_err);
+		return linux_fail(d, linux_text.mem_call, linux_text.mem_err);
 	if (linux_text.mem_fd < 0) {
 		d->failed = "/proc/self/mem cannot be opened for writing "
 			    "(no /proc, a security policy) or does not show "

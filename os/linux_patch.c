@@ -216,7 +216,8 @@ int linux_patch_procmem(struct os_patch *p)
 	int err;
 
 	if (linux_text.mem_fd < 0)
-		return linux_fail(p, "open(\"/proc/self/mem\")",
+		return linux_fail(p, linux_text.mem_err ? linux_text.mem_call
+							: "open(\"/proc/self/mem\")",
 				  linux_text.mem_err ? linux_text.mem_err : EBADF);
 	if (!linux_text.scratch)
 		return linux_fail(p, "mmap(scratch)",

@@ -41,7 +41,10 @@ struct linux_text {
 	int file_err;         /* errno of the failed open, or 0 (none tried,
 			       * or no file to open) */
 	int mem_fd;           /* /proc/self/mem, O_RDWR, or -1 */
-	int mem_err;          /* errno of the failed open, when mem_fd < 0 */
+	int mem_err;          /* errno of the failed open, or of the read that
+			       * checks the file (EFAULT: it does not show
+			       * our memory), when mem_fd < 0 */
+	const char *mem_call; /* the call mem_err is from */
 	uint8_t *scratch;     /* end - start bytes, rw-, or NULL */
 	int scratch_err;      /* errno of the failed mmap, when scratch NULL */
 };

@@ -59,7 +59,7 @@ int linux_fail(struct os_patch *p, const char *call, int err)
 /* ---- state ------------------------------------------------------------------ */
 
 /* What each field holds: os/linux_private.h. */
-STATIC_KEYS_LOCAL struct linux_text linux_text = {0, 0, 0, 0, -1, 0, -1, 0, NULL, 0};
+STATIC_KEYS_LOCAL struct linux_text linux_text = {0, 0, 0, 0, -1, 0, -1, 0, NULL, NULL, 0};
 
 /* ---- /proc/self/maps ----------------------------------------------------- */
 
@@ -167,17 +167,22 @@ static int linux_file_step(void *ctx, const struct linux_map *m)
 }
 
 /*
- * 1 when /proc/self/mem shows, at lo, the bytes this code reads at lo. A
+ * 0 when /proc/self/mem shows, at lo, the bytes this code reads at lo. A
  * user-mode emulator (qemu-user) passes the file offset through untranslated:
- * a write there would land in the emulator's memory, not ours.
+ * a write there would land in the emulator's memory, not ours (EFAULT).
+ * A read that fails gives its errno: a transient one (EINTR, ENOMEM,
+ * EAGAIN) is tried again at the next request, not taken for an emulator.
  */
-static int linux_mem_is_ours(uintptr_t lo)
+static int linux_mem_check(uintptr_t lo)
 {
 	uint8_t seen[32];
+	ssize_t n = pread(linux_text.mem_fd, seen, sizeof seen, (off_t)lo);
 
-	return pread(linux_text.mem_fd, seen, sizeof seen, (off_t)lo) ==
-		       (ssize_t)sizeof seen &&
-	       !memcmp(seen, (const void *)lo, sizeof seen);
+	if (n < 0)
+		return errno ? errno : EIO;
+	return n == (ssize_t)sizeof seen && !memcmp(seen, (const void *)lo, sizeof seen)
+		       ? 0
+		       : EFAULT;
 }
 
 /* 1 when the last try of a part failed with an errno that may pass. */
@@ -245,12 +250,17 @@ void linux_text_retry(int refind)
 	if (refind && linux_text.file_fd < 0 && linux_transient(linux_text.file_err))
 		linux_text_find(linux_text.start, linux_text.end);
 	if (linux_retry(linux_text.mem_fd, linux_text.mem_err)) {
+		int err;
+
 		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
-		if (linux_text.mem_fd >= 0 && !linux_mem_is_ours(linux_text.start)) {
+		linux_text.mem_call = "open(\"/proc/self/mem\")";
+		if (linux_text.mem_fd >= 0 &&
+		    (err = linux_mem_check(linux_text.start)) != 0) {
 			close(linux_text.mem_fd);
 			linux_text.mem_fd = -1;
-			linux_text.mem_err = EFAULT;
+			linux_text.mem_err = err;
+			linux_text.mem_call = "pread(\"/proc/self/mem\")";
 		}
 	}
 	if (!linux_text.scratch &&
@@ -282,6 +292,7 @@ void linux_text_forked(void)
 		close(linux_text.mem_fd);
 		linux_text.mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 		linux_text.mem_err = linux_text.mem_fd < 0 ? errno : 0;
+		linux_text.mem_call = "open(\"/proc/self/mem\")";
 	}
 }
 

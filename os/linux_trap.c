@@ -135,15 +135,17 @@ static int trap_entry_in_force(const struct trap_block *b, const uint8_t *code,
  * SIG_IGN ignores. SIG_DFL takes the default action only when entry i is
  * the disposition in force (the kernel called us): then the process ends
  * with the signal, as it would have without us, and the disposition goes
- * back to SIG_DFL only for that. When another handler is in force, that
- * handler called us as the one it replaced, and what happens next is its
- * decision (Deno's runs its listeners): we return.
+ * back to SIG_DFL only for that. If the signal returns instead (a debugger
+ * swallowed it), the disposition that was in force goes back, unless
+ * something else was installed meanwhile. When another handler is in
+ * force, that handler called us as the one it replaced, and what happens
+ * next is its decision (Deno's runs its listeners): we return.
  */
 static void trap_pass(struct trap_block *b, uint32_t i, int sig,
 		      siginfo_t *info, void *uc)
 {
 	const struct sigaction *prev = &b->entry[i].prev;
-	struct sigaction cur, dfl;
+	struct sigaction cur, dfl, now;
 	sigset_t set;
 
 	if (prev->sa_handler == SIG_IGN)
@@ -166,6 +168,10 @@ static void trap_pass(struct trap_block *b, uint32_t i, int sig,
 	sigaddset(&set, sig);
 	sigprocmask(SIG_UNBLOCK, &set, NULL); /* this thread's mask on Linux */
 	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig); /* ends here */
+	/* still running: a debugger swallowed the signal */
+	if (!sigaction(sig, NULL, &now) && !(now.sa_flags & SA_SIGINFO) &&
+	    now.sa_handler == SIG_DFL)
+		sigaction(sig, &cur, NULL);
 }
 
 /* Offers a breakpoint trap to every registered module; the first claims it. */
@@ -352,9 +358,10 @@ static struct trap_block *trap_scan(const struct trap_block *mine,
 /*
  * A new block: data pages private rw-, then the code page from the same
  * memfd, written with pwrite before it is mapped read+execute, so no
- * writable view of it ever exists. NULL when the OS refuses.
+ * writable view of it ever exists. NULL when the OS refuses (diag says
+ * which call, with its errno).
  */
-static struct trap_block *trap_create(os_thunk_fn thunk)
+static struct trap_block *trap_create(os_thunk_fn thunk, struct os_patch *diag)
 {
 	size_t data = trap_data_len(), page = (size_t)sysconf(_SC_PAGESIZE);
 	uint8_t buf[OS_THUNK_MAX];
@@ -364,10 +371,17 @@ static struct trap_block *trap_create(os_thunk_fn thunk)
 	int fd = (int)syscall(SYS_memfd_create, TRAP_NAME, 1u /* CLOEXEC */);
 	void *map;
 
-	if (fd < 0)
+	const char *call = "memfd_create(SIGTRAP handler)";
+	int err;
+
+	if (fd < 0) {
+		linux_fail(diag, call, errno);
 		return NULL;
+	}
+	call = "ftruncate(SIGTRAP handler)";
 	if (ftruncate(fd, (off_t)(data + page)))
 		goto out_close;
+	call = "mmap(SIGTRAP handler)";
 	map = mmap(NULL, data + page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		goto out_close;
@@ -379,10 +393,20 @@ static struct trap_block *trap_create(os_thunk_fn thunk)
 				 i < TRAP_ENTRIES ? (uintptr_t)&b->entry[i].slot : 0,
 				 i);
 
-		if (!n || pwrite(fd, buf, n, (off_t)(data + i * OS_THUNK_MAX)) !=
-				  (ssize_t)n)
+		call = "pwrite(SIGTRAP handler)";
+		if (!n) {
+			errno = ENOSYS; /* no thunk for this architecture */
 			goto out_unmap;
+		}
+		errno = 0;
+		if (pwrite(fd, buf, n, (off_t)(data + i * OS_THUNK_MAX)) !=
+		    (ssize_t)n) {
+			if (errno == 0)
+				errno = ENOSPC; /* a short write */
+			goto out_unmap;
+		}
 	}
+	call = "mmap(SIGTRAP handler, r-x)";
 	if (mmap(code, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, fd,
 		 (off_t)data) == MAP_FAILED)
 		goto out_unmap;
@@ -394,9 +418,13 @@ static struct trap_block *trap_create(os_thunk_fn thunk)
 	return b;
 
 out_unmap:
+	err = errno;
 	munmap(map, data + page);
+	errno = err;
 out_close:
+	err = errno;
 	close(fd);
+	linux_fail(diag, call, err);
 	return NULL;
 }
 
@@ -405,7 +433,7 @@ out_close:
  * at the same moment both see each other's (each scans after its own is
  * visible): the older one wins, the other is abandoned and unmapped.
  */
-static struct trap_block *trap_find(os_thunk_fn thunk)
+static struct trap_block *trap_find(os_thunk_fn thunk, struct os_patch *diag)
 {
 	size_t len = trap_data_len() + (size_t)sysconf(_SC_PAGESIZE);
 	struct trap_block *b, *mine;
@@ -415,7 +443,7 @@ static struct trap_block *trap_find(os_thunk_fn thunk)
 		b = trap_scan(NULL, &older);
 		if (b)
 			return b;
-		mine = trap_create(thunk);
+		mine = trap_create(thunk, diag);
 		if (!mine)
 			return NULL;
 		b = trap_scan(mine, &older);
@@ -430,6 +458,8 @@ static struct trap_block *trap_find(os_thunk_fn thunk)
 			return b;
 		sched_yield(); /* the older one is not final yet */
 	}
+	linux_fail(diag, "finding the SIGTRAP handler of another copy of the "
+			 "core (it never became final)", EAGAIN);
 	return NULL;
 }
 
@@ -461,7 +491,8 @@ static void trap_slots_set(struct trap_block *b, uintptr_t impl)
 }
 
 /* Joins the block: a registry slot for this module. Caller holds the lock. */
-static int trap_join(struct trap_block *b, os_trap_fn fn, void *ctx)
+static int trap_join(struct trap_block *b, os_trap_fn fn, void *ctx,
+		     struct os_patch *diag)
 {
 	int i;
 
@@ -481,21 +512,32 @@ static int trap_join(struct trap_block *b, os_trap_fn fn, void *ctx)
 		}
 		return 0;
 	}
-	return STATIC_KEYS_EPATCH;
+	return linux_fail(diag, "joining the SIGTRAP handler (64 copies of the "
+				"core hold it: unload one)", ENOSPC);
 }
 
 /*
  * Installs entry point n over the disposition in force. The slot and the
  * previous disposition are in place before the kernel can enter it.
- * Caller holds the lock.
+ * Caller holds the lock. Entry points are never taken back while a
+ * handler may hold one (it saved it as the one it replaced), so another
+ * signal layer that replaces the handler again and again uses them up:
+ * the flips are refused from then on, and say why.
  */
-static int trap_install(struct trap_block *b, const struct sigaction *cur)
+static int trap_install(struct trap_block *b, const struct sigaction *cur,
+			struct os_patch *diag)
 {
 	uint32_t n = b->entries;
 	struct sigaction sa, old;
 
 	if (n == TRAP_ENTRIES)
-		return STATIC_KEYS_EPATCH;
+		return linux_fail(diag,
+				  "installing the SIGTRAP handler again (another "
+				  "signal layer replaced it 16 times or more, and "
+				  "each time took one of its 16 entry points: none "
+				  "is left; install that layer's handler before the "
+				  "first flip, or stop replacing SIGTRAP's)",
+				  ENOSPC);
 	b->entry[n].prev = *cur;
 	__atomic_store_n(&b->entry[n].slot,
 			 (uintptr_t)b->module[b->impl].impl, __ATOMIC_SEQ_CST);
@@ -507,7 +549,7 @@ static int trap_install(struct trap_block *b, const struct sigaction *cur)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTRAP, &sa, &old)) {
 		__atomic_store_n(&b->entries, n, __ATOMIC_RELEASE);
-		return STATIC_KEYS_EPATCH;
+		return linux_fail(diag, "sigaction(SIGTRAP)", errno);
 	}
 	b->entry[n].prev = old; /* what was really replaced, if it changed */
 	return 0;
@@ -518,29 +560,30 @@ int linux_traps_available(void)
 	return 1;
 }
 
-int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk,
+		struct os_patch *diag)
 {
 	struct trap_block *b = linux_trap.block;
 	struct sigaction cur;
 	int rc = 0;
 
 	if (!b) {
-		b = trap_find(thunk);
+		b = trap_find(thunk, diag);
 		if (!b)
 			return STATIC_KEYS_EPATCH;
 		linux_trap.code = (uint8_t *)b + trap_data_len();
 		linux_trap.block = b;
 	}
 	if (sigaction(SIGTRAP, NULL, &cur))
-		return STATIC_KEYS_EPATCH;
+		return linux_fail(diag, "sigaction(SIGTRAP)", errno);
 	if (linux_trap.index >= 0 && trap_entry_in_force(b, linux_trap.code, &cur) >= 0)
 		return 0;
 	trap_lock(b);
 	if (linux_trap.index < 0)
-		rc = trap_join(b, fn, ctx);
+		rc = trap_join(b, fn, ctx, diag);
 	if (!rc && !sigaction(SIGTRAP, NULL, &cur) &&
 	    trap_entry_in_force(b, linux_trap.code, &cur) < 0)
-		rc = trap_install(b, &cur);
+		rc = trap_install(b, &cur, diag);
 	trap_unlock(b);
 	return rc;
 }
@@ -623,11 +666,13 @@ int linux_traps_available(void)
 	return 0;
 }
 
-int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk,
+		struct os_patch *diag)
 {
 	(void)fn;
 	(void)ctx;
 	(void)thunk;
+	diag->failed = "breakpoint handler (none offered)";
 	return STATIC_KEYS_EPATCH;
 }
 

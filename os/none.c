@@ -201,11 +201,13 @@ int os_sync_core(struct os_patch *diag)
 	return STATIC_KEYS_EPATCH;
 }
 
-int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk,
+		struct os_patch *diag)
 {
 	(void)fn;
 	(void)ctx;
 	(void)thunk;
+	diag->failed = "breakpoint handler (none offered)";
 	return STATIC_KEYS_EPATCH;
 }
 

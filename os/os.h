@@ -239,10 +239,13 @@ typedef size_t (*os_thunk_fn)(uint8_t *out, uintptr_t at, uintptr_t count,
  * trap no module claims goes where it would have gone without us: the
  * handler that was there before, a debugger's, the default action. The
  * handler's entry points come from `thunk` and stay valid after every
- * module is unloaded. os_release unregisters the module. 0 or
- * STATIC_KEYS_EPATCH.
+ * module is unloaded. os_release unregisters the module. 0, or
+ * STATIC_KEYS_EPATCH with diag->failed/raw_error (and diag->transient:
+ * nothing is kept from the refusal, the next call sets up again) saying
+ * why.
  */
-int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk);
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk,
+		struct os_patch *diag);
 
 /* What the loader knows about one code address (os_symbolize). */
 struct os_symbol {

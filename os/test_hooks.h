@@ -31,6 +31,8 @@ struct test_hooks {
 	enum test_rollback_fault fault_rollback;
 	void (*before_patch)(void);    /* called before each os_patch */
 	void (*after_setup)(void);     /* called at the end of init */
+	int setup_fail;                /* n > 0: the n-th init attempt fails
+					* (EINIT, as if the image lookup did) */
 	/* the Linux layer (os/linux_patch.c, os/linux_sync.c) */
 	int rx_skip, rx_fail;  /* after rx_skip calls that make pages r-x
 				* again, the next rx_fail fail (EACCES) */

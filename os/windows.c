@@ -205,7 +205,8 @@ static LONG CALLBACK win_trap_handler(PEXCEPTION_POINTERS ep)
 }
 
 /* A vectored handler is removed wherever it is in the chain: no thunk. */
-int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
+int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk,
+		struct os_patch *diag)
 {
 	(void)thunk;
 	if (win_trap.handle)
@@ -213,7 +214,11 @@ int os_trap_arm(os_trap_fn fn, void *ctx, os_thunk_fn thunk)
 	win_trap.ctx = ctx;
 	win_trap.fn = fn;
 	win_trap.handle = AddVectoredExceptionHandler(1, win_trap_handler);
-	return win_trap.handle ? 0 : STATIC_KEYS_EPATCH;
+	if (win_trap.handle)
+		return 0;
+	diag->failed = "AddVectoredExceptionHandler";
+	diag->raw_error = (long)GetLastError();
+	return STATIC_KEYS_EPATCH;
 }
 
 /* ---- threads ------------------------------------------------------------- */

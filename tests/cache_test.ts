@@ -645,6 +645,70 @@ Deno.test({
 
 Deno.test({
   name:
+    "open() of a copied package ignores a build/lib/ planted beside its mod.ts: only a clone's is loaded unchecked",
+  ignore: Deno.build.os !== "linux",
+  async fn(t) {
+    const main = await vendor();
+    const pkg = `${SCRATCH}/pkg`;
+    const plantedLib = `${pkg}/build/lib/${NAME}`;
+    const real = Deno.readFileSync(LIB);
+    const flags = (p: Paths) => [
+      `--allow-read=${p.root},${pkg}`,
+      "--allow-sys=uid",
+      `--allow-ffi=${p.library},${plantedLib}`,
+    ];
+    const plant = (p: Paths): Step[] => [
+      { mkdir: `${pkg}/build`, mode: 0o755 },
+      { mkdir: `${pkg}/build/lib`, mode: 0o755 },
+      { copy: PLANTED, to: plantedLib, mode: 0o755 },
+      { remove: p.marker },
+    ];
+    await t.step("the cache's library is checked and loaded", async () => {
+      const p = paths("planted-beside");
+      await plan([
+        ...layout(p, LIB, {
+          version: VERSION,
+          target: TARGET,
+          sources: await sourcesDigest(),
+          library: NAME,
+          sha256: sha256Hex(real),
+          size: real.length,
+          cmake: "3.25.1",
+          compiler: "GNU 12.2.0",
+          built: "2025-01-01T00:00:00.000Z",
+        }),
+        ...plant(p),
+      ]);
+      assert.deepEqual(await openCached(main, p, flags(p)), {
+        name: "opened",
+        message: p.library,
+      });
+      assert.ok(!exists(p.marker), "the planted library never ran");
+    });
+    await t.step(
+      "with no cache: not found, the planted one not loaded",
+      async () => {
+        const p = paths("planted-no-cache");
+        await plan([
+          { remove: p.base },
+          { mkdir: p.base, mode: 0o755 },
+          { mkdir: p.root, mode: 0o755 },
+          ...plant(p),
+        ]);
+        const result = await openCached(main, p, flags(p));
+        assert.equal(
+          result.name,
+          "LibraryNotFoundError",
+          String(result.message),
+        );
+        assert.ok(!exists(p.marker), "the planted library never ran");
+      },
+    );
+  },
+});
+
+Deno.test({
+  name:
     "a relative STATIC_KEYS_CACHE is taken from the current directory once, as an absolute path",
   ignore: Deno.build.os !== "linux",
   async fn() {

@@ -127,7 +127,10 @@ Deno.test("parseArgs() reads the library, --json and the changes", () => {
 
 Deno.test("cli exits 3 for a missing file and 4 for a library without the ABI, naming the fix", async () => {
   const missing = `${TESTS}no-such-library.so`;
-  const r3 = await runCli([`--allow-ffi=${missing}`], [missing]);
+  const r3 = await runCli(
+    [`--allow-ffi=${missing}`, `--allow-read=${missing}`],
+    [missing],
+  );
   assert.equal(r3.code, EXIT.missing, r3.err);
   assert.match(
     r3.err,
@@ -154,8 +157,9 @@ Deno.test("cli exits 3 for a missing file and 4 for a library without the ABI, n
     r4h.err,
     /its exports are hidden: .*"static_keys_ffi_\*;" under "global:"/,
   );
-  const r4a = await runCli([`--allow-ffi=${TESTS}libsk_abi_next.so`], [
-    `${TESTS}libsk_abi_next.so`,
+  const next = `${TESTS}libsk_abi_next.so`;
+  const r4a = await runCli([`--allow-ffi=${next}`, `--allow-read=${next}`], [
+    next,
   ]);
   assert.equal(r4a.code, EXIT.noAbi, r4a.err);
   assert.match(
@@ -202,17 +206,22 @@ Deno.test("cli names a user's static function from the file's symbol table with 
   }
   const verbose = sites.find((s) => s.key === "verbose")!;
   assert.match(verbose.function!, /^sites_lib_inner/);
+});
 
-  // Without read access only the loader names: the static function has none.
-  const bare = await runCli([`--allow-ffi=${lib}`], ["--json", lib]);
-  assert.equal(bare.code, EXIT.ok, bare.err);
-  const unnamed = JSON.parse(bare.out).sites.find((
-    s: { key: string },
-  ) => s.key === "verbose");
-  assert.equal(unnamed.function, undefined);
-  assert.equal(unnamed.libraryAddress, verbose.libraryAddress);
-  const table = await runCli([`--allow-ffi=${lib}`], [lib]);
-  assert.match(table.out, /--allow-read=LIBRARY lets the file's symbol table/);
+Deno.test("cli refuses a library without --allow-read of it, before loading it", async () => {
+  const lib = `${TESTS}libsk_sites.so`;
+  for (const args of [["--json", lib], [lib, "fast=on"]]) {
+    const bare = await runCli([`--allow-ffi=${lib}`], args);
+    assert.equal(bare.code, EXIT.failed, bare.err);
+    assert.equal(bare.out, "");
+    assert.equal(
+      bare.err,
+      `Cannot open "${lib}": the command line checks the file before ` +
+        `loading it (a file cut short would crash the process) and needs ` +
+        `--allow-read=${lib} for that: run again with --allow-ffi=${lib} ` +
+        `--allow-read=${lib}\n`,
+    );
+  }
 });
 
 /** Runs `cli fleet ...args` in this process, capturing its output. */

@@ -49,6 +49,42 @@ async function write(path: string, bytes: Uint8Array): Promise<void> {
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
 }
 
+/** Writes each of `files` to its path, from one deno subprocess. */
+async function writeAll(paths: string[], files: Uint8Array[]): Promise<void> {
+  const all = new Uint8Array(files.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of files) {
+    all.set(f, at);
+    at += f.length;
+  }
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--no-config",
+      `const paths = ${JSON.stringify(paths)};
+       const sizes = ${JSON.stringify(files.map((f) => f.length))};
+       const all = new Uint8Array(
+         await new Response(Deno.stdin.readable).arrayBuffer());
+       let at = 0;
+       paths.forEach((path, i) => {
+         Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), {
+           recursive: true,
+         });
+         Deno.writeFileSync(path, all.subarray(at, at + sizes[i]));
+         at += sizes[i];
+       });`,
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(all);
+  await writer.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
 /** One section header of an ELF64 little-endian file, and where it is. */
 interface Section {
   at: number;
@@ -254,6 +290,67 @@ function mutatedCopies(): void {
   assert.ok(parsed > 100, `${parsed} of 2,000 copies still parse`);
 }
 
+/**
+ * The exit codes cli.ts documents for a library it cannot list: 1 (the
+ * loader refused it), 4 (not a static-keys library, or cut short); 0 when
+ * the change did not matter.
+ */
+const MUTANT_EXITS: readonly number[] = [EXIT.ok, EXIT.failed, EXIT.noAbi];
+
+Deno.test({
+  name:
+    "cli on 30 seeded mutated copies: a documented exit code, never a signal",
+  ignore: !ELF64_LE,
+  async fn() {
+    const lib = Deno.readFileSync(LIB);
+    const next = random(0xc11);
+    const headers = sections(lib);
+    // The ELF header, the program headers (what the loader reads first),
+    // and the section header table; a quarter are also cut short.
+    const regions: [number, number][] = [
+      [0, 64],
+      [64, 64 + 13 * 56],
+      [headers[0].at, lib.length],
+    ];
+    const seen = new Map<number, number>();
+    const copies: Uint8Array[] = [];
+    for (let i = 0; i < 30; i++) {
+      const copy = lib.slice();
+      const flips = 1 + next() % 4;
+      for (let f = 0; f < flips; f++) {
+        const [lo, hi] = regions[next() % regions.length];
+        copy[lo + next() % (hi - lo)] = next() & 0xff;
+      }
+      const cut = next() % 4 === 0
+        ? copy.subarray(0, next() % copy.length)
+        : copy;
+      copies.push(cut);
+    }
+    await writeAll(
+      copies.map((_, i) => `${SCRATCH}/libmutant-${i}.so`),
+      copies,
+    );
+    for (const [i, cut] of copies.entries()) {
+      const path = `${SCRATCH}/libmutant-${i}.so`;
+      const run = await runDeno([
+        `--allow-ffi=${path}`,
+        `--allow-read=${path}`,
+        CLI,
+        "--json",
+        path,
+      ]);
+      const what = `copy ${i} (${cut.length} bytes): ${run.stderr}`;
+      assert.equal(run.signal, null, `no signal ended it: ${what}`);
+      assert.ok(MUTANT_EXITS.includes(run.code), `exit ${run.code}: ${what}`);
+      seen.set(run.code, (seen.get(run.code) ?? 0) + 1);
+    }
+    assert.ok(
+      (seen.get(EXIT.noAbi) ?? 0) + (seen.get(EXIT.failed) ?? 0) > 0,
+      `some copies are refused: ${JSON.stringify([...seen])}`,
+    );
+  },
+});
+
 Deno.test({
   name:
     "cli and open() refuse a library cut short before loading it (no SIGBUS)",
@@ -294,6 +391,18 @@ Deno.test({
             `^Cannot open "${path}": the file is cut short or corrupt, ` +
               `loading it would crash the process: ${why.source} ` +
               `\\(the file has \\d+ bytes\\): build or copy it again\\n$`,
+          ),
+        );
+      });
+      await t.step(`cli without --allow-read: ${what}`, async () => {
+        const run = await runDeno([`--allow-ffi=${path}`, CLI, path]);
+        assert.equal(run.signal, null, "no signal ended it");
+        assert.equal(run.code, EXIT.failed, run.stderr);
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `^Cannot open "${path}": the command line checks the file ` +
+              `before loading it .* needs --allow-read=${path} for that`,
           ),
         );
       });

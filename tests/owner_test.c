@@ -8,8 +8,11 @@
  * read, released at once, all see the whole key table (init is run by one,
  * the others wait for it): init (through the core's test hook) holds on
  * until all sixteen have made their call, so the others do arrive while
- * it runs.
+ * it runs. An init that fails (twice, through the hook) is tried again by
+ * the next call, which then sets the module up.
  */
+#include <string.h>
+
 #include "check.h"
 #include "plat.h"
 #include "sites.h"
@@ -205,5 +208,21 @@ int main(void)
 	CHECK("flipped", f() == 1);
 	attempt(&second);
 	CHECK("others are refused", second.init == STATIC_KEYS_ETHREAD);
+
+	/* A failed init is not kept: the next call sets the module up again. */
+	CHECK_OK("back", static_branch_disable(&k0));
+	module_forget();
+	test_hooks.setup_fail = 1;
+	CHECK("init fails (the image lookup, through the hook)",
+	      static_keys_init() == STATIC_KEYS_EINIT &&
+		      strstr(static_keys_last_error(), "Cannot init module") != NULL);
+	test_hooks.setup_fail = 1;
+	CHECK("so does a flip that tries it again, changing nothing",
+	      static_branch_enable(&k0) == STATIC_KEYS_EINIT && !static_key_enabled(&k0) &&
+		      f() == 0);
+	CHECK_OK("the next init succeeds", static_keys_init());
+	CHECK_OK("and a flip works", static_branch_enable(&k0));
+	CHECK("flipped", f() == 1 && static_key_enabled(&k0) && sites_match(&k0.key));
+	CHECK_OK("back", static_branch_disable(&k0));
 	return check_summary();
 }

@@ -155,3 +155,30 @@ Deno.test("README's error table names every error class the package exports, and
   );
   assert.equal(new Set(table).size, table.length, "a class listed twice");
 });
+
+Deno.test("README's Security section says what the cache checks, what it does not, and links docs/security.md", () => {
+  const text = section(
+    Deno.readTextFileSync(`${root}${README}`),
+    "## Security",
+  );
+  for (
+    const said of [
+      "SHA-256",
+      "size",
+      "owned by you",
+      "writable\nby no one else",
+      "Before `Deno.dlopen`",
+      "`open(path)`",
+      "`STATIC_KEYS_LIB`",
+      "a clone's\n`build/lib/`",
+      "the folders above the cache root",
+      "on Windows",
+      "[docs/security.md](docs/security.md)",
+    ]
+  ) {
+    assert.ok(
+      text.replaceAll("\n", " ").includes(said.replaceAll("\n", " ")),
+      `README's Security section says ${JSON.stringify(said)}`,
+    );
+  }
+});

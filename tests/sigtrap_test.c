@@ -13,11 +13,16 @@
  * calls the one it replaced first (as Deno's does) hears every SIGTRAP
  * once, before and after more flips (no loop between the two), and stops
  * the default action, as it would without us; an int3 with no handler
- * still kills.
+ * still kills. Another layer that replaces ours 17 times uses up the 16
+ * entry points: the flip that finds none refuses, naming the cause. Under
+ * a debugger that swallows the default action's SIGTRAP, the handler in
+ * force before is put back (not left at SIG_DFL).
  */
 #include <dlfcn.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -224,6 +229,147 @@ static void default_before(enum chain chain)
 	CHECK("after the close too", chained == 2);
 }
 
+/*
+ * Another signal layer that installs its handler over ours again and again,
+ * each one calling the handler it replaced: every flip installs a new entry
+ * point over it (the old ones stay valid for the layers that saved them).
+ * 16 entry points: the replacement that finds none left refuses the flip,
+ * naming the cause, and changes nothing; so does the next.
+ */
+#define LAYERS 17
+static struct sigaction layer_prev[LAYERS];
+static int layers, layer_depth;
+
+static void layer_handler(int sig, siginfo_t *info, void *uc)
+{
+	int i = layers - 1 - layer_depth;
+	const struct sigaction *p;
+
+	if (i < 0)
+		return;
+	p = &layer_prev[i];
+	layer_depth++;
+	if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+		if (p->sa_flags & SA_SIGINFO)
+			p->sa_sigaction(sig, info, uc);
+		else
+			p->sa_handler(sig);
+	}
+	layer_depth--;
+}
+
+static void layered(int unused_x, int unused_y)
+{
+	struct sigaction sa;
+	int r, rc, on = 0, first_refused = 0, refused = 0;
+
+	(void)unused_x;
+	(void)unused_y;
+	CHECK_OK("layers: the first flip installs the handler", static_branch_enable(&trap_key));
+	on = 1;
+	if (!in_protocol()) { /* the default fell back at the first flip */
+		printf("NOTE: no breakpoint protocol after the first flip here: "
+		       "the entry points are not tested\n");
+		return;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = layer_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	for (r = 1; r <= LAYERS; r++) {
+		sigaction(SIGTRAP, &sa, &layer_prev[layers++]);
+		rc = on ? static_branch_disable(&trap_key) : static_branch_enable(&trap_key);
+		if (!rc) {
+			on = !on;
+			continue;
+		}
+		if (!first_refused)
+			first_refused = r;
+		refused++;
+		CHECK("layers: refused with EPATCH", rc == STATIC_KEYS_EPATCH);
+		CHECK("layers: the message names the cause and what to do",
+		      strstr(static_keys_last_error(),
+			     "another signal layer replaced it 16 times or more, and "
+			     "each time took one of its 16 entry points: none is left; "
+			     "install that layer's handler before the first flip") != NULL &&
+			      !strstr(static_keys_last_error(), "transient"));
+		CHECK("layers: nothing changed",
+		      static_key_enabled(&trap_key) == on && f_trap() == on &&
+			      sites_match(&trap_key.key));
+	}
+	printf("layers: the flip after replacement %d is the first refused\n", first_refused);
+	CHECK("layers: 15 replacements are taken over, the 16th and 17th refused",
+	      first_refused == 16 && refused == 2);
+}
+
+/*
+ * A SIGTRAP nobody claims, with SIG_DFL before ours, under a debugger that
+ * swallows the default action's signal (PTRACE_CONT with no signal): the
+ * raise returns, and our handler is back in force, not SIG_DFL.
+ */
+static void swallowed_child(void)
+{
+	struct sigaction cur;
+
+	signal(SIGTRAP, SIG_DFL);
+	if (static_branch_enable(&trap_key) || static_branch_disable(&trap_key))
+		_exit(3);
+	raise(SIGTRAP); /* SI_TKILL: not the protocol's; passed to SIG_DFL */
+	if (sigaction(SIGTRAP, NULL, &cur))
+		_exit(4);
+	if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_handler == SIG_DFL)
+		_exit(5); /* left with SIG_DFL */
+	_exit(0);
+}
+
+/* The child's exit code, or -1 (no ptrace here: skipped), -2 on a failure. */
+static int swallowed(void)
+{
+	int ready[2], status = 0, stops = 0;
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(ready))
+		return -2;
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		c = ptrace(PTRACE_TRACEME, 0, NULL, NULL) ? 'n' : 'y';
+		if (write(ready[1], &c, 1) != 1)
+			_exit(6);
+		if (c == 'n')
+			_exit(7);
+		raise(SIGSTOP); /* the parent takes over from here */
+		swallowed_child();
+	}
+	close(ready[1]);
+	if (pid < 0 || read(ready[0], &c, 1) != 1) {
+		close(ready[0]);
+		return -2;
+	}
+	close(ready[0]);
+	if (c == 'n') {
+		waitpid(pid, &status, 0);
+		return -1;
+	}
+	for (;;) {
+		int sig;
+
+		if (waitpid(pid, &status, 0) != pid)
+			return -2;
+		if (WIFEXITED(status))
+			return stops >= 2 ? WEXITSTATUS(status) : -2;
+		if (WIFSIGNALED(status))
+			return 100 + WTERMSIG(status);
+		sig = WSTOPSIG(status);
+		if (sig == SIGTRAP && ++stops == 2)
+			sig = 0; /* the second: trap_pass's, for the default action */
+		else if (sig == SIGSTOP)
+			sig = 0;
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(intptr_t)sig);
+	}
+}
+
 /* Runs fn(arg) in a child; its status. */
 static int in_child(void (*fn)(int, int), int x, int y)
 {
@@ -285,8 +431,18 @@ int main(void)
 
 	/* first, while this module has armed nothing its children inherit */
 	CHECK_OK("init", static_keys_init());
-	if (in_protocol())
+	if (in_protocol()) {
 		plugins();
+		status = in_child(layered, 0, 0);
+		CHECK("17 replacements by another layer: the 16th flip is refused, saying why",
+		      WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		status = swallowed();
+		if (status == -1)
+			printf("NOTE: no ptrace here: a swallowed default action is not tested\n");
+		else
+			CHECK("a debugger swallows the default action: our handler is back, "
+			      "not SIG_DFL", status == 0);
+	}
 
 	install(user_handler); /* before the first flip, as a user's own would be */
 	CHECK_OK("flip", static_branch_enable(&trap_key));

@@ -21,7 +21,10 @@ import { fleetMain } from "./_fleet.ts";
 export const EXIT = {
   /** Listed, and set what was asked. */
   ok: 0,
-  /** Anything else: no permission, a flip the native layer refused. */
+  /**
+   * Anything else: no permission (--allow-ffi or --allow-read of the
+   * library missing), a flip the native layer refused.
+   */
   failed: 1,
   /** Bad arguments. */
   usage: 2,
@@ -38,9 +41,9 @@ export const USAGE = `Usage: cli.ts [--json] LIBRARY [KEY=on|off ...]
 
 Lists the static keys of LIBRARY and every site (nop/jmp instruction) that
 tests them; with KEY=on|off arguments, first sets those keys in one
-all-or-nothing request. Needs --allow-ffi=LIBRARY; --allow-read=LIBRARY
-also names static and hidden functions (from the file's symbol table) and
-refuses a file cut short before loading it.
+all-or-nothing request. Needs --allow-ffi=LIBRARY and --allow-read=LIBRARY:
+the file is checked before it is loaded (a file cut short would crash the
+process), and its symbol table names static and hidden functions.
 Keys live in the process that loaded the library: setting them here shows
 what a flip writes and costs; it does not reach another running program.
 
@@ -188,7 +191,7 @@ export function formatTable(
     );
     if (sites.some((s) => s.function === undefined)) {
       out.push(
-        "0x...: no exported function holds it; --allow-read=LIBRARY lets the file's symbol table name it.",
+        "0x...: no function symbol of the file holds it (its symbol table is stripped).",
       );
     }
     if (sites.some((s) => s.nearestExport)) {
@@ -245,6 +248,22 @@ function openFailure(path: string, error: unknown): [number, string] {
   return [EXIT.failed, message];
 }
 
+/**
+ * Why `path` cannot be loaded safely, or undefined: without --allow-read
+ * of the file open() cannot check its length against its headers, and
+ * loading a file cut short ends the process (SIGBUS) before any error can
+ * be reported.
+ */
+function unreadable(path: string): string | undefined {
+  if (Deno.permissions.querySync({ name: "read", path }).state === "granted") {
+    return undefined;
+  }
+  return `Cannot open "${path}": the command line checks the file before ` +
+    `loading it (a file cut short would crash the process) and needs ` +
+    `--allow-read=${path} for that: run again with ` +
+    `--allow-ffi=${path} --allow-read=${path}`;
+}
+
 /** Where the command line writes. */
 export interface CliOutput {
   out(text: string): void;
@@ -284,6 +303,11 @@ function library(args: readonly string[], io: CliOutput): number {
   let mod: StaticKeysModule;
   try {
     path = resolveLibraryPath(request.library);
+    const refused = unreadable(path);
+    if (refused !== undefined) {
+      io.err(refused);
+      return EXIT.failed;
+    }
     mod = open(path);
   } catch (error) {
     const [code, message] = openFailure(path, error);

@@ -130,7 +130,7 @@ export function defaultLibraryPath(): string {
 
 /**
  * The package's library, the first of: `STATIC_KEYS_LIB` when set;
- * build/lib/ next to mod.ts when mod.ts is a local file and it exists;
+ * build/lib/ next to mod.ts when mod.ts is in a clone and it exists;
  * the build entry's cache for this version when it exists, or when it
  * cannot be read (the check before loading says which flag to add). Else
  * the local path of a clone (for its error), or LibraryNotFoundError that
@@ -144,7 +144,11 @@ export function locateDefaultLibrary(): DefaultLibrary {
   const local = dir.protocol === "file:"
     ? names.map((name) => new URL(name, dir))
     : [];
-  const found = local.find((url) => exists(url) === true);
+  // Only a clone's build/lib/ is trusted unchecked: in a copy of the
+  // package (vendor/) one planted there would run with no check.
+  const found = isClone() === true
+    ? local.find((url) => exists(url) === true)
+    : undefined;
   if (found) return { path: fromFileUrl(found) };
   const cache = cacheRoot();
   if ("root" in cache) {
