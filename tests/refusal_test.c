@@ -22,7 +22,8 @@
  *
  * `refusal_test plain` runs the same without the cross-modification
  * protocol (one whole-site write per run, as on a kernel without
- * membarrier SYNC_CORE). Skipped where seccomp cannot be installed
+ * membarrier SYNC_CORE). A further argument runs only the cases whose
+ * name contains it (`refusal_test "second run's head"`). Skipped where seccomp cannot be installed
  * (qemu-user refuses PR_SET_SECCOMP: a guest cannot filter the emulator)
  * or would filter the wrong calls (valgrind makes them itself).
  */
@@ -222,6 +223,15 @@ static const struct tcase cases[] = {
 	 {MPROTECT(V_A, RWX), PWRITE(EPERM)}, EP, "mprotect(rwx)", 0, S(REMAP)},
 	{"mprotect: r-x from the head pass on", S(MPROTECT), REQ_BOTH, 1, {{0}}, 3, {MPROTECT(V_A, RX)}, EP,
 	 "mprotect(r-x)", 0, S(REMAP)},
+	/* two runs: patches 1 and 2 are the breakpoint pass over A and B,
+	 * 3 and 4 the head pass; from 4 on the second run's head fails and
+	 * the first run's head, already written, comes back */
+	{"mprotect: rwx from the second run's head pass on", S(MPROTECT), REQ_RT, 1, {{0}}, 4,
+	 {MPROTECT(V_A, RWX), MPROTECT(V_B, RWX)}, EP, "mprotect(rwx)", 0, S(REMAP)},
+	{"mprotect: r-x from the second run's head pass on", S(MPROTECT), REQ_RT, 1, {{0}}, 4, {MPROTECT(V_B, RX)},
+	 EP, "mprotect(r-x)", 0, S(REMAP)},
+	{"mprotect: rwx from the head pass on, and the restore's core syncs", S(MPROTECT), REQ_RF, 1, {{0}}, 2,
+	 {MPROTECT(V_A, RWX), SYNC_CORE}, EP, "mprotect(rwx)", 0, S(REMAP)},
 
 	/* procmem: the one pwrite per run */
 	{"procmem: pwrite", S(PROCMEM), REQ_RF, 0, {PWRITE(EPERM)}, 0, {{0}}, EP, "pwrite", 0, S(REMAP)},
@@ -230,6 +240,10 @@ static const struct tcase cases[] = {
 	{"procmem: pwrite from the head pass on", S(PROCMEM), REQ_RF, 1, {{0}}, 2, {PWRITE(EPERM)}, EP, "pwrite", 0, S(REMAP)},
 	{"procmem: pwrite from the second run's breakpoint pass on", S(PROCMEM), REQ_RT, 1, {{0}}, 2, {PWRITE(EPERM)}, EP,
 	 "pwrite", 0, S(REMAP)},
+	{"procmem: pwrite from the second run's head pass on", S(PROCMEM), REQ_RT, 1, {{0}}, 4, {PWRITE(EPERM)}, EP,
+	 "pwrite", 0, S(REMAP)},
+	{"procmem: both keys, pwrite and the restore's core syncs from the second run's head pass on", S(PROCMEM),
+	 REQ_BOTH, 1, {{0}}, 4, {PWRITE(EPERM), SYNC_CORE}, EP, "pwrite", 0, S(REMAP)},
 	{"procmem: the second of two runs", S(PROCMEM), REQ_RT, 0, {PWRITE_FROM(V_B)}, 0, {{0}}, EP, "pwrite", 0, S(REMAP)},
 	{"procmem: the second run, then restoring the first", S(PROCMEM), REQ_RT, 0, {PWRITE_FROM(V_B)}, 3,
 	 {PWRITE(EPERM)}, EP, "pwrite", 0, S(REMAP)},
@@ -257,6 +271,8 @@ static const struct tcase cases[] = {
 	 "core synchronisation", 0, S(REMAP)},
 	{"procmem: the breakpoint handler", S(PROCMEM), REQ_RF, 1,
 	 {{__NR_rt_sigaction, EPERM, {A_EQ(0, V_K, SIGTRAP)}}}, 0, {{0}}, EP, "breakpoint handler", 0, S(REMAP)},
+	{"alias: the breakpoint handler", S(ALIAS), REQ_RF, 1, {{__NR_rt_sigaction, EPERM, {A_EQ(0, V_K, SIGTRAP)}}},
+	 0, {{0}}, EP, "breakpoint handler", 0, S(REMAP)},
 };
 
 /* ---- the child's checks --------------------------------------------------- */
@@ -581,6 +597,7 @@ int main(int argc, char **argv)
 {
 	struct static_keys_stats st;
 	int plain = argc > 1 && !strcmp(argv[1], "plain");
+	const char *only = argc > 1 + plain ? argv[1 + plain] : NULL; /* cases named so */
 	int protocol, usable, f;
 	size_t i;
 
@@ -626,7 +643,8 @@ int main(int argc, char **argv)
 	if (check_failed)
 		return check_summary();
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_case(&cases[i], protocol);
+		if (!only || strstr(cases[i].what, only))
+			run_case(&cases[i], protocol);
 	return check_summary();
 }
 #else
