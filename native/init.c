@@ -2,8 +2,8 @@
 /*
  * init.c - one attempt at init (module_setup, which module.c runs once):
  * the OS layer's caps and the strategy they imply, this module's sections
- * and where it is mapped, its tables checked and sorted (tables.c), and
- * the stats that describe them.
+ * and where it is mapped, its tables checked and sorted (tables.c).
+ * module.c records the stats that describe them.
  */
 #include "module.h"
 #include "strategy.h"
@@ -34,12 +34,6 @@ int module_setup(struct module *m)
 	rc = tables_init(&m->sec, &img, &m->nr_entries, &m->nr_keys);
 	if (rc)
 		return rc;
-
-	m->stats.strategy = (uint32_t)m->strategy;
-	m->stats.strategies = m->caps.strategies;
-	m->stats.keys = (uint32_t)m->nr_keys;
-	m->stats.entries = (uint32_t)m->nr_entries;
-	m->stats.page_size = m->caps.page_size;
 	TEST_HOOK_CALL(after_setup);
 	return 0;
 }

@@ -6,6 +6,7 @@
  * stats, and the unload.
  */
 #include "module.h"
+#include "strategy.h"
 
 STATIC_KEYS_LOCAL struct module this_module;
 
@@ -21,6 +22,26 @@ int module_key_valid(const struct static_key *key)
 }
 
 /* ---- init --------------------------------------------------------------- */
+
+/*
+ * The stats one attempt at init describes: the protocol's and the
+ * concurrent strategies once the OS layer answered (init.c chose the
+ * default from them), the rest once the attempt succeeded.
+ */
+static void module_record_setup(struct module *m, int rc)
+{
+	if (m->caps.page_size) {
+		m->stats.protocol = strategy_protocol_set(&m->caps);
+		m->stats.concurrent = strategy_concurrent_set(&m->caps);
+	}
+	if (rc)
+		return;
+	m->stats.strategy = (uint32_t)m->strategy;
+	m->stats.strategies = m->caps.strategies;
+	m->stats.keys = (uint32_t)m->nr_keys;
+	m->stats.entries = (uint32_t)m->nr_entries;
+	m->stats.page_size = m->caps.page_size;
+}
 
 /*
  * Runs module_setup until it succeeds, one thread at a time; threads that
@@ -43,6 +64,7 @@ int module_ready(void)
 	if (__atomic_compare_exchange_n(&m->setup_thread, &setup, self, 0,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		rc = module_setup(m);
+		module_record_setup(m, rc);
 		m->init_status = rc;
 		if (!rc)
 			__atomic_store_n(&m->init, MODULE_READY, __ATOMIC_RELEASE);

@@ -24,23 +24,33 @@ const char *static_keys_strategy_name(int strategy)
 	return strategy_names[strategy];
 }
 
-void strategy_caps(struct module *m)
+uint32_t strategy_protocol_set(const struct os_caps *c)
 {
-	const struct os_caps *c = &m->caps;
-	uint32_t proto = 0, safe = c->swap_strategies;
-
 	if (c->sync_core && (!ARCH_NEEDS_BREAKPOINT || c->traps))
-		proto = c->inplace_strategies & c->strategies;
+		return c->inplace_strategies & c->strategies;
+	return 0;
+}
+
+uint32_t strategy_concurrent_set(const struct os_caps *c)
+{
+	uint32_t proto = strategy_protocol_set(c), safe = c->swap_strategies;
+
 	/*
 	 * x86: behind the breakpoint any in-place write is safe. 4-byte ISAs:
 	 * only where the core's own aligned store is what executors see (a
 	 * kernel's copy, as procmem's, is not promised to be one store).
 	 */
 	safe |= ARCH_NEEDS_BREAKPOINT ? proto : proto & c->store_strategies;
-	m->stats.protocol = proto;
-	m->stats.concurrent = safe & c->strategies;
+	return safe & c->strategies;
+}
+
+void strategy_caps(struct module *m)
+{
+	const struct os_caps *c = &m->caps;
+
 	m->default_strategy = c->default_strategy;
-	if (c->fast_strategy && ((safe >> c->fast_strategy) & 1u))
+	if (c->fast_strategy &&
+	    ((strategy_concurrent_set(c) >> c->fast_strategy) & 1u))
 		m->default_strategy = c->fast_strategy;
 }
 

@@ -13,13 +13,20 @@
 #include "module.h"
 
 /*
- * After os_init: which strategies run the cross-modification protocol and
- * which are safe for concurrent executors (stats.protocol, .concurrent),
- * and the default: caps.fast_strategy when safe, else caps.default_strategy.
+ * From the OS layer's caps, as bit sets by strategy id: the strategies that
+ * run the cross-modification protocol, and those safe for concurrent
+ * executors (module.c records them as stats.protocol and .concurrent).
+ */
+uint32_t strategy_protocol_set(const struct os_caps *c);
+uint32_t strategy_concurrent_set(const struct os_caps *c);
+
+/*
+ * After os_init: the default strategy, caps.fast_strategy when safe for
+ * concurrent executors, else caps.default_strategy.
  */
 void strategy_caps(struct module *m);
 
-/* 1 when the module's strategy runs the protocol (strategy_caps). */
+/* 1 when the module's strategy runs the protocol (stats.protocol). */
 static inline int strategy_protocol(const struct module *m)
 {
 	return (m->stats.protocol >> m->strategy) & 1u;

@@ -270,17 +270,6 @@ int os_thread_watch(uintptr_t *owner)
 
 /* ---- symbols ------------------------------------------------------------- */
 
-/* Copies at most cap bytes of src (no NUL) and returns its full length. */
-static size_t linux_copy(char *dst, size_t cap, const char *src)
-{
-	size_t n;
-
-	for (n = 0; src && src[n]; n++)
-		if (n < cap)
-			dst[n] = src[n];
-	return n;
-}
-
 /*
  * dladdr sees the dynamic symbol table only: a hidden or static function
  * has no name here. glibc names a symbol only when addr lies inside its
@@ -300,8 +289,8 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 #else
 	out->exact = 0;
 #endif
-	out->name_len = linux_copy(name, name_cap, info.dli_sname);
-	out->path_len = linux_copy(path, path_cap, info.dli_fname);
+	out->name_len = os_symbol_copy(name, name_cap, info.dli_sname);
+	out->path_len = os_symbol_copy(path, path_cap, info.dli_fname);
 	return 0;
 }
 

@@ -82,15 +82,10 @@ out_unmap: /* the original was never touched */
 
 static int linux_make_rx(void *start, size_t len)
 {
-#ifdef STATIC_KEYS_TEST_HOOKS /* tests/wx_test.c */
-	if (test_hooks.rx_skip > 0) {
-		test_hooks.rx_skip--;
-	} else if (test_hooks.rx_fail > 0) {
-		test_hooks.rx_fail--;
+	if (TEST_HOOK_SKIP_THEN_FAIL(rx_skip, rx_fail)) { /* tests/wx_test.c */
 		errno = EACCES;
 		return -1;
 	}
-#endif
 	return mprotect(start, len, LINUX_RX);
 }
 

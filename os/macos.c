@@ -253,17 +253,6 @@ uintptr_t os_thread_id(void)
 
 /* ---- symbols ------------------------------------------------------------- */
 
-/* Copies at most cap bytes of src (no NUL) and returns its full length. */
-static size_t macos_copy(char *dst, size_t cap, const char *src)
-{
-	size_t n;
-
-	for (n = 0; src && src[n]; n++)
-		if (n < cap)
-			dst[n] = src[n];
-	return n;
-}
-
 /*
  * dyld's dladdr names the nearest exported symbol at or below addr and
  * knows no sizes: a site in a hidden function after it gets its name.
@@ -280,8 +269,8 @@ int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 	out->base = (uintptr_t)info.dli_fbase;
 	out->start = sym ? (uintptr_t)info.dli_saddr : 0;
 	out->exact = sym && out->start == addr;
-	out->name_len = macos_copy(name, name_cap, sym);
-	out->path_len = macos_copy(path, path_cap, info.dli_fname);
+	out->name_len = os_symbol_copy(name, name_cap, sym);
+	out->path_len = os_symbol_copy(path, path_cap, info.dli_fname);
 	return 0;
 }
 

@@ -267,4 +267,18 @@ struct os_symbol {
 int os_symbolize(uintptr_t addr, struct os_symbol *out, char *name,
 		 size_t name_cap, char *path, size_t path_cap);
 
+/*
+ * For the layers' os_symbolize: copies at most cap bytes of src (no NUL;
+ * src may be NULL) and returns its full length.
+ */
+static inline size_t os_symbol_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	for (n = 0; src && src[n]; n++)
+		if (n < cap)
+			dst[n] = src[n];
+	return n;
+}
+
 #endif /* STATIC_KEYS_OS_H */

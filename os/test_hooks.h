@@ -53,12 +53,18 @@ extern STATIC_KEYS_LOCAL struct test_hooks test_hooks;
 		if (test_hooks.field)                                          \
 			test_hooks.field();                                    \
 	} while (0)
+/* Lets `skip` calls pass, then makes `fail` calls fail: 1 when this one does. */
+#define TEST_HOOK_SKIP_THEN_FAIL(skip, fail)                                   \
+	(test_hooks.skip > 0    ? (test_hooks.skip--, 0)                       \
+	 : test_hooks.fail > 0 ? (test_hooks.fail--, 1)                       \
+			       : 0)
 #else
 #define TEST_HOOK(field) 0
 #define TEST_HOOK_COUNTDOWN(field) 0
 #define TEST_HOOK_CALL(field)                                                  \
 	do {                                                                   \
 	} while (0)
+#define TEST_HOOK_SKIP_THEN_FAIL(skip, fail) 0
 #endif
 
 #endif /* STATIC_KEYS_TEST_HOOKS_H */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Docs that are true: no file of the repository cites a Markdown document
 // or links to a path that the repository does not hold, and the license
-// deno.json names is there.
+// deno.json names is there; the error texts docs/ quotes are the ones
+// native/ writes.
 
 import assert from "node:assert/strict";
 
@@ -83,5 +84,100 @@ Deno.test("the license deno.json names is in LICENSE", () => {
   assert.match(
     license,
     /Copyright \(c\) 2026 the static-keys for Deno authors/,
+  );
+});
+
+/**
+ * The string literals of each `err_str(...)` call in `body`, in order (a call
+ * with a `?:` gives its alternatives): the fixed parts of a message.
+ */
+export function errStrParts(body: string): string[][] {
+  const parts: string[][] = [];
+  for (const call of body.matchAll(/err_str\(\s*&?eb,([\s\S]*?)\);/g)) {
+    // adjacent literals ("a" "b") are one string; a ?: gives alternatives
+    const alternatives = [""];
+    for (const token of call[1].matchAll(/"((?:[^"\\]|\\.)*)"|([?:])/g)) {
+      if (token[2]) alternatives.push("");
+      else {alternatives[alternatives.length - 1] += token[1].replace(
+          /\\"/g,
+          '"',
+        );}
+    }
+    const fixed = alternatives.filter((a) => a !== "");
+    if (fixed.length) parts.push(fixed); // err_str(&eb, k->name): no fixed part
+  }
+  return parts;
+}
+
+/** Whether `text` holds one alternative of each part, in order. */
+export function holdsInOrder(text: string, parts: string[][]): string | null {
+  let at = 0;
+  for (const alternatives of parts) {
+    const found = alternatives
+      .map((a) => ({ a, i: text.indexOf(a, at) }))
+      .filter((f) => f.i >= 0)
+      .sort((x, y) => x.i - y.i)[0];
+    if (!found) return alternatives.join(" | ");
+    at = found.i + found.a.length;
+  }
+  return null;
+}
+
+/** The body of C function `name` in `source` (from its name to the next "\n}"). */
+function cBody(source: string, name: string): string {
+  const start = source.search(new RegExp(`^[a-z].*\\b${name}\\(`, "m"));
+  assert.ok(start >= 0, `${name} is defined`);
+  return source.slice(start, source.indexOf("\n}", start));
+}
+
+Deno.test("docs/reliability.md quotes the disagreeing-site text as native/ writes it", () => {
+  const doc = Deno.readTextFileSync(`${root}docs/reliability.md`);
+  const example = doc.match(
+    /`([^`\n]*disagree with their keys \(the first[^`\n]*)`/,
+  );
+  assert.ok(example, "the example of sites that disagree is in the table");
+  const runs = Deno.readTextFileSync(`${root}native/runs.c`);
+  const patchError = cBody(runs, "patch_error");
+  // patch_error's text from "no key changed, but" to the end
+  const tail = patchError.slice(
+    patchError.indexOf("if (bad) {"),
+    patchError.indexOf("} else if"),
+  );
+  const mismatch = cBody(
+    Deno.readTextFileSync(`${root}native/site.c`),
+    "site_mismatch",
+  );
+  const at = tail.indexOf("site_mismatch(");
+  const parts = [
+    ...errStrParts(tail.slice(0, at)),
+    ...errStrParts(mismatch),
+    ...errStrParts(tail.slice(at)),
+  ];
+  assert.ok(
+    parts.length >= 8,
+    `the format's fixed parts are found (${parts.length})`,
+  );
+  assert.equal(
+    holdsInOrder(example[1], parts),
+    null,
+    `the example: ${example[1]}`,
+  );
+});
+
+Deno.test("holdsInOrder() finds a format's fixed parts in order, and misses a changed one", () => {
+  const parts = errStrParts(
+    'err_str(&eb, "the site at ");\nerr_str(&eb, x ? " (jmp, " : " (nop, ");\nerr_str(&eb, " bytes)");',
+  );
+  assert.deepEqual(parts, [["the site at "], [" (jmp, ", " (nop, "], [
+    " bytes)",
+  ]]);
+  assert.equal(holdsInOrder("the site at 0x1 (nop, 5 bytes)", parts), null);
+  assert.equal(
+    holdsInOrder("the site at 0x1 (jmp 5 bytes)", parts),
+    " (jmp,  |  (nop, ",
+  );
+  assert.equal(
+    holdsInOrder(" bytes) the site at 0x1 (jmp, 5", parts),
+    " bytes)",
   );
 });

@@ -22,13 +22,15 @@
  *
  * `refusal_test plain` runs the same without the cross-modification
  * protocol (one whole-site write per run, as on a kernel without
- * membarrier SYNC_CORE). Skipped where seccomp cannot be installed
+ * membarrier SYNC_CORE). A further argument runs only the cases whose
+ * name contains it (`refusal_test "second run's head"`). Skipped where seccomp cannot be installed
  * (qemu-user refuses PR_SET_SECCOMP: a guest cannot filter the emulator)
  * or would filter the wrong calls (valgrind makes them itself).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +224,15 @@ static const struct tcase cases[] = {
 	 {MPROTECT(V_A, RWX), PWRITE(EPERM)}, EP, "mprotect(rwx)", 0, S(REMAP)},
 	{"mprotect: r-x from the head pass on", S(MPROTECT), REQ_BOTH, 1, {{0}}, 3, {MPROTECT(V_A, RX)}, EP,
 	 "mprotect(r-x)", 0, S(REMAP)},
+	/* two runs: patches 1 and 2 are the breakpoint pass over A and B,
+	 * 3 and 4 the head pass; from 4 on the second run's head fails and
+	 * the first run's head, already written, comes back */
+	{"mprotect: rwx from the second run's head pass on", S(MPROTECT), REQ_RT, 1, {{0}}, 4,
+	 {MPROTECT(V_A, RWX), MPROTECT(V_B, RWX)}, EP, "mprotect(rwx)", 0, S(REMAP)},
+	{"mprotect: r-x from the second run's head pass on", S(MPROTECT), REQ_RT, 1, {{0}}, 4, {MPROTECT(V_B, RX)},
+	 EP, "mprotect(r-x)", 0, S(REMAP)},
+	{"mprotect: rwx from the head pass on, and the restore's core syncs", S(MPROTECT), REQ_RF, 1, {{0}}, 2,
+	 {MPROTECT(V_A, RWX), SYNC_CORE}, EP, "mprotect(rwx)", 0, S(REMAP)},
 
 	/* procmem: the one pwrite per run */
 	{"procmem: pwrite", S(PROCMEM), REQ_RF, 0, {PWRITE(EPERM)}, 0, {{0}}, EP, "pwrite", 0, S(REMAP)},
@@ -230,6 +241,10 @@ static const struct tcase cases[] = {
 	{"procmem: pwrite from the head pass on", S(PROCMEM), REQ_RF, 1, {{0}}, 2, {PWRITE(EPERM)}, EP, "pwrite", 0, S(REMAP)},
 	{"procmem: pwrite from the second run's breakpoint pass on", S(PROCMEM), REQ_RT, 1, {{0}}, 2, {PWRITE(EPERM)}, EP,
 	 "pwrite", 0, S(REMAP)},
+	{"procmem: pwrite from the second run's head pass on", S(PROCMEM), REQ_RT, 1, {{0}}, 4, {PWRITE(EPERM)}, EP,
+	 "pwrite", 0, S(REMAP)},
+	{"procmem: both keys, pwrite and the restore's core syncs from the second run's head pass on", S(PROCMEM),
+	 REQ_BOTH, 1, {{0}}, 4, {PWRITE(EPERM), SYNC_CORE}, EP, "pwrite", 0, S(REMAP)},
 	{"procmem: the second of two runs", S(PROCMEM), REQ_RT, 0, {PWRITE_FROM(V_B)}, 0, {{0}}, EP, "pwrite", 0, S(REMAP)},
 	{"procmem: the second run, then restoring the first", S(PROCMEM), REQ_RT, 0, {PWRITE_FROM(V_B)}, 3,
 	 {PWRITE(EPERM)}, EP, "pwrite", 0, S(REMAP)},
@@ -257,6 +272,8 @@ static const struct tcase cases[] = {
 	 "core synchronisation", 0, S(REMAP)},
 	{"procmem: the breakpoint handler", S(PROCMEM), REQ_RF, 1,
 	 {{__NR_rt_sigaction, EPERM, {A_EQ(0, V_K, SIGTRAP)}}}, 0, {{0}}, EP, "breakpoint handler", 0, S(REMAP)},
+	{"alias: the breakpoint handler", S(ALIAS), REQ_RF, 1, {{__NR_rt_sigaction, EPERM, {A_EQ(0, V_K, SIGTRAP)}}},
+	 0, {{0}}, EP, "breakpoint handler", 0, S(REMAP)},
 };
 
 /* ---- the child's checks --------------------------------------------------- */
@@ -502,7 +519,7 @@ static void child(const struct tcase *t)
 	} else {
 		CHECK("no mapping is writable and executable", check_no_wx_mapping());
 	}
-	if (check_failed)
+	if (check_failed || getenv("REFUSAL_TEST_SHOW")) /* the texts, for docs/reliability.md */
 		fprintf(stderr, "  the text: %s\n", err);
 
 	/* What the user does next: repair, through a strategy left alone. */
@@ -518,6 +535,148 @@ static void child(const struct tcase *t)
 	if (t->rc != STATIC_KEYS_EWX || t->cleanup == STATIC_KEYS_STRATEGY_REMAP)
 		CHECK("no mapping is writable and executable in the end", check_no_wx_mapping());
 	child_done();
+}
+
+/* ---- the breakpoint handler's set-up, refused at the first flip ---------- */
+
+/*
+ * The process's SIGTRAP handler (its trap block, os/linux_trap.c) is set
+ * up at the first flip in place: the maps are read for a block another
+ * module made, then memfd_create, ftruncate, an rw- mmap of the block,
+ * pwrite of the entry code, an r-x fixed mmap of the code page and
+ * sigaction(SIGTRAP). (process_vm_readv reads the header of a block found
+ * in the maps: a fresh process has none, so it is not refused here.) Each
+ * runs in a child forked before any flip, on a thread of its own: a
+ * seccomp filter binds only the thread that installs it, so once that
+ * thread has flipped and exited (giving the module back), the child's
+ * main thread flips without the refusal.
+ */
+struct setup_case {
+	const char *what;
+	struct rule r[2];
+	int fails; /* 0: the set-up goes on without the call */
+	int keeps; /* the block is made before the call: it stays, for reuse */
+};
+
+static const struct setup_case setups[] = {
+	{"memfd_create", {{__NR_memfd_create, EMFILE, {{0}}}}, 1, 0},
+	{"ftruncate", {{SC_NR_FTRUNCATE, EPERM, {{0}}}}, 1, 0},
+	{"mmap(rw-) of the block", {{SC_NR_MMAP, ENOMEM, {A_EQ(2, V_K, RW), A_EQ(3, V_K, MAP_PRIVATE)}}}, 1, 0},
+	{"pwrite of the entry code", {PWRITE(EPERM)}, 1, 0},
+	{"mmap(r-x, fixed) of the code page", {{SC_NR_MMAP, EPERM, {A_EQ(2, V_K, RX), A_EQ(3, V_K, MAP_PRIVATE | MAP_FIXED)}}},
+	 1, 0},
+	{"sigaction(SIGTRAP)", {{__NR_rt_sigaction, EPERM, {A_EQ(0, V_K, SIGTRAP)}}}, 1, 1},
+	/* without the maps the block is looked for through the disposition */
+	{"open(\"/proc/self/maps\")", {{__NR_openat, EACCES, {{0}}}}, 0, 0},
+};
+
+struct setup_run {
+	const struct setup_case *t;
+	int filtered, init_rc, strategy_rc, rc, back_rc, flipped;
+	char err[512];
+};
+
+/* Mappings of the trap block's memfd. */
+static int trap_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		n += strstr(line, "/memfd:static-keys-trap") != NULL;
+	fclose(f);
+	return n;
+}
+
+/* The refused thread: it owns the module while it lives. */
+static void *setup_thread(void *arg)
+{
+	struct setup_run *s = arg;
+	struct sc_rule r[2];
+	size_t n = to_sc(s->t->r, r);
+
+	s->init_rc = static_keys_init();
+	s->strategy_rc = static_keys_set_strategy(STATIC_KEYS_STRATEGY_MPROTECT);
+	s->filtered = !sc_install(r, n);
+	if (!s->filtered)
+		return NULL;
+	s->rc = static_key_enable(&rf.key);
+	snprintf(s->err, sizeof s->err, "%s", static_keys_last_error());
+	s->flipped = sites_match(&rf.key) && sites_match(&rt.key) && a0() == 15 && b0() == 12;
+	s->back_rc = s->rc ? 0 : static_key_disable(&rf.key);
+	return NULL;
+}
+
+static void setup_child(const struct setup_case *t)
+{
+	struct setup_run s = {t, 0, -1, -1, -1, -1, 0, ""};
+	pthread_t th;
+	int want[6], all_key, f, blocks;
+
+	check_passed = check_failed = 0;
+	CHECK("no trap block before the first flip", trap_mappings() == 0);
+	CHECK("a thread for the refusal", !pthread_create(&th, NULL, setup_thread, &s) &&
+						  !pthread_join(th, NULL));
+	CHECK_OK("init on the refused thread", s.init_rc);
+	CHECK_OK("the mprotect strategy", s.strategy_rc);
+	CHECK("the filter is installed", s.filtered);
+	if (t->fails) {
+		CHECK("the flip fails with the patch error", s.rc == STATIC_KEYS_EPATCH);
+		CHECK("with a message", s.err[0] != '\0');
+		if (s.rc != STATIC_KEYS_EPATCH || getenv("REFUSAL_TEST_SHOW"))
+			fprintf(stderr, "  -> %d: %s\n", s.rc, s.err);
+		CHECK("no key changed", !static_key_enabled(&rf) && static_key_enabled(&rt) &&
+						static_key_count(&rf) == 0 && static_key_count(&rt) == 1);
+		CHECK("every site holds its key's instruction", sites_match(&rf.key) && sites_match(&rt.key) &&
+									read_sites(want, &all_key) == 0);
+		for (f = 0; f < 6; f++)
+			CHECK("every guarded function runs as its key says", fns[f]() == 12);
+		CHECK("no block is left behind, or (made whole before the call) one",
+		      t->keeps ? trap_mappings() > 0 : trap_mappings() == 0);
+	} else {
+		CHECK_OK("the set-up goes on without it: the flip", s.rc);
+		CHECK("flipped", s.flipped);
+		CHECK_OK("and back", s.back_rc);
+		CHECK("back", sites_match(&rf.key) && sites_match(&rt.key) && a0() == 12 && b0() == 12);
+		CHECK("one block", trap_mappings() > 0);
+	}
+	CHECK("no mapping is writable and executable", check_no_wx_mapping());
+	/* The refused thread is gone: this one owns the module, unfiltered. */
+	blocks = trap_mappings();
+	CHECK_OK("a later flip without the refusal", static_key_enable(&rf.key));
+	CHECK("it reuses a block left whole, or makes one", blocks ? trap_mappings() == blocks : trap_mappings() > 0);
+	CHECK("flipped", sites_match(&rf.key) && sites_match(&rt.key) && a0() == 15 && a3() == 15 && b1() == 12);
+	CHECK_OK("and back", static_key_disable(&rf.key));
+	CHECK("back", sites_match(&rf.key) && sites_match(&rt.key) && a0() == 12 && b0() == 12);
+	CHECK("no mapping is writable and executable in the end", check_no_wx_mapping());
+	child_done();
+}
+
+static void run_setup_case(const struct setup_case *t)
+{
+	char what[160];
+	pid_t pid;
+	int st, n = 0;
+
+	snprintf(what, sizeof what, "the handler's set-up: %s refused", t->what);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		setup_child(t);
+	CHECK(what, pid > 0 && waitpid(pid, &st, 0) == pid);
+	if (pid <= 0)
+		return;
+	if (read(tally[0], &n, sizeof n) == (ssize_t)sizeof n)
+		check_passed += n;
+	if (WIFSIGNALED(st))
+		fprintf(stderr, "  %s: the child died of signal %d\n", what, WTERMSIG(st));
+	else if (WEXITSTATUS(st))
+		fprintf(stderr, "  %s: %d checks failed in the child\n", what, WEXITSTATUS(st));
+	CHECK(what, WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 /* ---- the parent ------------------------------------------------------------ */
@@ -581,6 +740,7 @@ int main(int argc, char **argv)
 {
 	struct static_keys_stats st;
 	int plain = argc > 1 && !strcmp(argv[1], "plain");
+	const char *only = argc > 1 + plain ? argv[1 + plain] : NULL; /* cases named so */
 	int protocol, usable, f;
 	size_t i;
 
@@ -602,8 +762,8 @@ int main(int argc, char **argv)
 	}
 	CHECK("a pipe for the children's counts", pipe2(tally, O_NONBLOCK) == 0);
 	test_hooks.no_sync_core = plain;
-	CHECK_OK("init", static_keys_init());
-	static_keys_get_stats(&st);
+	/* set up, not owned: the set-up cases' threads own it in their children */
+	CHECK_OK("set-up", static_keys_get_stats(&st));
 	protocol = st.protocol != 0;
 	run_a = (uintptr_t)a0;
 	run_b = (uintptr_t)b0;
@@ -614,6 +774,12 @@ int main(int argc, char **argv)
 							   (uintptr_t)b1 == run_b + PAGE);
 	CHECK("sites", rf.key.sites == 8 && rt.key.sites == 12);
 	CHECK("initial", a0() == 12 && b0() == 12 && gap(1) == 4);
+	if (check_failed)
+		return check_summary();
+	for (i = 0; protocol && i < sizeof setups / sizeof setups[0]; i++)
+		if (!only || strstr(setups[i].what, only) || strstr("the handler's set-up", only))
+			run_setup_case(&setups[i]);
+	CHECK_OK("init", static_keys_init());
 	/*
 	 * The process's SIGTRAP handler (its trap block: a memfd, mmap and
 	 * pwrite) is set up once, at the first flip in place; the children
@@ -626,7 +792,8 @@ int main(int argc, char **argv)
 	if (check_failed)
 		return check_summary();
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_case(&cases[i], protocol);
+		if (!only || strstr(cases[i].what, only))
+			run_case(&cases[i], protocol);
 	return check_summary();
 }
 #else
