@@ -921,3 +921,92 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "NATS: a user limited to its instance's status key cannot overwrite another follower's status",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const fa = { scope: "demo", instance: "a", user: "fa", password: "fa-pw" };
+    const fb = { scope: "demo", instance: "b", user: "fb", password: "fb-pw" };
+    const server = await startNats(1, { instances: [fa, fb] });
+    try {
+      const r = await set(server.store, "demo", { tracing: "on" }, OPERATOR);
+      using mod = openDemo();
+      await using f = await follow(mod, {
+        store: server.store,
+        scope: "demo",
+        host: null,
+        instance: "a",
+        heartbeat: 60_000, // nothing rewrites a's status during the test
+        user: fa.user,
+        password: fa.password,
+      });
+      await f.applied(r);
+      const statusOf = async (instance: string) =>
+        (await status(server.store, "demo", OPERATOR)).followers.find((s) =>
+          s.instance === instance
+        );
+      let deadline = Date.now() + 20_000;
+      while (!await statusOf("a") && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal((await statusOf("a"))?.revision, r, "a wrote its own");
+      const forge = async (as: { user: string; password: string }) => {
+        const nc = await connect({
+          servers: server.store.slice("nats://".length),
+          user: as.user,
+          pass: as.password,
+        });
+        const forged = (instance: string) =>
+          JSON.stringify({
+            instance,
+            host: null,
+            pid: 1,
+            library: "",
+            scope: "demo",
+            revision: 999,
+            keys: {},
+            error: `forged by ${as.user}`,
+            time: new Date().toISOString(),
+          });
+        nc.publish("$KV.static_keys_status.demo.a", forged("a"));
+        nc.publish("$KV.static_keys_status.demo.b", forged("b"));
+        await nc.flush().catch(() => {});
+        await nc.close().catch(() => {});
+      };
+      await t.step("fb writes its own key, not a's", async () => {
+        await forge(fb);
+        deadline = Date.now() + 20_000;
+        while (!await statusOf("b") && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(
+          (await statusOf("b"))?.error,
+          "forged by fb",
+          "its own key: allowed",
+        );
+        const a = await statusOf("a");
+        assert.equal(a?.revision, r, "a's status is a's");
+        assert.equal(a?.error, null);
+      });
+      await t.step("the shared follower user can write a's key", async () => {
+        await forge(FOLLOWER);
+        deadline = Date.now() + 20_000;
+        while (
+          (await statusOf("a"))?.revision !== 999 && Date.now() < deadline
+        ) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(
+          (await statusOf("a"))?.error,
+          `forged by ${FOLLOWER.user}`,
+        );
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
