@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // deno task bench:fleet [--sets N] [--followers 1,20,100] [--stores
-// file,nats,nats3] [--wait-load L]: propagation time of the fleet. For each
+// file,nats,nats3] [--wait-load L] [--merge]: propagation time of the
+// fleet. For each
 // store (the file store, one NATS server, a 3-node NATS cluster with R3
 // buckets, all on loopback) and each number of follower processes, N sets
 // one after the other; each is timed from the call of set() to the moment
@@ -13,9 +14,13 @@
 // follower process spends per revision, what an idle follower spends per
 // second, and what this process (the operator's set() and the status
 // watch) and the NATS servers spend per revision, with the load average
-// before and after the row. --wait-load L (or WAIT_LOAD=L) waits before
-// each row until the 1-minute load average is at most L (at most 30
-// minutes). Writes bench/results/fleet.json and bench/results/fleet.md.
+// before and after the row. Before each row's sets (its followers started
+// and idle) it waits until the 1-minute load average is at most L
+// (--wait-load L or WAIT_LOAD=L; 1 when omitted, 0: no wait), for at most
+// --wait-max minutes (30), so that a row does not inherit the load of the
+// row before it. --merge keeps the rows of bench/results/fleet.json this
+// run does not measure (each with its date and load). Writes
+// bench/results/fleet.json and bench/results/fleet.md.
 
 import $ from "dax";
 import { build, libraryPath, root } from "./_common.ts";
@@ -40,7 +45,9 @@ function flag(name: string, fallback: string): string {
 const SETS = Number(flag("--sets", "100"));
 const COUNTS = flag("--followers", "1,20,100").split(",").map(Number);
 const STORES = flag("--stores", "file,nats,nats3").split(",");
-const WAIT_LOAD = Number(flag("--wait-load", Deno.env.get("WAIT_LOAD") ?? "0"));
+const WAIT_LOAD = Number(flag("--wait-load", Deno.env.get("WAIT_LOAD") ?? "1"));
+const WAIT_MAX_MS = Number(flag("--wait-max", "30")) * 60_000;
+const MERGE = Deno.args.includes("--merge");
 const SCOPE = "bench";
 /** How long an idle follower's CPU is measured. */
 const IDLE_MS = 5000;
@@ -80,7 +87,7 @@ function cpuOf(pids: number[]): number {
 /** Waits until the 1-minute load average is at most WAIT_LOAD. */
 async function quiet(): Promise<void> {
   if (!(WAIT_LOAD > 0)) return;
-  const deadline = performance.now() + 30 * 60_000;
+  const deadline = performance.now() + WAIT_MAX_MS;
   let said = false;
   while (Deno.loadavg()[0] > WAIT_LOAD && performance.now() < deadline) {
     if (!said) {
@@ -93,6 +100,14 @@ async function quiet(): Promise<void> {
       said = true;
     }
     await new Promise((r) => setTimeout(r, 5000));
+  }
+  if (Deno.loadavg()[0] > WAIT_LOAD) {
+    $.logWarn(
+      "Load",
+      `still ${Deno.loadavg()[0].toFixed(1)} after ${
+        WAIT_MAX_MS / 60_000
+      } minutes: measuring anyway (the row's load column says so)`,
+    );
   }
 }
 
@@ -227,6 +242,7 @@ async function runStore(kind: string): Promise<Row[]> {
         operatorCpu: (cpu1[1] - cpu0[1]) / SETS,
         serverCpu: (cpu1[2] - cpu0[2]) / SETS,
         load: [load0, Deno.loadavg()[0]],
+        date: started.toISOString(),
       };
       $.logStep(
         "Measured",
@@ -259,18 +275,33 @@ const NAMES: Record<string, string> = {
 
 await build({ targets: ["static_keys_module"], what: "the package's library" });
 const started = new Date();
-const load = Deno.loadavg()[0];
-const rows: Row[] = [];
-for (const kind of STORES) rows.push(...await runStore(kind));
+const results = root.join("bench", "results");
+const measured: Row[] = [];
+for (const kind of STORES) measured.push(...await runStore(kind));
+// --merge: the earlier run's rows this run did not measure, with their date
+const earlier = MERGE && results.join("fleet.json").existsSync()
+  ? results.join("fleet.json").readJsonSync<
+    { date: string; rows: Row[] }
+  >()
+  : undefined;
+const order = ["file", "nats", "nats3"];
+const rows: Row[] = [
+  ...measured,
+  ...(earlier?.rows ?? []).filter((old) =>
+    !measured.some((r) =>
+      r.store === old.store && r.followers === old.followers
+    )
+  ).map((old) => ({ ...old, date: old.date ?? earlier!.date })),
+].sort((a, b) =>
+  order.indexOf(a.store) - order.indexOf(b.store) || a.followers - b.followers
+);
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
   .match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
 const machine =
-  `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores (${cpu}), load ${
-    load.toFixed(1)
-  } at start`;
+  `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores (${cpu})`;
 const table = [
-  "| store | followers | sets | p50 ms | p99 ms | max ms | set() alone ms | follower CPU ms/rev | idle follower CPU ms/s | operator CPU ms/rev | server CPU ms/rev | load |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  "| store | followers | sets | p50 ms | p99 ms | max ms | set() alone ms | follower CPU ms/rev | idle follower CPU ms/s | operator CPU ms/rev | server CPU ms/rev | load | measured |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ...rows.map((r) =>
     `| ${NAMES[r.store] ?? r.store} | ${r.followers} | ${r.sets} | ${
       r.p50.toFixed(1)
@@ -278,10 +309,11 @@ const table = [
       r.followerCpu.toFixed(2)
     } | ${r.idleCpu.toFixed(2)} | ${r.operatorCpu.toFixed(1)} | ${
       r.store === "file" ? "-" : r.serverCpu.toFixed(1)
-    } | ${r.load.map((l) => l.toFixed(1)).join("-")} |`
+    } | ${r.load.map((l) => l.toFixed(1)).join("-")} | ${
+      (r.date ?? started.toISOString()).slice(0, 16).replace("T", " ")
+    } |`
   ),
 ].join("\n");
-const results = root.join("bench", "results");
 results.join("fleet.json").writeJsonPrettySync({
   date: started.toISOString(),
   machine,
@@ -295,7 +327,7 @@ results.join("fleet.md").writeTextSync(
     `per revision of one follower process, of the operator's process ` +
     `(set() and the status watch) and of the NATS servers; CPU per ` +
     `second of an idle follower; the 1-minute load average before and ` +
-    `after each row.\n\n${table}\n`,
+    `after each row's sets, and when the row was measured.\n\n${table}\n`,
 );
 await $`${Deno.execPath()} fmt ${results.join("fleet.md")}`.quiet();
 console.log(`\n${table}\n`);

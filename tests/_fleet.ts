@@ -92,18 +92,41 @@ const FOLLOWER_PUBLISH = (() => {
 })();
 const FOLLOWER_DENY = ["$KV.static_keys_desired.>"];
 
-/** The follower user's rights in a server configuration. */
-function followerPermissions(): string {
+/**
+ * A follower user's rights in a server configuration: every status key
+ * (the shared follower user), or only the status key of one instance.
+ */
+function followerPermissions(
+  own?: { scope: string; instance: string },
+): string {
+  const allow = own
+    ? FOLLOWER_PUBLISH.map((s) =>
+      s === "$KV.static_keys_status.>"
+        ? `$KV.static_keys_status.${own.scope}.${own.instance}`
+        : s
+    )
+    : FOLLOWER_PUBLISH;
   return `permissions: {
-        publish: { allow: ${JSON.stringify(FOLLOWER_PUBLISH)}, deny: ${
+        publish: { allow: ${JSON.stringify(allow)}, deny: ${
     JSON.stringify(FOLLOWER_DENY)
   } }
         subscribe: { allow: ["_INBOX.>"] }
       }`;
 }
 
+/** A user of one instance (startNats's `instances`): it may write only its own status. */
+export interface InstanceUser {
+  readonly scope: string;
+  readonly instance: string;
+  readonly user: string;
+  readonly password: string;
+}
+
 /** How clients authenticate: the users' passwords, or JWTs (creds files). */
-function authorization(jwt?: Jwt): string {
+function authorization(
+  jwt?: Jwt,
+  instances: readonly InstanceUser[] = [],
+): string {
   if (jwt) {
     return `operator: "${jwt.operatorJwt}"
 system_account: ${jwt.system}
@@ -117,7 +140,13 @@ resolver_preload: {
   users: [
     { user: ${OPERATOR.user}, password: ${OPERATOR.password} }
     { user: ${FOLLOWER.user}, password: ${FOLLOWER.password}, ${followerPermissions()} }
-  ]
+${
+    instances.map((i) =>
+      `    { user: ${i.user}, password: ${i.password}, ${
+        followerPermissions(i)
+      } }\n`
+    ).join("")
+  }  ]
 }`;
 }
 
@@ -129,13 +158,14 @@ function config(
   cluster?: { port: number; routes: number[] },
   tls?: boolean,
   jwt?: Jwt,
+  instances?: readonly InstanceUser[],
 ): string {
   const lines = [
     `server_name: ${name}`,
     `listen: "127.0.0.1:${port}"`,
     `log_file: "${dir}/${name}.log"`,
     `jetstream { store_dir: "${dir}/${name}", max_memory_store: 64MB, max_file_store: 256MB }`,
-    authorization(jwt),
+    authorization(jwt, instances),
   ];
   if (tls) {
     lines.push(`tls { cert_file: "${TLS.cert}", key_file: "${TLS.key}" }`);
@@ -280,11 +310,16 @@ export async function strangerCreds(path: string): Promise<void> {
  * Starts `nodes` servers (a cluster when more than one) on loopback;
  * with `tls`, clients must speak TLS (certificate {@linkcode TLS}); with
  * `jwt`, clients authenticate with creds files (`Nats.creds`) instead of
- * passwords.
+ * passwords; `instances` adds users that may write one instance's status
+ * each (with passwords).
  */
 export async function startNats(
   nodes = 1,
-  { tls = false, jwt = false }: { tls?: boolean; jwt?: boolean } = {},
+  { tls = false, jwt = false, instances = [] }: {
+    tls?: boolean;
+    jwt?: boolean;
+    instances?: readonly InstanceUser[];
+  } = {},
 ): Promise<Nats> {
   const dir = await scratch("nats");
   const auth = jwt ? await makeJwt(dir.path) : undefined;
@@ -305,6 +340,7 @@ export async function startNats(
           : undefined,
         tls,
         auth,
+        instances,
       ),
     );
     files.push(file);

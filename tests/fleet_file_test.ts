@@ -6,9 +6,10 @@
 // is told the exact flag.
 
 import assert from "node:assert/strict";
-import { follow, set } from "../fleet.ts";
+import { follow, type Follower, set, status } from "../fleet.ts";
 import { FILE_FORMAT } from "../src/fleet/_file.ts";
-import { LIB, openDemo } from "./_helpers.ts";
+import { openStore } from "../src/fleet/_store.ts";
+import { LIB, openDemo, taken } from "./_helpers.ts";
 import {
   type FollowerProcess,
   keyOf,
@@ -195,24 +196,37 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a follower never applies a torn file",
+  name:
+    "a follower never applies a torn file, and its keys are always those of its revision",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const dir = await scratch("fleet-torn");
     const store = `${dir.path}/fleet.json`;
     using mod = openDemo();
-    const mixed: string[] = [];
+    const wrong: string[] = [];
     await set(store, "demo", { tracing: "off", experimental: "off" });
-    await using f = await follow(mod, {
+    /** What revision r asked for: revision 1 both off, then on, off, on... */
+    const written = (r: number) => r >= 2 && (r - 2) % 2 === 0;
+    let previous = 1;
+    const f: Follower = await follow(mod, {
       store,
       scope: "demo",
       host: null,
       minInterval: 0,
-      onChange: () => {
-        // Both keys move together in every state written below.
+      onChange: (state) => {
+        // On every change (a revision applied, a torn file refused): the
+        // keys are exactly what the applied revision says, and the
+        // revision never goes back (nor to 0).
         const k = Object.fromEntries(mod.keys.map((k) => [k.name, k.enabled]));
-        if (k.tracing !== k.experimental) mixed.push(JSON.stringify(k));
+        const want = written(state.revision);
+        if (k.tracing !== want || k.experimental !== want) {
+          wrong.push(`revision ${state.revision}: ${JSON.stringify(k)}`);
+        }
+        if (state.revision < previous || state.revision === 0) {
+          wrong.push(`revision ${previous} then ${state.revision}`);
+        }
+        previous = state.revision;
       },
     });
     const doc = (on: boolean, revision: number) =>
@@ -234,29 +248,185 @@ Deno.test({
       );
     let revision = 1;
     const applied = new Set<number>();
-    for (let i = 0; i < 60; i++) {
-      const text = doc(i % 2 === 0, ++revision);
-      if (i % 3 === 0) {
-        // a naive writer: truncate, half, a pause, the rest
-        const file = await Deno.open(store, { write: true, truncate: true });
-        const bytes = new TextEncoder().encode(text);
-        await file.write(bytes.subarray(0, bytes.length >> 1));
-        await new Promise((r) => setTimeout(r, 15));
-        await file.write(bytes.subarray(bytes.length >> 1));
-        file.close();
-      } else {
-        // replaced while being read: a rename over it
-        await Deno.writeTextFile(`${store}.new`, text);
-        await Deno.rename(`${store}.new`, store);
+    try {
+      for (let i = 0; i < 60; i++) {
+        ++revision;
+        const text = doc(written(revision), revision);
+        if (i % 3 === 0) {
+          // a naive writer: truncate, half, a pause, the rest
+          const file = await Deno.open(store, { write: true, truncate: true });
+          const bytes = new TextEncoder().encode(text);
+          await file.write(bytes.subarray(0, bytes.length >> 1));
+          await new Promise((r) => setTimeout(r, 15));
+          await file.write(bytes.subarray(bytes.length >> 1));
+          file.close();
+        } else {
+          // replaced while being read: a rename over it
+          await Deno.writeTextFile(`${store}.new`, text);
+          await Deno.rename(`${store}.new`, store);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+        applied.add(f.state.revision);
       }
-      await new Promise((r) => setTimeout(r, 10));
-      applied.add(f.state.revision);
+      await f.applied(revision, 20_000);
+    } finally {
+      await f.close();
+      await dir.remove();
     }
-    await f.applied(revision, 20_000);
-    await dir.remove();
-    assert.deepEqual(mixed, [], "no state with one key of a revision applied");
+    assert.deepEqual(wrong, [], "every state is its revision's, in order");
     assert.ok(applied.size > 5, `followed along: ${[...applied]}`);
-    assert.equal(mod.key("tracing").enabled, false); // i = 59: off
+    assert.equal(mod.key("tracing").enabled, written(revision));
+    assert.equal(mod.key("experimental").enabled, written(revision));
+  },
+});
+
+Deno.test({
+  name:
+    "a deleted file keeps every key as it is, and the follower catches up when the command line writes it again",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await scratch("fleet-deleted");
+    const store = `${dir.path}/fleet.json`;
+    try {
+      using mod = openDemo();
+      await using f = await follow(mod, {
+        store,
+        scope: "demo",
+        host: null,
+        instance: "d",
+        minInterval: 0,
+      });
+      const first = await set(store, "demo", {
+        tracing: "on",
+        checks: "pin-off",
+      });
+      await f.applied(first);
+      const before = mod.keys;
+      assert.equal(mod.key("checks").pinned, "off");
+      await Deno.remove(store);
+      const deadline = Date.now() + 20_000;
+      while (f.state.error === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(f.state.error ?? "", /is gone; the keys keep their state/);
+      assert.deepEqual(mod.keys, before, "fail-static: no key moved");
+      assert.equal(f.state.revision, first);
+      assert.deepEqual(taken(mod), {
+        tracing: true,
+        checks: false,
+        experimental: false,
+      });
+      // Written again: a revision above every one the followers report
+      const r = await cli(dir.path, ["set", store, "demo", "tracing=off"]);
+      assert.equal(r.code, 0, r.stderr);
+      const revision = Number(r.stdout.match(/revision (\d+)/)?.[1]);
+      assert.ok(revision > first, `revision ${revision} after ${first}`);
+      await f.applied(revision, 20_000);
+      assert.equal(f.state.error, null);
+      assert.equal(mod.key("tracing").enabled, false);
+      assert.equal(mod.key("checks").pinned, null, "the new state: no pin");
+      assert.equal(mod.key("checks").enabled, true);
+    } finally {
+      await dir.remove();
+    }
+  },
+});
+
+Deno.test({
+  name: "a store error reaches the status at once, not at the next heartbeat",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await scratch("fleet-error-status");
+    const store = `${dir.path}/fleet.json`;
+    try {
+      using mod = openDemo();
+      await using f = await follow(mod, {
+        store,
+        scope: "demo",
+        host: null,
+        instance: "e",
+        minInterval: 0,
+        heartbeat: 60_000, // far beyond the wait below
+      });
+      await f.applied(await set(store, "demo", { tracing: "on" }));
+      // The statuses as status() reads them (status() itself refuses a
+      // store whose desired state does not parse).
+      const reader = await openStore(store);
+      const error = async () =>
+        (await reader.statuses("demo", 120_000))[0]?.error ?? null;
+      assert.equal(await error(), null);
+      await Deno.writeTextFile(`${store}.new`, '{"format": "static-keys-');
+      await Deno.rename(`${store}.new`, store);
+      const deadline = Date.now() + 20_000;
+      while (await error() === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(await error() ?? "", /is not JSON/);
+      await reader.close();
+      assert.equal(f.state.revision, 1);
+    } finally {
+      await dir.remove();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a killed follower leaves status() and set --wait once its status is older than the max age",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await scratch("fleet-dead");
+    const store = `${dir.path}/fleet.json`;
+    const followers: FollowerProcess[] = [];
+    const maxAge = 3000;
+    try {
+      for (const instance of ["a", "b"]) {
+        followers.push(
+          await startFollower({
+            lib: LIB,
+            store,
+            scope: "demo",
+            instance,
+            host: null,
+            heartbeat: 300,
+          }),
+        );
+      }
+      const live = async () =>
+        (await status(store, "demo", { maxAge })).followers.map((f) =>
+          f.instance
+        );
+      let deadline = Date.now() + 20_000;
+      while ((await live()).length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(await live(), ["a", "b"]);
+      await followers[1].kill(); // SIGKILL: its status file stays
+      deadline = Date.now() + 20_000;
+      while ((await live()).length > 1 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(await live(), ["a"]);
+      const r = await cli(dir.path, [
+        "set",
+        store,
+        "demo",
+        "tracing=on",
+        "--wait",
+        "--max-age",
+        String(maxAge),
+        "--timeout",
+        "20000",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /applied by 1 live follower\(s\)/);
+    } finally {
+      await Promise.all(followers.map((f) => f.kill()));
+      await dir.remove();
+    }
   },
 });
 

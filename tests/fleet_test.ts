@@ -16,12 +16,17 @@ import {
   type Follower,
   get,
   set,
+  status,
   type StoreOptions,
   unset,
+  waitFor,
 } from "../fleet.ts";
+import { reconnectBackoff } from "../src/fleet/_nats.ts";
+import { RETRY_MAX_MS, RETRY_MIN_MS } from "../src/fleet/_store.ts";
 import { type demoSymbols, LIB, openDemo, taken } from "./_helpers.ts";
 import {
   FOLLOWER,
+  type FollowerProcess,
   hasNatsServer,
   type Nats,
   OPERATOR,
@@ -798,6 +803,209 @@ Deno.test({
       });
     } finally {
       await dir.remove();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test("the NATS client's reconnection wait doubles from 250 ms to 5 s with jitter, and starts again once connected", () => {
+  const b = reconnectBackoff();
+  /** The wait asked before the next try: between half and all of `cap`. */
+  const within = (cap: number, what: string) => {
+    const d = b.delay();
+    assert.ok(d >= cap / 2 && d <= cap, `${what}: ${d} ms, cap ${cap}`);
+    assert.equal(b.delay(), d, `${what}: one draw per try`);
+  };
+  within(RETRY_MIN_MS, "before the first try");
+  const caps: number[] = [];
+  for (let tries = 1; tries <= 8; tries++) {
+    b.tried(); // the client's "reconnecting" event
+    const cap = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (tries - 1));
+    within(cap, `after ${tries} tries`);
+    caps.push(cap);
+  }
+  assert.deepEqual(caps, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  b.connected();
+  within(RETRY_MIN_MS, "after a reconnection");
+});
+
+Deno.test({
+  name:
+    "NATS: status() on a store without buckets says no followers, and a killed follower's status expires with the bucket's TTL",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const server = await startNats(1);
+    const followers: FollowerProcess[] = [];
+    try {
+      await t.step("no buckets: revision 0, no followers", async () => {
+        assert.deepEqual(await status(server.store, "demo", OPERATOR), {
+          revision: 0,
+          followers: [],
+        });
+        const root = new URL("..", import.meta.url).pathname;
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--no-prompt",
+            `--config=${root}deno.json`,
+            "--allow-net=127.0.0.1",
+            `${root}cli.ts`,
+            "fleet",
+            "status",
+            server.store,
+            "demo",
+            "--user",
+            OPERATOR.user,
+            "--password",
+            OPERATOR.password,
+          ],
+          stdin: "null",
+          env: { NO_COLOR: "1" },
+        }).output();
+        const stdout = new TextDecoder().decode(out.stdout);
+        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        assert.match(stdout, /revision 0, 0 live follower\(s\)/);
+        assert.match(stdout, /no live follower/);
+      });
+      await t.step("a SIGKILLed follower's status expires", async () => {
+        // The first set creates the buckets: statuses live 2 s
+        await set(server.store, "demo", { tracing: "on" }, {
+          ...OPERATOR,
+          statusTtl: 2000,
+        });
+        for (const instance of ["a", "b"]) {
+          followers.push(
+            await startFollower({
+              lib: LIB,
+              store: server.store,
+              scope: "demo",
+              instance,
+              host: null,
+              heartbeat: 300,
+              ...FOLLOWER,
+            }),
+          );
+        }
+        // A max age far above the TTL: only the bucket removes a status.
+        const live = async () =>
+          (await status(server.store, "demo", { ...OPERATOR, maxAge: 60_000 }))
+            .followers.map((f) => f.instance);
+        let deadline = Date.now() + 20_000;
+        while ((await live()).length < 2 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.deepEqual(await live(), ["a", "b"]);
+        await followers[1].kill();
+        deadline = Date.now() + 20_000;
+        while ((await live()).length > 1 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.deepEqual(await live(), ["a"]);
+        const revision = await set(server.store, "demo", { tracing: "off" }, {
+          ...OPERATOR,
+        });
+        const { applied, pending } = await waitFor(
+          server.store,
+          "demo",
+          revision,
+          { ...OPERATOR, maxAge: 60_000, timeout: 20_000 },
+        );
+        assert.deepEqual(applied.map((f) => f.instance), ["a"]);
+        assert.deepEqual(pending, []);
+      });
+    } finally {
+      await Promise.all(followers.map((f) => f.kill()));
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "NATS: a user limited to its instance's status key cannot overwrite another follower's status",
+  ignore: !nats && !strict,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const fa = { scope: "demo", instance: "a", user: "fa", password: "fa-pw" };
+    const fb = { scope: "demo", instance: "b", user: "fb", password: "fb-pw" };
+    const server = await startNats(1, { instances: [fa, fb] });
+    try {
+      const r = await set(server.store, "demo", { tracing: "on" }, OPERATOR);
+      using mod = openDemo();
+      await using f = await follow(mod, {
+        store: server.store,
+        scope: "demo",
+        host: null,
+        instance: "a",
+        heartbeat: 60_000, // nothing rewrites a's status during the test
+        user: fa.user,
+        password: fa.password,
+      });
+      await f.applied(r);
+      const statusOf = async (instance: string) =>
+        (await status(server.store, "demo", OPERATOR)).followers.find((s) =>
+          s.instance === instance
+        );
+      let deadline = Date.now() + 20_000;
+      while (!await statusOf("a") && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal((await statusOf("a"))?.revision, r, "a wrote its own");
+      const forge = async (as: { user: string; password: string }) => {
+        const nc = await connect({
+          servers: server.store.slice("nats://".length),
+          user: as.user,
+          pass: as.password,
+        });
+        const forged = (instance: string) =>
+          JSON.stringify({
+            instance,
+            host: null,
+            pid: 1,
+            library: "",
+            scope: "demo",
+            revision: 999,
+            keys: {},
+            error: `forged by ${as.user}`,
+            time: new Date().toISOString(),
+          });
+        nc.publish("$KV.static_keys_status.demo.a", forged("a"));
+        nc.publish("$KV.static_keys_status.demo.b", forged("b"));
+        await nc.flush().catch(() => {});
+        await nc.close().catch(() => {});
+      };
+      await t.step("fb writes its own key, not a's", async () => {
+        await forge(fb);
+        deadline = Date.now() + 20_000;
+        while (!await statusOf("b") && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(
+          (await statusOf("b"))?.error,
+          "forged by fb",
+          "its own key: allowed",
+        );
+        const a = await statusOf("a");
+        assert.equal(a?.revision, r, "a's status is a's");
+        assert.equal(a?.error, null);
+      });
+      await t.step("the shared follower user can write a's key", async () => {
+        await forge(FOLLOWER);
+        deadline = Date.now() + 20_000;
+        while (
+          (await statusOf("a"))?.revision !== 999 && Date.now() < deadline
+        ) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(
+          (await statusOf("a"))?.error,
+          `forged by ${FOLLOWER.user}`,
+        );
+      });
+    } finally {
       await server.stop();
     }
   },

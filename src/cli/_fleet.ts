@@ -260,17 +260,24 @@ export async function fleetMain(
           `${store} scope ${scope}, revision ${report.revision}, ` +
             `${report.followers.length} live follower(s)\n`,
         );
-        io.out(table([
-          ["instance", "host", "pid", "applied", "converged", "error"],
-          ...report.followers.map((f) => [
-            f.instance,
-            f.host ?? "-",
-            String(f.pid),
-            String(f.revision),
-            f.converged ? "yes" : "no",
-            f.error ?? "",
-          ]),
-        ]));
+        if (report.followers.length === 0) {
+          io.out(
+            `(no live follower: none wrote a status within --max-age` +
+              (report.revision === 0 ? "; nothing was set yet)" : ")"),
+          );
+        } else {
+          io.out(table([
+            ["instance", "host", "pid", "applied", "converged", "error"],
+            ...report.followers.map((f) => [
+              f.instance,
+              f.host ?? "-",
+              String(f.pid),
+              String(f.revision),
+              f.converged ? "yes" : "no",
+              f.error ?? "",
+            ]),
+          ]));
+        }
       }
       return behind.length > 0 ? FLEET_EXIT.notConverged : FLEET_EXIT.ok;
     }

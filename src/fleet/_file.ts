@@ -160,6 +160,11 @@ export class FileStore implements Store {
     needPermission("read", this.#a.dir, action);
     let stopped = false;
     let last: string | null | undefined; // null: no file
+    // Once the file has been read, its absence is an outage, not an empty
+    // state: a deleted file must not drop every key and lift every pin
+    // (fail-static). Before that, no file is the empty state of a store
+    // nobody wrote yet.
+    let existed = false;
     const check = () => {
       if (stopped) return;
       let text: string | null;
@@ -167,18 +172,29 @@ export class FileStore implements Store {
         // Synchronous, as the status write: a small local file. (The read
         // permission of the folder was checked above.)
         text = Deno.readTextFileSync(this.#a.path);
+        existed = true;
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound) text = null;
+        if (error instanceof Deno.errors.NotFound && !existed) text = null;
         else {
           last = undefined; // read again at the next event or poll
           if (!stopped) {
             on({
               kind: "error",
-              error: error instanceof FleetError ? error : new FleetError(
-                `${action}: cannot read "${this.#a.path}": ${messageOf(error)}`,
-                "EUNREACHABLE",
-                { cause: error },
-              ),
+              error: error instanceof Deno.errors.NotFound
+                ? new FleetError(
+                  `${action}: "${this.#a.path}" is gone; the keys keep their state ` +
+                    `until it is written again (to unset keys, use "cli fleet unset", ` +
+                    `not a deletion of the file)`,
+                  "EUNREACHABLE",
+                  { cause: error },
+                )
+                : new FleetError(
+                  `${action}: cannot read "${this.#a.path}": ${
+                    messageOf(error)
+                  }`,
+                  "EUNREACHABLE",
+                  { cause: error },
+                ),
             });
           }
           return;
@@ -371,6 +387,9 @@ export class FileStore implements Store {
     try {
       await lock.lock(true); // writers one at a time
       const doc: FileDoc = structuredClone(await this.#read(action));
+      // A file that was deleted starts again above every revision its
+      // followers still report, so that revisions only grow.
+      if (doc.revision === 0) doc.revision = await this.#reportedRevision();
       const s: ScopeDoc = doc.scopes[scope] ??= {};
       let values: Layer;
       if (layer.kind === "scope") values = s.scope ??= {};
@@ -393,6 +412,29 @@ export class FileStore implements Store {
     } finally {
       lock.close(); // releases the lock
     }
+  }
+
+  /** The highest revision any status file (of any scope) reports; 0: none. */
+  async #reportedRevision(): Promise<number> {
+    let highest = 0;
+    try {
+      for await (const entry of Deno.readDir(this.#a.statusDir)) {
+        if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+        try {
+          const { revision } = JSON.parse(
+            await Deno.readTextFile(`${this.#a.statusDir}/${entry.name}`),
+          );
+          if (Number.isSafeInteger(revision) && revision > highest) {
+            highest = revision;
+          }
+        } catch {
+          // removed meanwhile, or not a status
+        }
+      }
+    } catch {
+      // no status folder, or not readable: start at 1
+    }
+    return highest;
   }
 
   /** temp file, fdatasync, rename over the file, fsync of the folder. */

@@ -337,11 +337,18 @@ export class Follower implements AsyncDisposable {
     });
   }
 
-  /** The store cannot be read: keys stay as they are, the error is kept. */
+  /**
+   * The store cannot be read: keys stay as they are, the error is kept and
+   * published at once when it is new (the same error again waits for the
+   * heartbeat, so that a store failing in a loop is not written in one).
+   */
   #fail(error: Error): void {
     this.#connected = false;
-    this.#error = messageOf(error);
+    const message = messageOf(error);
+    const changed = message !== this.#error;
+    this.#error = message;
     this.#settled();
+    if (changed) this.#publish();
     this.#options.onChange?.(this.state);
   }
 

@@ -165,6 +165,40 @@ export function natsError(action: string, error: unknown): FleetError {
   return new FleetError(`${action}: ${text}`, code, { cause: error });
 }
 
+/**
+ * The client's wait before each reconnection try, as for every other store
+ * operation ({@linkcode retryDelay}): doubling from 250 ms to 5 s with
+ * jitter, counted from the connection's loss. `tried()` counts a try (the
+ * client's "reconnecting" event), `connected()` starts again from 250 ms;
+ * `delay()` is the client's `reconnectDelayHandler`, asked before each
+ * try (and again while it waits: one draw per try, so that the wait does
+ * not change under it).
+ */
+export function reconnectBackoff(): {
+  delay: () => number;
+  tried: () => void;
+  connected: () => void;
+} {
+  let attempts = 0;
+  let drawnFor = -1;
+  let drawn = 0;
+  return {
+    delay: () => {
+      if (drawnFor !== attempts) {
+        drawnFor = attempts;
+        drawn = retryDelay(Math.max(1, attempts));
+      }
+      return drawn;
+    },
+    tried: () => {
+      attempts++;
+    },
+    connected: () => {
+      attempts = 0;
+    },
+  };
+}
+
 /** The NATS store. */
 export class NatsStore implements Store {
   readonly name: string;
@@ -187,6 +221,7 @@ export class NatsStore implements Store {
     name: string,
     nc: NatsConnection,
     options: StoreOptions,
+    backoff: ReturnType<typeof reconnectBackoff>,
   ) {
     this.name = name;
     this.#nc = nc;
@@ -195,7 +230,9 @@ export class NatsStore implements Store {
     this.#timeout = options.timeout ?? 5000;
     (async () => {
       for await (const s of nc.status()) {
-        if (s.type === "reconnect") {
+        if (s.type === "reconnecting") backoff.tried();
+        else if (s.type === "reconnect") {
+          backoff.connected();
           this.#connected = true;
           for (const restart of this.#restarts) restart();
         } else if (s.type === "disconnect") {
@@ -222,6 +259,7 @@ export class NatsStore implements Store {
     const authenticator = options.creds === undefined
       ? undefined
       : await credsOf(options.creds);
+    const backoff = reconnectBackoff();
     try {
       const nc = await connectDeno({
         servers,
@@ -232,15 +270,16 @@ export class NatsStore implements Store {
         timeout: options.timeout ?? 5000,
         reconnect: true,
         maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        reconnectJitter: 100,
+        // Doubling from 250 ms to 5 s, with jitter (the client's own wait
+        // is a constant one).
+        reconnectDelayHandler: backoff.delay,
         // A server that died closes its sockets (the loss is seen at once);
         // pings find a silent one (a cut network) within 10 to 15 s.
         pingInterval: 5000,
         maxPingOut: 2,
         name: "static-keys fleet",
       });
-      return new NatsStore(name, nc, options);
+      return new NatsStore(name, nc, options, backoff);
     } catch (error) {
       throw natsError(`Cannot connect to "${name}"`, error);
     }

@@ -152,6 +152,12 @@ export interface Holding {
   readonly held: boolean;
   /** The compiled default's reference, dropped by the follower (a dec). */
   readonly dropped: boolean;
+  /**
+   * The value asked to drop the compiled default's reference, but local
+   * code had taken it away already (the count was 0): nothing was dropped,
+   * so nothing is given back when the value changes.
+   */
+  readonly spent?: boolean;
   /** The pin the follower set, if any. */
   readonly pin: "on" | "off" | null;
 }
@@ -187,7 +193,9 @@ export function holdingFor(
  * ends with. Incs come before decs, so the count never dips below what
  * local code holds. A reference local code already took away (disable()
  * sets the count to 0, dropping every holder's) is not taken again: the
- * dec is left out and the holding records it as gone.
+ * dec is left out, and the holding records only the steps issued. A
+ * compiled default's reference the follower did not drop is not given
+ * back later (that would turn on a key local code disabled).
  */
 export function transition(
   info: KeyInfo,
@@ -200,14 +208,25 @@ export function transition(
     Number(now.dropped && !next.dropped);
   for (let i = 0; i < incs; i++) steps.push("inc");
   count += incs;
-  let decs = Number(now.held && !next.held) +
-    Number(next.dropped && !now.dropped);
-  decs = Math.min(decs, count);
-  for (let i = 0; i < decs; i++) steps.push("dec");
+  // The follower's own reference first: it is gone either way.
+  if (now.held && !next.held && count > 0) {
+    steps.push("dec");
+    count--;
+  }
+  let holding = next;
+  if (next.dropped && !now.dropped) {
+    if (now.spent || count === 0) {
+      // nothing left to drop, so nothing to give back later
+      holding = { ...next, dropped: false, spent: true };
+    } else {
+      steps.push("dec");
+      count--;
+    }
+  }
   if (next.pin !== now.pin) {
     steps.push(next.pin === null ? "unpin" : `pin-${next.pin}`);
   }
-  return { steps, holding: next };
+  return { steps, holding };
 }
 
 /** The steps for every key, as [name, step] pairs of one batch. */
