@@ -265,15 +265,7 @@ function mutatedCopies(): void {
   if (symtab) regions.push([symtab.offset, symtab.offset + symtab.size]);
   let parsed = 0;
   for (let i = 0; i < 2000; i++) {
-    const copy = lib.slice();
-    const flips = 1 + next() % 8;
-    for (let f = 0; f < flips; f++) {
-      const [lo, hi] = regions[next() % regions.length];
-      copy[lo + next() % (hi - lo)] = next() & 0xff;
-    }
-    const cut = next() % 4 === 0
-      ? copy.subarray(0, next() % copy.length)
-      : copy;
+    const cut = mutate(lib, next, regions, 8);
     const elf = readElfSymbols(cut);
     if (elf) {
       parsed++;
@@ -288,6 +280,25 @@ function mutatedCopies(): void {
     assert.ok(why === undefined || typeof why === "string");
   }
   assert.ok(parsed > 100, `${parsed} of 2,000 copies still parse`);
+}
+
+/**
+ * A copy of `lib` with 1 to `most` random bytes of `regions` changed, cut
+ * short at a random length one time in four.
+ */
+function mutate(
+  lib: Uint8Array,
+  next: () => number,
+  regions: [number, number][],
+  most: number,
+): Uint8Array {
+  const copy = lib.slice();
+  const flips = 1 + next() % most;
+  for (let f = 0; f < flips; f++) {
+    const [lo, hi] = regions[next() % regions.length];
+    copy[lo + next() % (hi - lo)] = next() & 0xff;
+  }
+  return next() % 4 === 0 ? copy.subarray(0, next() % copy.length) : copy;
 }
 
 /**
@@ -314,18 +325,7 @@ Deno.test({
     ];
     const seen = new Map<number, number>();
     const copies: Uint8Array[] = [];
-    for (let i = 0; i < 30; i++) {
-      const copy = lib.slice();
-      const flips = 1 + next() % 4;
-      for (let f = 0; f < flips; f++) {
-        const [lo, hi] = regions[next() % regions.length];
-        copy[lo + next() % (hi - lo)] = next() & 0xff;
-      }
-      const cut = next() % 4 === 0
-        ? copy.subarray(0, next() % copy.length)
-        : copy;
-      copies.push(cut);
-    }
+    for (let i = 0; i < 30; i++) copies.push(mutate(lib, next, regions, 4));
     await writeAll(
       copies.map((_, i) => `${SCRATCH}/libmutant-${i}.so`),
       copies,
